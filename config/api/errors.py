@@ -1,0 +1,140 @@
+"""Domain errors and the one place where every error becomes an HTTP answer.
+
+Services raise the domain errors below; views never build error responses by hand. Every error body is JSON:
+`{"detail": "..."}`, or for validation `{"detail": [{"loc", "msg", "type", ...}]}` (the HTTPValidationError
+shape of the contract), with status 422 for any invalid input.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, detail="Bad request", **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict:
+        return {"detail": self.detail, **self.extra}
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    """409; `extra` carries machine-readable fields such as `errorName`."""
+
+    status_code = 409
+
+
+class InvalidInput(DomainError):
+    """422 with one or more pydantic-style entries: (loc, msg, type)."""
+
+    status_code = 422
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(errors)
+
+    @classmethod
+    def at(cls, loc: list, msg: str, type_: str = "value_error", **extra) -> InvalidInput:
+        return cls([{"loc": list(loc), "msg": msg, "type": type_, **extra}])
+
+
+class ServiceUnavailable(DomainError):
+    status_code = 503
+
+
+# DRF error codes -> pydantic-style error types, so clients see one vocabulary.
+_TYPE_BY_CODE = {
+    "required": "missing",
+    "null": "none_forbidden",
+    "blank": "string_too_short",
+    "max_length": "string_too_long",
+    "min_length": "string_too_short",
+    "max_value": "less_than_equal",
+    "min_value": "greater_than_equal",
+    "invalid_choice": "enum",
+    "not_a_list": "list_type",
+    "not_a_dict": "dict_type",
+    "empty": "too_short",
+    "max_items": "too_long",
+    "min_items": "too_short",
+    "unknown_field": "extra_forbidden",
+}
+
+
+def validation_entries(errors, loc: list) -> list[dict]:
+    """Flatten DRF's nested error structure into [{"loc", "msg", "type"}]."""
+    if isinstance(errors, dict):
+        entries = []
+        for key, value in errors.items():
+            sub = loc if key in ("non_field_errors", drf.api_settings.NON_FIELD_ERRORS_KEY) else [*loc, key]
+            entries.extend(validation_entries(value, sub))
+        return entries
+    if isinstance(errors, list):
+        if errors and all(isinstance(e, (str, drf.ErrorDetail)) for e in errors):
+            return [_entry(e, loc) for e in errors]
+        entries = []
+        for index, value in enumerate(errors):
+            if value:  # DRF puts {} for list items that were valid
+                entries.extend(validation_entries(value, [*loc, index]))
+        return entries
+    return [_entry(errors, loc)]
+
+
+def _entry(error, loc: list) -> dict:
+    code = getattr(error, "code", "invalid")
+    return {"loc": loc, "msg": str(error), "type": _TYPE_BY_CODE.get(code, code or "value_error")}
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: map every error to the contract's JSON shapes."""
+    if isinstance(exc, DomainError):
+        return Response(exc.body(), status=exc.status_code)
+    if isinstance(exc, drf.ValidationError):
+        return Response({"detail": validation_entries(exc.detail, ["body"])}, status=422)
+    if isinstance(exc, drf.ParseError):
+        return Response({"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
+                        status=422)
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return Response({"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "model_attributes_type"}]},
+                        status=422)
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        return Response({"detail": str(exc.detail)}, status=401,
+                        headers={"WWW-Authenticate": 'Token realm="api"'})
+    if isinstance(exc, (Http404, drf.NotFound)):
+        return Response({"detail": "Not found"}, status=404)
+    if isinstance(exc, (PermissionDenied, drf.PermissionDenied)):
+        return Response({"detail": "Not found"}, status=404)  # never leak existence
+    if isinstance(exc, drf.APIException):
+        return Response({"detail": str(exc.detail)}, status=exc.status_code,
+                        headers=_retry_after(exc))
+    if isinstance(exc, DatabaseError) and _database_unreachable(exc):
+        logger.warning("database unavailable: %s", exc)
+        return Response({"detail": "Service temporarily unavailable: the database does not answer"},
+                        status=503, headers={"Retry-After": "5"})
+    return None  # a real bug: let Django log it and answer 500 (JSON, see config.views.server_error)
+
+
+def _retry_after(exc) -> dict:
+    wait = getattr(exc, "wait", None)
+    return {"Retry-After": str(int(wait) + 1)} if wait else {}
+
+
+def _database_unreachable(exc: DatabaseError) -> bool:
+    from django.db import OperationalError, InterfaceError
+
+    return isinstance(exc, (OperationalError, InterfaceError))

@@ -1,0 +1,52 @@
+"""Serializer building blocks shared by every API: strict bodies, nullable strings, paging parameters."""
+
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 2**31 - 1
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects keys it does not declare (`additionalProperties: false`) with a 422 per unknown key."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [ErrorDetail("Extra inputs are not permitted", code="unknown_field")] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+def nullable_text(max_length: int, **kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=max_length, allow_null=True, allow_blank=True, required=False, trim_whitespace=False, **kwargs
+    )
+
+
+class JSONObjectField(serializers.DictField):
+    """A JSON object kept exactly as received (any keys, any nesting)."""
+
+    child = serializers.JSONField()
+
+
+class PageQuery(serializers.Serializer):
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=MAX_PAGE_SIZE)
+
+
+class PageOut(serializers.Serializer):
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+def page_of(item_serializer: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The `{items, offset, limit, total}` envelope around `item_serializer`, for the OpenAPI document."""
+    return type(name, (PageOut,), {"items": item_serializer(many=True)})
+
+
+def items_of(item_serializer: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    return type(name, (serializers.Serializer,), {"items": item_serializer(many=True)})

@@ -1,0 +1,42 @@
+"""Service-level pages: liveness, readiness, the landing page, and JSON error pages for non-API paths."""
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+
+def health(request):
+    return JsonResponse({"status": "ok"})
+
+
+def ready(request):
+    """200 only when the database answers (and the broker, once one is configured)."""
+    checks = {"database": _database_ok()}
+    status = 200 if all(checks.values()) else 503
+    return JsonResponse({"status": "ready" if status == 200 else "unavailable", "checks": checks}, status=status)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # any failure means "not ready"; the reason is in the database's own logs
+        connection.close()
+        return False
+
+
+def landing(request):
+    return render(request, "landing.html")
+
+
+def not_found(request, exception=None):
+    return JsonResponse({"detail": "Not found"}, status=404)
+
+
+def server_error(request):
+    return JsonResponse({"detail": "Internal server error"}, status=500)
+
+
+def bad_request(request, exception=None):
+    return JsonResponse({"detail": "Bad request"}, status=400)

@@ -1,0 +1,41 @@
+from rest_framework import serializers
+
+from config.api.serializers import PageQuery, StrictSerializer, nullable_text
+
+
+class MemorySpaceOut(serializers.Serializer):
+    memorySpaceId = serializers.UUIDField(source="id")
+    userId = serializers.CharField(source="owner_id")
+    tenantId = serializers.UUIDField(source="tenant_id")
+    createdAt = serializers.DateTimeField(source="created_at")
+    description = serializers.CharField(allow_null=True)
+    llmModelName = serializers.CharField(source="llm_model_name", allow_null=True)
+    llmBaseUrl = serializers.CharField(source="llm_base_url", allow_null=True)
+    customInstructions = serializers.CharField(source="custom_instructions", allow_null=True)
+    deduplicationKey = serializers.CharField(source="deduplication_key", allow_null=True)
+
+
+class LlmBaseUrlField(serializers.URLField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=2083, allow_null=True, required=False, **kwargs)
+
+
+class MemorySpaceUpdateIn(StrictSerializer):
+    description = nullable_text(1000)
+    llmModelName = nullable_text(200, source="llm_model_name")
+    llmBaseUrl = LlmBaseUrlField(source="llm_base_url")
+    customInstructions = nullable_text(10000, source="custom_instructions")
+
+
+class MemorySpaceCreateIn(MemorySpaceUpdateIn):
+    deduplicationKey = serializers.CharField(
+        source="deduplication_key", min_length=1, max_length=72, allow_null=True, required=False
+    )
+
+
+class MemorySpaceListQuery(PageQuery):
+    deduplicationKey = serializers.CharField(min_length=1, max_length=72, required=False)
+
+
+class VersionOut(serializers.Serializer):
+    versionString = serializers.CharField()

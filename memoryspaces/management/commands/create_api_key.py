@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand
+
+from memoryspaces.services import api_key_create, user_ensure
+
+
+class Command(BaseCommand):
+    help = "Create an API key for USERNAME (creating the user, and its tenant, if needed). The key is the last line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--tenant", help="tenant name for a new user (default: 'default')")
+        parser.add_argument("--name", default="", help="a label for the key")
+
+    def handle(self, *args, username, tenant, name, **options):
+        user = user_ensure(username=username, tenant_name=tenant)
+        key, raw_key = api_key_create(user=user, name=name)
+        self.stdout.write(f"Created API key {key.prefix} for user {user.username} in tenant {user.tenant.name}.")
+        self.stdout.write("Store it now: it is not kept in clear and cannot be shown again.")
+        self.stdout.write(raw_key)

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from config.api.errors import NotFound
+from memoryspaces.services import api_key_revoke
+
+
+class Command(BaseCommand):
+    help = "Revoke the API key with this PREFIX (the 8 characters after 'mem_', or the whole key)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("prefix")
+
+    def handle(self, *args, prefix, **options):
+        try:
+            key = api_key_revoke(prefix=prefix)
+        except NotFound as exc:
+            raise CommandError(exc.detail) from None
+        self.stdout.write(f"Revoked API key {key.prefix} of user {key.user.username} at {key.revoked_at:%Y-%m-%d %H:%M:%S}.")

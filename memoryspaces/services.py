@@ -1,0 +1,112 @@
+"""Writes for tenants, API keys and memory spaces. Keyword-only arguments; one transaction each."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.api.errors import Conflict, NotFound
+from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
+
+KEY_PREFIX_LENGTH = 8
+DEFAULT_TENANT_NAME = "default"
+
+
+def api_key_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_api_key(raw_key: str) -> tuple[str, str] | None:
+    """`mem_<prefix>_<secret>` -> (prefix, whole key); None when the shape is wrong."""
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "mem" or len(parts[1]) != KEY_PREFIX_LENGTH or not parts[2]:
+        return None
+    return parts[1], raw_key
+
+
+@transaction.atomic
+def user_ensure(*, username: str, tenant_name: str | None = None) -> User:
+    """Find or create the user, and its tenant (by name) when it has none yet."""
+    user = User.objects.filter(username=username).select_related("tenant").first()
+    if user is None:
+        user = User(username=username)
+        user.set_unusable_password()
+    if user.tenant is None or (tenant_name and user.tenant.name != tenant_name):
+        if user.tenant is not None:
+            raise Conflict(f"User {username!r} already belongs to tenant {user.tenant.name!r}")
+        user.tenant, _ = Tenant.objects.get_or_create(name=tenant_name or DEFAULT_TENANT_NAME)
+    user.save()
+    return user
+
+
+@transaction.atomic
+def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key for `user`. Returns the row and the key in clear, which is never stored."""
+    prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+    raw_key = f"mem_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(prefix=prefix, digest=api_key_digest(raw_key), user=user, name=name)
+    return key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix (the `mem_<prefix>_` part, with or without `mem_`). Idempotent."""
+    prefix = prefix.removeprefix("mem_").split("_", 1)[0]
+    key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+    if key is None:
+        raise NotFound(f"No API key with prefix {prefix!r}")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def _space_dedup_conflict(*, owner: User, key: str) -> Conflict:
+    existing = MemorySpace.objects.alive().filter(owner=owner, deduplication_key=key).first()
+    existing_id = str(existing.id) if existing else None
+    return Conflict(
+        "A live memory space with this deduplication key already exists",
+        errorName="MemorySpaceDeduplicationConflict",
+        deduplicationKey=key,
+        existingMemorySpaceId=existing_id,
+        existingMemorySpaceUrl=f"/memory/{existing_id}/" if existing_id else None,
+    )
+
+
+def space_create(*, owner: User, fields: dict) -> MemorySpace:
+    """Create a space owned by `owner` in its tenant. A live space of the same owner with the same
+    deduplication key is a 409; the partial unique index decides races between concurrent creates."""
+    key = fields.get("deduplication_key")
+    if key and MemorySpace.objects.alive().filter(owner=owner, deduplication_key=key).exists():
+        raise _space_dedup_conflict(owner=owner, key=key)
+    try:
+        with transaction.atomic():
+            return MemorySpace.objects.create(owner=owner, tenant_id=owner.tenant_id, **fields)
+    except IntegrityError:
+        raise _space_dedup_conflict(owner=owner, key=key) from None
+
+
+@transaction.atomic
+def space_update(*, space: MemorySpace, fields: dict) -> MemorySpace:
+    """Set exactly the given fields (an explicit None clears one)."""
+    for name, value in fields.items():
+        setattr(space, name, value)
+    if fields:
+        space.save(update_fields=list(fields))
+    return space
+
+
+@transaction.atomic
+def space_soft_delete(*, space: MemorySpace) -> None:
+    """Hide the space and everything under it; rows stay until `purge_deleted` removes them."""
+    updated = MemorySpace.objects.alive().filter(pk=space.pk).update(deleted_at=timezone.now())
+    if not updated:
+        raise NotFound("Memory space not found")
+
+
+@transaction.atomic
+def space_restore(*, space: MemorySpace) -> None:
+    MemorySpace.objects.filter(pk=space.pk).update(deleted_at=None)

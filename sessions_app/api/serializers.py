@@ -1,0 +1,195 @@
+from rest_framework import serializers
+
+from config.api.serializers import JSONObjectField, PageQuery, StrictSerializer, nullable_text
+from sessions_app.models import Event, LifecycleStrategy
+
+MAX_TTL_SECONDS = 63_072_000
+MAX_STRATEGIES = 5
+MAX_BATCH = 200
+MAX_LAST_N = 100
+
+
+# --- lifecycle strategies ---------------------------------------------------------------------------------
+class TriggerIn(StrictSerializer):
+    """Exactly one of the keys."""
+
+    ttl = serializers.IntegerField(min_value=1, max_value=MAX_TTL_SECONDS, required=False,
+                                   help_text="session age in seconds")
+    idle = serializers.IntegerField(min_value=1, max_value=MAX_TTL_SECONDS, required=False,
+                                    help_text="seconds since the last event (or creation)")
+    eventCount = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    tokenCount = serializers.IntegerField(min_value=1, max_value=100_000_000, required=False)
+    never = serializers.BooleanField(required=False, help_text="must be true")
+
+    def validate_never(self, value):
+        if value is not True:
+            raise serializers.ValidationError("never must be true", code="literal_error")
+        return value
+
+    def validate(self, attrs):
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                "Exactly one of ttl, idle, eventCount, tokenCount or never must be given", code="value_error"
+            )
+        return attrs
+
+
+class ExtractMemoriesOptsIn(serializers.Serializer):
+    """Options of `extract_memories`; other keys are kept as given."""
+
+    userId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
+    agentId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
+    runId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
+    softDelete = serializers.BooleanField(required=False)
+    metadata = JSONObjectField(allow_null=True, required=False)
+
+    def to_internal_value(self, data):
+        checked = super().to_internal_value(data)
+        return {**data, **checked}
+
+
+class StrategyIn(StrictSerializer):
+    type = serializers.ChoiceField(choices=LifecycleStrategy.Type.choices)
+    trigger = TriggerIn()
+    opts = JSONObjectField(allow_null=True, required=False, default=None)
+
+    def validate(self, attrs):
+        opts = attrs.get("opts")
+        if opts is not None and attrs["type"] == LifecycleStrategy.Type.EXTRACT_MEMORIES:
+            checked = ExtractMemoriesOptsIn(data=opts)
+            if not checked.is_valid():
+                raise serializers.ValidationError({"opts": checked.errors})
+            attrs["opts"] = checked.validated_data
+        return attrs
+
+
+class StrategyOut(serializers.Serializer):
+    type = serializers.CharField()
+    trigger = serializers.DictField(help_text="exactly one of ttl, idle, eventCount, tokenCount, never")
+    opts = serializers.DictField(allow_null=True)
+
+
+# --- sessions ---------------------------------------------------------------------------------------------
+class SessionOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    participants = serializers.ListField(child=serializers.CharField())
+    createdAt = serializers.DateTimeField(source="created_at")
+    lifecycleStrategies = serializers.SerializerMethodField()
+    description = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField(allow_null=True)
+    version = serializers.IntegerField()
+    deduplicationKey = serializers.CharField(source="deduplication_key", allow_null=True)
+
+    def get_lifecycleStrategies(self, session) -> list[StrategyOut]:  # noqa: N802 (wire name)
+        return [strategy.as_wire() for strategy in session.strategies.all()]
+
+
+class SessionUpdateIn(StrictSerializer):
+    description = nullable_text(1000)
+    metadata = JSONObjectField(allow_null=True, required=False)
+    lifecycleStrategies = StrategyIn(many=True, required=False, min_length=1, max_length=MAX_STRATEGIES)
+
+
+class SessionCreateIn(StrictSerializer):
+    participants = serializers.ListField(child=serializers.CharField(min_length=1, max_length=200),
+                                         min_length=1, max_length=1)
+    lifecycleStrategies = StrategyIn(many=True, required=False, default=list, max_length=MAX_STRATEGIES)
+    description = nullable_text(1000)
+    metadata = JSONObjectField(allow_null=True, required=False)
+    deduplicationKey = serializers.CharField(min_length=1, max_length=72, allow_null=True, required=False)
+
+
+class SessionListQuery(PageQuery):
+    participants = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
+                                         max_length=100)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True,
+                                        trim_whitespace=False)
+
+
+# --- events -----------------------------------------------------------------------------------------------
+class EventBodyIn(serializers.Serializer):
+    """`{"content": "...", ...}`: `content` required (1..100000 chars); other keys kept as received."""
+
+    content = serializers.CharField(min_length=1, max_length=100_000, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        checked = super().to_internal_value(data)
+        return {**data, **checked}
+
+
+class EmitterIn(StrictSerializer):
+    type = serializers.ChoiceField(choices=Event.EmitterType.choices)
+    id = serializers.CharField(max_length=200, allow_null=True, required=False)
+
+
+class EventTypeField(serializers.ChoiceField):
+    """message | tool_output | status; accepted in any case (the quick start sends "MESSAGE")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Event.EventType.choices, **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.lower() if isinstance(data, str) else data)
+
+
+class EventIn(StrictSerializer):
+    body = EventBodyIn()
+    emitter = EmitterIn()
+    type = EventTypeField(required=False, default=Event.EventType.MESSAGE, source="event_type")
+
+
+class EventBatchIn(StrictSerializer):
+    events = EventIn(many=True, min_length=1, max_length=MAX_BATCH)
+
+
+class EventUpdateIn(StrictSerializer):
+    """Fields left out (or null) stay as they are."""
+
+    body = EventBodyIn(required=False, allow_null=True)
+    type = EventTypeField(required=False, allow_null=True, source="event_type")
+    emitter = EmitterIn(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        return {key: value for key, value in attrs.items() if value is not None}
+
+
+class EventBatchUpdateItemIn(EventUpdateIn):
+    sequenceId = serializers.IntegerField(min_value=0, max_value=2**62, source="sequence_id")
+    createdAt = serializers.DateTimeField(required=False, allow_null=True, source="created_at")
+
+
+class EventBatchUpdateIn(StrictSerializer):
+    events = EventBatchUpdateItemIn(many=True, min_length=1, max_length=MAX_BATCH)
+
+
+class EventOut(serializers.Serializer):
+    sequenceId = serializers.IntegerField(source="sequence_id")
+    body = serializers.DictField()
+    emitterType = serializers.CharField(source="emitter_type")
+    emitterId = serializers.CharField(source="emitter_id", allow_null=True)
+    eventType = serializers.CharField(source="event_type")
+    createdAt = serializers.DateTimeField(source="created_at",
+                                          help_text="timestamp of the event's current version; moves on edit")
+
+
+class EventListQuery(PageQuery):
+    offset = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    lastN = serializers.IntegerField(min_value=1, max_value=MAX_LAST_N, required=False)
+    eventType = EventTypeField(required=False)
+
+    def validate(self, attrs):
+        if "lastN" in attrs and "offset" in attrs:
+            raise serializers.ValidationError({"lastN": ["lastN and offset are mutually exclusive"]},
+                                              code="value_error")
+        attrs.setdefault("offset", 0)
+        return attrs
+
+
+class EventUpdateQuery(serializers.Serializer):
+    createdAt = serializers.DateTimeField(required=False)
+
+    def to_internal_value(self, data):
+        # A `+` in an unencoded query string arrives as a space: "…T10:00:00 00:00".
+        if isinstance(data.get("createdAt"), str):
+            data = {**data, "createdAt": data["createdAt"].replace(" ", "+")}
+        return super().to_internal_value(data)

@@ -1,0 +1,43 @@
+"""Reads for sessions and events. Callers pass a space they already checked the caller may see."""
+
+from django.db.models import Prefetch, QuerySet
+
+from memoryspaces.models import MemorySpace, User
+from sessions_app.models import Event, LifecycleStrategy, Session
+
+
+def _with_strategies(sessions: QuerySet[Session]) -> QuerySet[Session]:
+    return sessions.prefetch_related(Prefetch("strategies", queryset=LifecycleStrategy.objects.order_by("position")))
+
+
+def session_list(*, space: MemorySpace, participants: list[str] | None = None,
+                 description: str | None = None) -> QuerySet[Session]:
+    sessions = Session.objects.alive().filter(space=space)
+    if participants:
+        sessions = sessions.filter(participants__overlap=participants)  # any of them
+    if description is not None:
+        sessions = sessions.filter(description=description)
+    return _with_strategies(sessions.order_by("created_at", "id"))
+
+
+def session_visible_to(*, user: User, space_id, session_id) -> Session | None:
+    """The live session `session_id` of the live space `space_id` in the user's tenant, in one query."""
+    return (
+        _with_strategies(Session.objects.alive())
+        .filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id, space__deleted_at__isnull=True)
+        .select_related("space")
+        .first()
+    )
+
+
+def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[Event]:
+    events = Event.objects.alive().filter(session_id=session.pk)
+    if event_type:
+        events = events.filter(event_type=event_type)
+    return events.order_by("sequence_id")
+
+
+def event_last_n(*, session: Session, n: int, event_type: str | None = None) -> list[Event]:
+    """The last `n` events in chronological order: an index range scan backwards, whatever the session size."""
+    newest_first = list(event_list(session=session, event_type=event_type).order_by("-sequence_id")[:n])
+    return newest_first[::-1]

@@ -1,0 +1,186 @@
+"""Writes for sessions and events.
+
+Sequence ids: `event_append_batch` takes the next ids from the session row with one
+`UPDATE … SET next_sequence_id = next_sequence_id + n … RETURNING`, which holds the row lock until the
+transaction that also inserts the events commits. Concurrent appenders to one session therefore queue on that
+lock and get contiguous, distinct ranges; a failed transaction gives its range back with the rollback, so no
+gap appears either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.api.errors import Conflict, InvalidInput, NotFound
+from memoryspaces.models import MemorySpace
+from sessions_app.models import Event, LifecycleStrategy, Session
+from sessions_app.tokens import count_tokens, count_tokens_many
+
+DEFAULT_STRATEGIES = [{"type": "soft_delete", "trigger": {"ttl": 180 * 24 * 3600}, "opts": None}]
+STALE_EVENT = "Patch of incorrect version of event"
+
+
+# --- sessions ---------------------------------------------------------------------------------------------
+def _session_dedup_conflict(*, space: MemorySpace, key: str) -> Conflict:
+    existing = Session.objects.alive().filter(space=space, deduplication_key=key).first()
+    existing_id = str(existing.id) if existing else None
+    return Conflict(
+        "A live session with this deduplication key already exists in this memory space",
+        errorName="SessionDeduplicationConflict",
+        deduplicationKey=key,
+        existingSessionId=existing_id,
+        existingSessionUrl=f"/memory/{space.id}/sessions/{existing_id}/" if existing_id else None,
+    )
+
+
+def _strategy_rows(session: Session, strategies: list[dict]) -> list[LifecycleStrategy]:
+    rows = []
+    for position, strategy in enumerate(strategies):
+        (trigger, value), = strategy["trigger"].items()
+        rows.append(LifecycleStrategy(
+            session=session, position=position, type=strategy["type"], trigger=trigger,
+            threshold=None if trigger == LifecycleStrategy.Trigger.NEVER else value, opts=strategy.get("opts"),
+        ))
+    return rows
+
+
+def session_create(*, space: MemorySpace, participants: list[str], strategies: list[dict],
+                   description: str | None = None, metadata: dict | None = None,
+                   deduplication_key: str | None = None) -> Session:
+    """Create a session and its lifecycle strategies (the default 180-day soft delete when none are given)
+    in one transaction. A live session with the same deduplication key in the space is a 409."""
+    if deduplication_key and Session.objects.alive().filter(space=space,
+                                                            deduplication_key=deduplication_key).exists():
+        raise _session_dedup_conflict(space=space, key=deduplication_key)
+    try:
+        with transaction.atomic():
+            session = Session.objects.create(
+                space=space, participants=participants, description=description, metadata=metadata,
+                deduplication_key=deduplication_key,
+            )
+            LifecycleStrategy.objects.bulk_create(_strategy_rows(session, strategies or DEFAULT_STRATEGIES))
+    except IntegrityError:
+        raise _session_dedup_conflict(space=space, key=deduplication_key) from None
+    return session
+
+
+@transaction.atomic
+def session_update(*, session: Session, fields: dict, strategies: list[dict] | None = None,
+                   if_match: int | None = None) -> Session:
+    """Change the given fields and/or replace the strategies; bump `version`.
+
+    Locks the session row (SELECT … FOR UPDATE) so the `If-Match` version check and the write are atomic:
+    a stale version is a 409.
+    """
+    locked = Session.objects.alive().select_for_update().filter(pk=session.pk).first()
+    if locked is None:
+        raise NotFound("Session not found")
+    if if_match is not None and if_match != locked.version:
+        raise Conflict(f"Session version mismatch: If-Match {if_match}, current version {locked.version}",
+                       errorName="SessionVersionConflict", currentVersion=locked.version)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    if strategies is not None:
+        locked.strategies.all().delete()
+        LifecycleStrategy.objects.bulk_create(_strategy_rows(locked, strategies))
+    locked.version += 1
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def session_soft_delete(*, session: Session) -> None:
+    """Hide the session; its events stay (hidden with it) until purged."""
+    if not Session.objects.alive().filter(pk=session.pk).update(deleted_at=timezone.now()):
+        raise NotFound("Session not found")
+
+
+# --- events -----------------------------------------------------------------------------------------------
+def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
+    """Append 1..n events in input order, all or nothing. Locking: the session row (see module docstring)."""
+    tokens = count_tokens_many([event["body"]["content"] for event in events])
+    count = len(events)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {Session._meta.db_table}
+                       SET next_sequence_id = next_sequence_id + %s, event_count = event_count + %s,
+                           token_count = token_count + %s, last_event_at = statement_timestamp()
+                     WHERE id = %s AND deleted_at IS NULL
+                 RETURNING next_sequence_id, statement_timestamp()""",
+                [count, count, sum(tokens), session.pk],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFound("Session not found")
+        first_id, now = row[0] - count, row[1]
+        created = Event.objects.bulk_create([
+            Event(session_id=session.pk, sequence_id=first_id + index, event_type=event["event_type"],
+                  emitter_type=event["emitter"]["type"], emitter_id=event["emitter"].get("id"),
+                  body=event["body"], token_count=tokens[index], first_created_at=now, created_at=now)
+            for index, event in enumerate(events)
+        ])
+    return created
+
+
+def event_update_batch(*, session: Session, edits: list[dict], stale_loc: Callable[[int], list]) -> list[Event]:
+    """Apply edits `[{sequence_id, body?, event_type?, emitter?, created_at?}]`, all or nothing.
+
+    Locks the edited event rows (SELECT … FOR UPDATE, in sequence order so concurrent batches cannot
+    deadlock). `created_at`, when given, must equal the event's current version timestamp, else 422 at
+    `stale_loc(index)` (the query string for a single edit, the batch item otherwise).
+    Each edited event gets a new, strictly later version timestamp.
+    """
+    wanted = [edit["sequence_id"] for edit in edits]
+    if len(set(wanted)) != len(wanted):
+        raise InvalidInput.at(["body", "events"], "Each sequenceId may appear only once in a batch")
+    with transaction.atomic():
+        found = {
+            event.sequence_id: event
+            for event in Event.objects.alive().select_for_update()
+            .filter(session_id=session.pk, sequence_id__in=wanted).order_by("sequence_id")
+        }
+        missing = [seq for seq in wanted if seq not in found]
+        if missing:
+            raise NotFound(f"Event not found: sequenceId {missing[0]}")
+        now = timezone.now()
+        token_delta = 0
+        for index, edit in enumerate(edits):
+            event = found[edit["sequence_id"]]
+            expected: datetime | None = edit.get("created_at")
+            if expected is not None and expected != event.created_at:
+                raise InvalidInput.at(stale_loc(index), STALE_EVENT, "stale_version",
+                                      ctx={"currentCreatedAt": event.created_at.isoformat()})
+            if "body" in edit:
+                new_tokens = count_tokens(edit["body"]["content"])
+                token_delta += new_tokens - event.token_count
+                event.body, event.token_count = edit["body"], new_tokens
+            if "event_type" in edit:
+                event.event_type = edit["event_type"]
+            if "emitter" in edit:
+                event.emitter_type, event.emitter_id = edit["emitter"]["type"], edit["emitter"].get("id")
+            event.created_at = max(now, event.created_at + timedelta(microseconds=1))
+        changed = [found[seq] for seq in wanted]
+        Event.objects.bulk_update(changed, ["body", "token_count", "event_type", "emitter_type", "emitter_id",
+                                            "created_at"])
+        if token_delta:
+            Session.objects.filter(pk=session.pk).update(token_count=F("token_count") + token_delta)
+    return changed
+
+
+@transaction.atomic
+def event_delete(*, session: Session, sequence_id: int) -> None:
+    """Soft-delete one event: hidden from reads, its sequence id never reused."""
+    event = Event.objects.alive().select_for_update().filter(session_id=session.pk, sequence_id=sequence_id).first()
+    if event is None:
+        raise NotFound("Event not found")
+    event.deleted_at = timezone.now()
+    event.save(update_fields=["deleted_at"])
+    Session.objects.filter(pk=session.pk).update(
+        event_count=F("event_count") - 1, token_count=F("token_count") - event.token_count
+    )
