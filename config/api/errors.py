@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def validation_entries(errors, loc: list) -> list[dict]:
     if isinstance(errors, dict):
         entries = []
         for key, value in errors.items():
-            sub = loc if key in ("non_field_errors", drf.api_settings.NON_FIELD_ERRORS_KEY) else [*loc, key]
+            sub = loc if key == api_settings.NON_FIELD_ERRORS_KEY else [*loc, key]
             entries.extend(validation_entries(value, sub))
         return entries
     if isinstance(errors, list):

@@ -20,9 +20,24 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def nullable_text(max_length: int, **kwargs) -> serializers.CharField:
-    return serializers.CharField(
-        max_length=max_length, allow_null=True, allow_blank=True, required=False, trim_whitespace=False, **kwargs
+class TextField(serializers.CharField):
+    """A string, and only a string: DRF would turn 12 or 1.5 into "12"/"1.5" silently."""
+
+    default_error_messages = {"string_type": "Input should be a valid string"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("string_type")
+        return super().to_internal_value(data)
+
+
+def nullable_text(max_length: int, **kwargs) -> TextField:
+    return TextField(
+        max_length=max_length, allow_null=True, allow_blank=True, required=False, **kwargs
     )
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.api.serializers import PageQuery, StrictSerializer, nullable_text
+from config.api.serializers import PageQuery, StrictSerializer, TextField, nullable_text
 
 
 class MemorySpaceOut(serializers.Serializer):
@@ -28,13 +28,13 @@ class MemorySpaceUpdateIn(StrictSerializer):
 
 
 class MemorySpaceCreateIn(MemorySpaceUpdateIn):
-    deduplicationKey = serializers.CharField(
+    deduplicationKey = TextField(
         source="deduplication_key", min_length=1, max_length=72, allow_null=True, required=False
     )
 
 
 class MemorySpaceListQuery(PageQuery):
-    deduplicationKey = serializers.CharField(min_length=1, max_length=72, required=False)
+    deduplicationKey = TextField(min_length=1, max_length=72, required=False)
 
 
 class VersionOut(serializers.Serializer):

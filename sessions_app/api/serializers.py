@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.api.serializers import JSONObjectField, PageQuery, StrictSerializer, nullable_text
+from config.api.serializers import JSONObjectField, PageQuery, StrictSerializer, TextField, nullable_text
 from sessions_app.models import Event, LifecycleStrategy
 
 MAX_TTL_SECONDS = 63_072_000
@@ -37,9 +37,9 @@ class TriggerIn(StrictSerializer):
 class ExtractMemoriesOptsIn(serializers.Serializer):
     """Options of `extract_memories`; other keys are kept as given."""
 
-    userId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
-    agentId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
-    runId = serializers.CharField(min_length=1, max_length=64, allow_null=True, required=False)
+    userId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
+    agentId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
+    runId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     softDelete = serializers.BooleanField(required=False)
     metadata = JSONObjectField(allow_null=True, required=False)
 
@@ -91,26 +91,25 @@ class SessionUpdateIn(StrictSerializer):
 
 
 class SessionCreateIn(StrictSerializer):
-    participants = serializers.ListField(child=serializers.CharField(min_length=1, max_length=200),
+    participants = serializers.ListField(child=TextField(min_length=1, max_length=200),
                                          min_length=1, max_length=1)
     lifecycleStrategies = StrategyIn(many=True, required=False, default=list, max_length=MAX_STRATEGIES)
     description = nullable_text(1000)
     metadata = JSONObjectField(allow_null=True, required=False)
-    deduplicationKey = serializers.CharField(min_length=1, max_length=72, allow_null=True, required=False)
+    deduplicationKey = TextField(min_length=1, max_length=72, allow_null=True, required=False)
 
 
 class SessionListQuery(PageQuery):
-    participants = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
+    participants = serializers.ListField(child=TextField(max_length=200), required=False,
                                          max_length=100)
-    description = serializers.CharField(max_length=1000, required=False, allow_blank=True,
-                                        trim_whitespace=False)
+    description = TextField(max_length=1000, required=False, allow_blank=True)
 
 
 # --- events -----------------------------------------------------------------------------------------------
 class EventBodyIn(serializers.Serializer):
     """`{"content": "...", ...}`: `content` required (1..100000 chars); other keys kept as received."""
 
-    content = serializers.CharField(min_length=1, max_length=100_000, trim_whitespace=False)
+    content = TextField(min_length=1, max_length=100_000)
 
     def to_internal_value(self, data):
         checked = super().to_internal_value(data)
@@ -119,7 +118,7 @@ class EventBodyIn(serializers.Serializer):
 
 class EmitterIn(StrictSerializer):
     type = serializers.ChoiceField(choices=Event.EmitterType.choices)
-    id = serializers.CharField(max_length=200, allow_null=True, required=False)
+    id = TextField(max_length=200, allow_null=True, required=False)
 
 
 class EventTypeField(serializers.ChoiceField):

@@ -1,0 +1,67 @@
+"""`make run`: everything the service needs, in the foreground, until Ctrl-C.
+
+1. The embedded PostgreSQL (when DATABASE_URL is unset), kept under DATA_DIR.
+2. Migrations, static files, and a first API key when none exists (printed once).
+3. The processes of the Procfile under honcho: gunicorn on 127.0.0.1:$PORT (default 8000).
+Ctrl-C (or SIGTERM) stops the processes, then the embedded database this run started.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def manage(*args: str, env: dict) -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR)
+
+
+def main() -> int:
+    from config.embedded import EmbeddedPostgres
+
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    port = int(env.setdefault("PORT", "8000"))
+    data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
+    embedded = None
+    if not env.get("DATABASE_URL"):
+        embedded = EmbeddedPostgres(data_dir)
+        env["DATABASE_URL"], started = embedded.ensure_running()
+        if not started:
+            embedded = None  # someone else's server (another `make run`): not ours to stop
+        print(f"Embedded PostgreSQL + pgvector: data in {data_dir / 'pg'}", flush=True)
+
+    honcho = None
+
+    def stop(signum, frame):
+        if honcho is not None and honcho.poll() is None:
+            honcho.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        manage("migrate", "--noinput", env=env)
+        manage("bootstrap", env=env)
+        base = f"http://127.0.0.1:{port}"
+        print(f"\nServing on {base}/  ·  API docs {base}/schema/swagger-ui/  ·  admin {base}/admin/\n"
+              f"Ctrl-C stops everything.\n", flush=True)
+        honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR), "-p", str(port)],
+            env=env,
+        )
+        while True:
+            try:
+                return honcho.wait()
+            except KeyboardInterrupt:
+                continue  # the terminal sent SIGINT to honcho too; wait for it to stop its processes
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            print("Embedded PostgreSQL stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

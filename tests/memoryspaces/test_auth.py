@@ -1,0 +1,79 @@
+"""API keys: the three header forms, hashed storage, revocation, and the commands that manage them."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from memoryspaces.models import ApiKey, User
+from memoryspaces.services import api_key_digest
+
+VERSION = "/api/v2/version/"
+
+
+@pytest.mark.parametrize("header", ["HTTP_AUTHORIZATION=Token", "HTTP_AUTHORIZATION=Bearer", "HTTP_X_API_KEY="])
+def test_each_header_form_authenticates(client, api_key, header):
+    name, _, scheme = header.partition("=")
+    response = client.get(VERSION, **{name: f"{scheme} {api_key}".strip()})
+    assert response.status_code == 200
+    assert response.json() == {"versionString": "2.49.0"}
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"HTTP_AUTHORIZATION": "Token mem_00000000_wrong"},
+    {"HTTP_AUTHORIZATION": "Token garbage"},
+    {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
+    {"HTTP_X_API_KEY": "mem_00000000_wrong"},
+])
+def test_missing_or_bad_key_is_401_json(client, db, headers):
+    response = client.get("/api/v2/memory/", **headers)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["detail"]
+
+
+def test_a_key_with_the_right_prefix_but_wrong_secret_is_refused(client, api_key):
+    forged = api_key[:-4] + ("AAAA" if not api_key.endswith("AAAA") else "BBBB")
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {forged}").status_code == 401
+
+
+def test_keys_are_stored_hashed(api_key):
+    row = ApiKey.objects.get()
+    assert api_key not in {row.prefix, row.digest, row.name}
+    assert row.digest == api_key_digest(api_key)
+
+
+def test_revoked_key_is_refused_at_once(client, api_key):
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 200
+    call_command("revoke_api_key", api_key.split("_")[1])
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 401
+
+
+def test_create_api_key_command_creates_user_and_tenant_and_prints_the_key_last(client, db, capsys):
+    call_command("create_api_key", "carol", "--tenant", "acme")
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    carol = User.objects.get(username="carol")
+    assert carol.tenant.name == "acme"
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+
+    call_command("create_api_key", "carol")  # a second key for the same user, same tenant
+    assert carol.api_keys.count() == 2
+
+
+def test_create_api_key_refuses_to_move_a_user_to_another_tenant(db):
+    call_command("create_api_key", "dave", "--tenant", "one")
+    with pytest.raises(Exception, match="already belongs"):
+        call_command("create_api_key", "dave", "--tenant", "two")
+
+
+def test_revoke_unknown_prefix_fails_clearly(db):
+    with pytest.raises(CommandError, match="No API key"):
+        call_command("revoke_api_key", "ffffffff")
+
+
+def test_bootstrap_creates_a_first_key_only_once(db, capsys):
+    call_command("bootstrap")
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert first.startswith("mem_")
+    call_command("bootstrap")
+    assert "exist already" in capsys.readouterr().out
+    assert ApiKey.objects.count() == 1

@@ -1,0 +1,141 @@
+"""Memory spaces, driven by the real `datarobot` client against a live server, and by raw HTTP for the
+shapes the client hides (status codes, error bodies)."""
+
+import uuid
+
+import pytest
+from datarobot.errors import ClientError, MemorySpaceDeduplicationError
+from datarobot.models.memory import MemorySpace
+
+from tests.factories import MemorySpaceFactory
+
+SPACES = "/api/v2/memory/"
+
+
+def test_client_creates_gets_lists_updates_and_deletes_a_space(dr, user):
+    space = MemorySpace.create(description="Acme support", llm_model_name="gpt-4o",
+                               llm_base_url="http://127.0.0.1:9/v1", custom_instructions="Only facts about deploys")
+    assert space.user_id == str(user.pk)
+    assert space.tenant_id == str(user.tenant_id)
+    assert space.created_at is not None
+
+    fetched = MemorySpace.get(space.id)
+    assert (fetched.description, fetched.llm_model_name, fetched.llm_base_url, fetched.custom_instructions) == (
+        "Acme support", "gpt-4o", "http://127.0.0.1:9/v1", "Only facts about deploys")
+    assert [s.id for s in MemorySpace.list()] == [space.id]
+
+    space.update(description=None, llm_model_name="gpt-4o-mini")
+    fetched = MemorySpace.get(space.id)
+    assert fetched.description is None and fetched.llm_model_name == "gpt-4o-mini"
+    assert fetched.custom_instructions == "Only facts about deploys"  # untouched
+
+    space.delete()
+    with pytest.raises(ClientError) as missing:
+        MemorySpace.get(space.id)
+    assert missing.value.status_code == 404
+    assert MemorySpace.list() == []
+    with pytest.raises(ClientError) as again:
+        space.delete()
+    assert again.value.status_code == 404
+
+
+def test_client_sees_deduplication_conflict_with_the_existing_space(dr):
+    first = MemorySpace.create(deduplication_key="acme-support")
+    with pytest.raises(MemorySpaceDeduplicationError) as conflict:
+        MemorySpace.create(deduplication_key="acme-support")
+    assert conflict.value.existing_memory_space_id == first.id
+    assert conflict.value.deduplication_key == "acme-support"
+    assert [s.id for s in MemorySpace.list(deduplication_key="acme-support")] == [first.id]
+
+    first.delete()  # soft-deleting frees the key
+    second = MemorySpace.create(deduplication_key="acme-support")
+    assert second.id != first.id
+
+
+def test_conflict_body_has_the_contract_fields(api):
+    created = api.post(SPACES + "new/", {"deduplicationKey": "k"}, format="json").json()
+    response = api.post(SPACES + "new/", {"deduplicationKey": "k"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": response.json()["detail"],
+        "errorName": "MemorySpaceDeduplicationConflict",
+        "deduplicationKey": "k",
+        "existingMemorySpaceId": created["memorySpaceId"],
+        "existingMemorySpaceUrl": f"/memory/{created['memorySpaceId']}/",
+    }
+
+
+def test_create_with_an_empty_body_is_allowed(api):
+    response = api.generic("POST", SPACES + "new/", "", content_type="")
+    assert response.status_code == 201
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) >= {"memorySpaceId", "userId", "tenantId", "createdAt"}
+    assert body["description"] is None
+
+
+def test_list_pages_with_offset_limit_and_total(api, user):
+    for index in range(5):
+        MemorySpaceFactory(owner=user, description=f"s{index}")
+    page = api.get(SPACES, {"offset": 1, "limit": 2}).json()
+    assert [item["description"] for item in page["items"]] == ["s1", "s2"]
+    assert (page["offset"], page["limit"], page["total"]) == (1, 2, 5)
+
+
+def test_list_shows_spaces_of_the_whole_tenant_but_not_other_tenants(api, user, other_user):
+    from tests.factories import UserFactory
+
+    colleague = UserFactory(tenant=user.tenant)
+    mine, theirs = MemorySpaceFactory(owner=colleague), MemorySpaceFactory(owner=other_user)
+    ids = {item["memorySpaceId"] for item in api.get(SPACES).json()["items"]}
+    assert str(mine.id) in ids and str(theirs.id) not in ids
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "error_type"),
+    [
+        ({"description": "x" * 1001}, ["body", "description"], "string_too_long"),
+        ({"llmModelName": "m" * 201}, ["body", "llmModelName"], "string_too_long"),
+        ({"customInstructions": "c" * 10001}, ["body", "customInstructions"], "string_too_long"),
+        ({"llmBaseUrl": "not a url"}, ["body", "llmBaseUrl"], "invalid"),
+        ({"description": 12}, ["body", "description"], "string_type"),
+        ({"deduplicationKey": "k" * 73}, ["body", "deduplicationKey"], "string_too_long"),
+        ({"deduplicationKey": ""}, ["body", "deduplicationKey"], "string_too_short"),
+        ({"tenantId": str(uuid.uuid4())}, ["body", "tenantId"], "extra_forbidden"),
+        (["not", "an", "object"], ["body"], "invalid"),
+    ],
+)
+def test_create_rejects_bad_input_with_422(api, body, loc, error_type):
+    response = api.post(SPACES + "new/", body, format="json")
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc and error["type"] == error_type and error["msg"]
+
+
+def test_malformed_json_is_422(api):
+    response = api.generic("POST", SPACES + "new/", "{not json", content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_patch_rejects_unknown_keys_and_does_not_change_anything(api, space):
+    response = api.patch(f"{SPACES}{space.id}/", {"description": "new", "owner": "me"}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "owner"]
+    space.refresh_from_db()
+    assert space.description != "new"
+
+
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_bad_uuid_in_path_is_422(api, method):
+    response = getattr(api, method)(f"{SPACES}not-a-uuid/", format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "space_id"]
+
+
+@pytest.mark.parametrize("query", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "ten"},
+                                   {"offset": 10**30}])
+def test_list_rejects_bad_paging(api, query):
+    response = api.get(SPACES, query)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "query"

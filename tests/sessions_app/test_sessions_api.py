@@ -1,0 +1,184 @@
+"""Sessions: the real `datarobot` client against a live server, and raw HTTP for status codes and errors."""
+
+import pytest
+from datarobot.errors import ClientError, MemorySessionDeduplicationError
+from datarobot.models.memory import Session
+
+from sessions_app.models import LifecycleStrategy
+from tests.factories import make_session
+
+PARTICIPANT = "67500a000000000000000001"
+
+
+def sessions_url(space, session=None):
+    return f"/api/v2/memory/{space.id}/sessions/" + (f"{session.id}/" if session else "")
+
+
+def test_client_creates_a_session_with_the_default_strategy(dr, space):
+    session = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT],
+                             description="Triage chat #42", metadata={"priority": "high", "tags": ["a"]})
+    assert session.participants == [PARTICIPANT]
+    assert session.version == 1
+    assert session.lifecycle_strategies == [{"type": "soft_delete", "trigger": {"ttl": 15552000}}]
+    fetched = Session.get(str(space.id), session.id)
+    assert fetched.metadata == {"priority": "high", "tags": ["a"]}
+    assert fetched.description == "Triage chat #42"
+
+
+def test_client_round_trips_every_strategy_shape(dr, space):
+    strategies = [
+        {"type": "extract_memories", "trigger": {"eventCount": 100},
+         "opts": {"softDelete": False, "agentId": "support-bot"}},
+        {"type": "extract_memories", "trigger": {"idle": 3600}, "opts": {"userId": "alice", "runId": "r1"}},
+        {"type": "soft_delete", "trigger": {"tokenCount": 50000}},
+        {"type": "soft_delete", "trigger": {"ttl": 2592000}},
+        {"type": "soft_delete", "trigger": {"never": True}},
+    ]
+    session = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT],
+                             lifecycle_strategies=strategies)
+    # The client snake-cases what it reads, so look at the wire through its raw HTTP session.
+    raw = dr.client.get_client().get(f"memory/{space.id}/sessions/{session.id}/").json()
+    assert [(s["type"], s["trigger"], s["opts"]) for s in raw["lifecycleStrategies"]] == [
+        (s["type"], s["trigger"], s.get("opts")) for s in strategies]
+    assert len(Session.get(str(space.id), session.id).lifecycle_strategies) == 5
+    rows = LifecycleStrategy.objects.filter(session_id=session.id).order_by("position")
+    assert [(r.trigger, r.threshold) for r in rows] == [
+        ("eventCount", 100), ("idle", 3600), ("tokenCount", 50000), ("ttl", 2592000), ("never", None)]
+
+
+def test_client_lists_with_participant_and_description_filters(dr, space):
+    a = Session.create(memory_space_id=str(space.id), participants=["p-a"], description="alpha")
+    b = Session.create(memory_space_id=str(space.id), participants=["p-b"], description="beta")
+    Session.create(memory_space_id=str(space.id), participants=["p-c"], description="gamma")
+    assert {s.id for s in Session.list(str(space.id), participants=["p-a", "p-b"])} == {a.id, b.id}
+    assert [s.id for s in Session.list(str(space.id), description="beta")] == [b.id]
+    assert len(Session.list(str(space.id), offset=1, limit=1)) == 1
+
+
+def test_client_updates_with_if_match_and_gets_409_when_stale(dr, space):
+    session = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT])
+    stale = Session.get(str(space.id), session.id)
+    session.update(description="first", metadata={"k": 1})
+    assert session.version == 2 and session.description == "first"
+
+    with pytest.raises(ClientError) as conflict:
+        stale.update(description="second")  # still at version 1
+    assert conflict.value.status_code == 409
+    assert Session.get(str(space.id), session.id).description == "first"
+
+    session.update(lifecycle_strategies=[{"type": "soft_delete", "trigger": {"idle": 60}}])
+    fetched = Session.get(str(space.id), session.id)
+    assert fetched.lifecycle_strategies == [{"type": "soft_delete", "trigger": {"idle": 60}}]
+    assert fetched.version == 3
+    stale.update(description="forced", if_match=None)  # opting out of the precondition
+    assert Session.get(str(space.id), session.id).description == "forced"
+
+
+def test_client_deletes_a_session_softly(dr, space):
+    session = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT])
+    session.delete()
+    with pytest.raises(ClientError) as missing:
+        Session.get(str(space.id), session.id)
+    assert missing.value.status_code == 404
+    assert Session.list(str(space.id)) == []
+    with pytest.raises(ClientError):
+        session.delete()
+
+
+def test_client_sees_session_deduplication_conflict(dr, space):
+    first = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT], deduplication_key="chat-1")
+    with pytest.raises(MemorySessionDeduplicationError) as conflict:
+        Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT], deduplication_key="chat-1")
+    assert conflict.value.existing_session_id == first.id
+    assert conflict.value.existing_session_url == f"/memory/{space.id}/sessions/{first.id}/"
+
+
+def test_if_match_accepts_quoted_and_bare_versions(api, space):
+    session = make_session(space)
+    assert api.patch(sessions_url(space, session), {"description": "a"}, format="json",
+                     HTTP_IF_MATCH='"1"').json()["version"] == 2
+    assert api.patch(sessions_url(space, session), {"description": "b"}, format="json",
+                     HTTP_IF_MATCH="2").json()["version"] == 3
+    assert api.patch(sessions_url(space, session), {"description": "c"}, format="json",
+                     HTTP_IF_MATCH="2").status_code == 409
+    assert api.patch(sessions_url(space, session), {"description": "c"}, format="json",
+                     HTTP_IF_MATCH="abc").status_code == 422
+
+
+def test_patch_changes_only_the_fields_present(api, space):
+    session = make_session(space, description="keep", metadata={"a": 1})
+    body = api.patch(sessions_url(space, session), {"metadata": None}, format="json").json()
+    assert body["description"] == "keep" and body["metadata"] is None
+
+
+def test_session_in_a_deleted_space_is_404(api, space):
+    session = make_session(space)
+    api.delete(f"/api/v2/memory/{space.id}/")
+    response = api.get(sessions_url(space, session))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Memory space not found"}
+
+
+STRATEGY = {"type": "soft_delete", "trigger": {"ttl": 60}}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"participants": []}, ["body", "participants"]),
+        ({"participants": ["a", "b"]}, ["body", "participants"]),
+        ({"participants": "a"}, ["body", "participants"]),
+        ({"participants": [1]}, ["body", "participants", 0]),
+        ({}, ["body", "participants"]),
+        ({"participants": ["a"], "lifecycleStrategies": [STRATEGY] * 6}, ["body", "lifecycleStrategies"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "archive", "trigger": {"ttl": 1}}]},
+         ["body", "lifecycleStrategies", 0, "type"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete", "trigger": {"ttl": 0}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "ttl"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete", "trigger": {"ttl": 63072001}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "ttl"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete",
+                                                          "trigger": {"eventCount": 1000001}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "eventCount"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete",
+                                                          "trigger": {"tokenCount": 100000001}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "tokenCount"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete",
+                                                          "trigger": {"ttl": 5, "idle": 5}}]},
+         ["body", "lifecycleStrategies", 0, "trigger"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete", "trigger": {}}]},
+         ["body", "lifecycleStrategies", 0, "trigger"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete", "trigger": {"never": False}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "never"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "soft_delete", "trigger": {"weeks": 2}}]},
+         ["body", "lifecycleStrategies", 0, "trigger", "weeks"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
+                                                          "opts": {"userId": ""}}]},
+         ["body", "lifecycleStrategies", 0, "opts", "userId"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
+                                                          "opts": {"softDelete": "maybe"}}]},
+         ["body", "lifecycleStrategies", 0, "opts", "softDelete"]),
+        ({"participants": ["a"], "metadata": ["not", "an", "object"]}, ["body", "metadata"]),
+        ({"participants": ["a"], "description": "d" * 1001}, ["body", "description"]),
+        ({"participants": ["a"], "color": "red"}, ["body", "color"]),
+    ],
+)
+def test_create_rejects_bad_input_with_422_and_writes_nothing(api, space, body, loc):
+    response = api.post(sessions_url(space), body, format="json")
+    assert response.status_code == 422, response.json()
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert space.sessions.count() == 0
+
+
+def test_update_rejects_an_empty_strategy_list(api, space):
+    session = make_session(space)
+    response = api.patch(sessions_url(space, session), {"lifecycleStrategies": []}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "lifecycleStrategies"]
+
+
+@pytest.mark.parametrize("path", ["not-a-uuid/", "00000000-0000-0000-0000-00000000000g/"])
+def test_bad_session_uuid_is_422(api, space, path):
+    response = api.get(sessions_url(space) + path)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "session_id"]
