@@ -6,3 +6,7 @@ import os
 os.environ.setdefault("CONN_MAX_AGE", "0")
 
 from config.settings import *  # noqa: E402,F403
+
+# One test database per test process, so two runs against the same server (two terminals, a helper, CI)
+# never drop each other's database.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405

@@ -1,0 +1,275 @@
+"""Events: append (single, batch), read (offset/limit, lastN, eventType), edit with optimistic concurrency,
+delete. The real `datarobot` client against a live server, plus raw HTTP for errors."""
+
+from datetime import timedelta, timezone
+
+import pytest
+from datarobot.errors import ClientError
+from datarobot.models.memory import Session
+
+from sessions_app.models import Event
+from sessions_app.services import event_append_batch
+from sessions_app.tokens import count_tokens
+from tests.factories import make_session
+
+USER = {"type": "user", "id": "67500a000000000000000001"}
+AGENT = {"type": "agent", "id": "67500a000000000000000002"}
+
+
+def events_url(session, suffix=""):
+    return f"/api/v2/memory/{session.space_id}/sessions/{session.id}/events/{suffix}"
+
+
+def event(content, emitter=USER, event_type="message"):
+    return {"body": {"content": content}, "emitter": emitter, "event_type": event_type}
+
+
+def append(session, *contents):
+    return event_append_batch(session=session, events=[event(c) for c in contents])
+
+
+@pytest.fixture
+def client_session(dr, space):
+    return Session.create(memory_space_id=str(space.id), participants=[USER["id"]])
+
+
+def test_client_appends_single_and_batch_events_numbered_from_zero(client_session):
+    first = client_session.post_event(body={"content": "Hello, my deployment is failing"}, emitter=USER,
+                                      event_type="MESSAGE")
+    assert (first.sequence_id, first.emitter_type, first.emitter_id, first.event_type) == (
+        0, "user", USER["id"], "message")
+    batch = client_session.post_events([
+        {"body": {"content": "Looking at it now."}, "emitter": AGENT, "event_type": "message"},
+        {"body": {"content": "Rolled back.", "tool_call": {"name": "rollback"}}, "emitter": AGENT,
+         "event_type": "tool_output"},
+    ])
+    assert [e.sequence_id for e in batch] == [1, 2]
+    assert batch[1].event_type == "tool_output"
+    assert [e.sequence_id for e in client_session.events()] == [0, 1, 2]
+
+
+def test_client_reads_last_n_in_chronological_order_and_filters_by_type(client_session):
+    client_session.post_events([
+        {"body": {"content": f"m{i}"}, "emitter": USER, "event_type": "status" if i % 3 == 0 else "message"}
+        for i in range(10)
+    ])
+    assert [e.body["content"] for e in client_session.events(last_n=3)] == ["m7", "m8", "m9"]
+    assert [e.sequence_id for e in client_session.events(offset=2, limit=3)] == [2, 3, 4]
+    assert [e.sequence_id for e in client_session.events(event_type="status")] == [0, 3, 6, 9]
+    assert [e.sequence_id for e in client_session.events(event_type="status", last_n=2)] == [6, 9]
+    with pytest.raises(TypeError):  # the client itself refuses offset + last_n; the server does too (below)
+        client_session.events(offset=1, last_n=2)
+
+
+def test_client_edits_an_event_and_a_stale_created_at_is_refused(client_session):
+    original = client_session.post_event(body={"content": "Looking at it now."}, emitter=AGENT)
+    edited = client_session.update_event(original.sequence_id, body={"content": "Looking at it now (ETA 5min)."},
+                                         created_at=original.created_at)
+    assert edited.body == {"content": "Looking at it now (ETA 5min)."}
+    assert edited.created_at > original.created_at
+
+    with pytest.raises(ClientError) as stale:
+        client_session.update_event(original.sequence_id, body={"content": "lost update"},
+                                    created_at=original.created_at)
+    assert stale.value.status_code == 422
+    assert stale.value.json["detail"][0]["msg"] == "Patch of incorrect version of event"
+    assert client_session.events()[0].body["content"] == "Looking at it now (ETA 5min)."
+
+    unconditional = client_session.update_event(original.sequence_id, event_type="status", emitter=USER)
+    assert (unconditional.event_type, unconditional.emitter_type, unconditional.body["content"]) == (
+        "status", "user", "Looking at it now (ETA 5min).")
+
+
+def test_client_batch_edit_is_all_or_nothing(client_session):
+    a, b = client_session.post_events([{"body": {"content": "a"}, "emitter": USER},
+                                       {"body": {"content": "b"}, "emitter": USER}])
+    changed = client_session.update_events([
+        {"sequence_id": 0, "body": {"content": "a2"}, "created_at": a.created_at},
+        {"sequence_id": 1, "body": {"content": "b2"}},
+    ])
+    assert [e.body["content"] for e in changed] == ["a2", "b2"]
+
+    with pytest.raises(ClientError) as stale:
+        client_session.update_events([
+            {"sequence_id": 1, "body": {"content": "b3"}},
+            {"sequence_id": 0, "body": {"content": "a3"}, "created_at": a.created_at},  # stale now
+        ])
+    assert stale.value.status_code == 422
+    assert stale.value.json["detail"][0]["loc"] == ["body", "events", 1, "createdAt"]
+    assert [e.body["content"] for e in client_session.events()] == ["a2", "b2"]
+
+
+def test_client_deletes_an_event_and_its_sequence_id_is_never_reused(client_session, api_key, live_server):
+    import requests
+
+    client_session.post_events([{"body": {"content": c}, "emitter": USER} for c in "abc"])
+    url = f"{live_server.url}/api/v2/memory/{client_session.memory_space_id}/sessions/{client_session.id}/events/1/"
+    response = requests.delete(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+    assert response.status_code == 204
+    assert requests.delete(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10).status_code == 404
+    assert client_session.post_event(body={"content": "d"}, emitter=USER).sequence_id == 3
+    assert [e.sequence_id for e in client_session.events()] == [0, 2, 3]
+
+
+def test_body_and_metadata_are_stored_exactly_as_received(api, session):
+    body = {"content": "x", "someKey": {"nested_key": [1, {"deepKey": None}]}, "emoji": "🚀", "n": 1.5}
+    response = api.post(events_url(session), {"body": body, "emitter": USER}, format="json")
+    assert response.status_code == 201
+    assert response.json()["body"] == body
+    assert Event.objects.get().body == body
+
+
+def test_counters_follow_appends_edits_and_deletes(api, session):
+    append(session, "hello world", "a much longer message with many more tokens in it")
+    session.refresh_from_db()
+    expected_tokens = count_tokens("hello world") + count_tokens("a much longer message with many more tokens in it")
+    assert (session.event_count, session.token_count, session.next_sequence_id) == (2, expected_tokens, 2)
+    assert session.last_event_at is not None
+
+    api.patch(events_url(session, "0/"), {"body": {"content": "hi"}}, format="json")
+    api.delete(events_url(session, "1/"))
+    session.refresh_from_db()
+    assert (session.event_count, session.token_count, session.next_sequence_id) == (1, count_tokens("hi"), 2)
+
+
+def test_list_envelope_reports_total(api, session):
+    append(session, *[f"m{i}" for i in range(7)])
+    page = api.get(events_url(session), {"offset": 5, "limit": 10}).json()
+    assert [e["sequenceId"] for e in page["items"]] == [5, 6]
+    assert (page["offset"], page["limit"], page["total"]) == (5, 10, 7)
+    last = api.get(events_url(session), {"lastN": 3}).json()
+    assert [e["sequenceId"] for e in last["items"]] == [4, 5, 6] and last["total"] == 7
+
+
+def test_created_at_is_compared_as_an_instant(api, session):
+    (ev,) = append(session, "a")
+    naive_utc = ev.created_at.replace(tzinfo=None).isoformat()
+    plus_two = ev.created_at.astimezone(timezone(timedelta(hours=2))).isoformat()
+    assert api.patch(events_url(session, "0/") + f"?createdAt={naive_utc}", {"body": {"content": "b"}},
+                     format="json").status_code == 200
+    ev.refresh_from_db()
+    assert api.patch(events_url(session, "0/"), {"body": {"content": "c"}}, format="json",
+                     QUERY_STRING=f"createdAt={plus_two}").status_code == 422  # stale: the edit above moved it
+    plus_two_now = ev.created_at.astimezone(timezone(timedelta(hours=2))).isoformat()
+    response = api.patch(events_url(session, "0/"), {"body": {"content": "c"}}, format="json",
+                         QUERY_STRING=f"createdAt={plus_two_now.replace('+', '%2B')}")
+    assert response.status_code == 200
+
+
+def test_batch_over_200_is_422_and_writes_nothing(api, session):
+    response = api.post(events_url(session, "batch/"),
+                        {"events": [{"body": {"content": "x"}, "emitter": USER}] * 201}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "events"]
+    assert Event.objects.count() == 0
+
+
+def test_batch_invalid_half_way_writes_nothing(api, session):
+    events = [{"body": {"content": f"ok {i}"}, "emitter": USER} for i in range(100)]
+    events[57] = {"body": {"content": ""}, "emitter": USER}
+    response = api.post(events_url(session, "batch/"), {"events": events}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "events", 57, "body", "content"]
+    assert Event.objects.count() == 0
+    session.refresh_from_db()
+    assert (session.next_sequence_id, session.event_count) == (0, 0)
+
+
+def test_batch_edit_of_a_missing_event_changes_nothing(api, session):
+    append(session, "a")
+    response = api.patch(events_url(session, "batch/"), {"events": [
+        {"sequenceId": 0, "body": {"content": "changed"}}, {"sequenceId": 5, "body": {"content": "x"}}]},
+        format="json")
+    assert response.status_code == 404
+    assert Event.objects.get().body == {"content": "a"}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"emitter": USER}, ["body", "body"]),
+        ({"body": {"content": "x"}}, ["body", "emitter"]),
+        ({"body": {}, "emitter": USER}, ["body", "body", "content"]),
+        ({"body": {"content": ""}, "emitter": USER}, ["body", "body", "content"]),
+        ({"body": {"content": "x" * 100_001}, "emitter": USER}, ["body", "body", "content"]),
+        ({"body": {"content": 5}, "emitter": USER}, ["body", "body", "content"]),
+        ({"body": "just text", "emitter": USER}, ["body", "body"]),
+        ({"body": {"content": "x"}, "emitter": {"type": "robot"}}, ["body", "emitter", "type"]),
+        ({"body": {"content": "x"}, "emitter": {"id": "u"}}, ["body", "emitter", "type"]),
+        ({"body": {"content": "x"}, "emitter": USER, "type": "chat"}, ["body", "type"]),
+        ({"body": {"content": "x"}, "emitter": USER, "sequenceId": 9}, ["body", "sequenceId"]),
+    ],
+)
+def test_append_rejects_bad_input_with_422(api, session, body, loc):
+    response = api.post(events_url(session), body, format="json")
+    assert response.status_code == 422, response.json()
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "loc"),
+    [
+        ({"lastN": 2, "offset": 1}, ["query", "lastN"]),
+        ({"lastN": 0}, ["query", "lastN"]),
+        ({"lastN": 101}, ["query", "lastN"]),
+        ({"lastN": "x"}, ["query", "lastN"]),
+        ({"limit": 0}, ["query", "limit"]),
+        ({"limit": 1000}, ["query", "limit"]),
+        ({"offset": -5}, ["query", "offset"]),
+        ({"offset": 10**20}, ["query", "offset"]),
+        ({"eventType": "chat"}, ["query", "eventType"]),
+    ],
+)
+def test_list_rejects_bad_query_with_422(api, session, query, loc):
+    response = api.get(events_url(session), query)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize("suffix", ["abc/", "-1/", "99999999999999999999999/"])
+def test_bad_sequence_id_in_path_is_422(api, session, suffix):
+    response = api.patch(events_url(session, suffix), {"body": {"content": "x"}}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "sequence_id"]
+
+
+def test_missing_event_is_404(api, session):
+    response = api.patch(events_url(session, "3/"), {"body": {"content": "x"}}, format="json")
+    assert response.status_code == 404
+    assert "Event not found" in response.json()["detail"]
+
+
+def test_bad_created_at_query_is_422(api, session):
+    append(session, "a")
+    response = api.patch(events_url(session, "0/") + "?createdAt=yesterday", {"body": {"content": "x"}},
+                         format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "createdAt"]
+
+
+def test_edit_rejects_unknown_keys_and_duplicate_sequence_ids(api, session):
+    append(session, "a")
+    assert api.patch(events_url(session, "0/"), {"content": "x"}, format="json").status_code == 422
+    response = api.patch(events_url(session, "batch/"), {"events": [{"sequenceId": 0}, {"sequenceId": 0}]},
+                         format="json")
+    assert response.status_code == 422
+
+
+def test_events_of_a_deleted_session_are_hidden(api, session):
+    append(session, "a")
+    api.delete(f"/api/v2/memory/{session.space_id}/sessions/{session.id}/")
+    assert api.get(events_url(session)).status_code == 404
+    assert api.post(events_url(session), {"body": {"content": "x"}, "emitter": USER},
+                    format="json").status_code == 404
+    assert Event.objects.count() == 1  # kept, hidden
+
+
+def test_append_to_a_session_deleted_after_lookup_is_404_and_writes_nothing(session):
+    from config.api.errors import NotFound
+    from sessions_app.services import session_soft_delete
+
+    session_soft_delete(session=session)
+    with pytest.raises(NotFound):
+        append(session, "late")
+    assert Event.objects.count() == 0

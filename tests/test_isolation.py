@@ -1,0 +1,80 @@
+"""Tenant isolation: another tenant's key gets 404 on every object of the first, on every route, and its
+lists are empty. Nothing is changed by its attempts."""
+
+import pytest
+
+from sessions_app.models import Event
+from sessions_app.services import event_append_batch
+from tests.factories import MemorySpaceFactory, make_session
+
+VALID_EVENT = {"body": {"content": "x"}, "emitter": {"type": "user", "id": "u"}}
+
+
+@pytest.fixture
+def victim(space):
+    session = make_session(space, description="secret", deduplication_key="dk")
+    event_append_batch(session=session, events=[{**VALID_EVENT, "event_type": "message"}])
+    space_url = f"/api/v2/memory/{space.id}/"
+    session_url = f"{space_url}sessions/{session.id}/"
+    return {"space": space, "session": session, "space_url": space_url, "session_url": session_url}
+
+
+def routes(v):
+    s, e = v["session_url"], v["session_url"] + "events/"
+    return [
+        ("get", v["space_url"], None),
+        ("patch", v["space_url"], {"description": "pwned"}),
+        ("delete", v["space_url"], None),
+        ("get", v["space_url"] + "sessions/", None),
+        ("post", v["space_url"] + "sessions/", {"participants": ["p"]}),
+        ("get", s, None),
+        ("patch", s, {"description": "pwned"}),
+        ("delete", s, None),
+        ("get", e, None),
+        ("get", e + "?lastN=5", None),
+        ("post", e, VALID_EVENT),
+        ("post", e + "batch/", {"events": [VALID_EVENT]}),
+        ("patch", e + "batch/", {"events": [{"sequenceId": 0, "body": {"content": "pwned"}}]}),
+        ("patch", e + "0/", {"body": {"content": "pwned"}}),
+        ("delete", e + "0/", None),
+    ]
+
+
+def test_every_route_is_404_for_another_tenant_and_changes_nothing(other_api, victim):
+    for method, url, body in routes(victim):
+        response = getattr(other_api, method)(url, body, format="json")
+        assert response.status_code == 404, (method, url, response.status_code)
+        assert response["Content-Type"] == "application/json"
+    victim["space"].refresh_from_db()
+    victim["session"].refresh_from_db()
+    assert victim["space"].deleted_at is None and victim["session"].deleted_at is None
+    assert victim["session"].description == "secret" and victim["session"].event_count == 1
+    assert Event.objects.get().body == {"content": "x"}
+
+
+def test_every_route_answers_the_owner(api, victim):
+    """The same matrix is not 404 for the owner, so the test above proves isolation, not broken routes."""
+    for method, url, body in routes(victim):
+        if method == "delete":
+            continue
+        response = getattr(api, method)(url, body, format="json")
+        assert response.status_code in (200, 201), (method, url, response.status_code)
+
+
+def test_lists_of_another_tenant_are_empty(other_api, victim):
+    assert other_api.get("/api/v2/memory/").json()["items"] == []
+    assert other_api.get("/api/v2/memory/", {"deduplicationKey": "dk"}).json()["total"] == 0
+
+
+def test_a_session_is_reached_only_through_its_own_space(other_api, other_user, victim):
+    own_space = MemorySpaceFactory(owner=other_user)
+    url = f"/api/v2/memory/{own_space.id}/sessions/{victim['session'].id}/"
+    assert other_api.get(url).status_code == 404
+    assert other_api.get(url + "events/").status_code == 404
+    assert other_api.post(url + "events/", VALID_EVENT, format="json").status_code == 404
+
+
+def test_tenant_and_owner_come_from_the_key_not_the_body(api, user):
+    response = api.post("/api/v2/memory/new/", {"description": "mine"}, format="json")
+    assert response.json()["tenantId"] == str(user.tenant_id)
+    assert response.json()["userId"] == str(user.pk)

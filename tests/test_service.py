@@ -1,0 +1,71 @@
+"""The service's own pages: health, readiness, landing page, OpenAPI document and its UIs, JSON 404s."""
+
+import pytest
+from django.db import connection
+
+
+def test_health_is_200_json(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_ready_is_200_when_the_database_answers(client, db):
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": True}
+
+
+def test_ready_is_503_when_the_database_does_not_answer(client, db, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        raise connection.Database.OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": False}
+
+
+def test_landing_page_links_docs_and_admin(client):
+    page = client.get("/").content.decode()
+    for link in ("/schema/swagger-ui/", "/schema/redoc/", "/schema/", "/admin/"):
+        assert f'href="{link}"' in page
+
+
+def test_openapi_document_describes_every_chat_history_route(client):
+    response = client.get("/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path, methods in {
+        "/api/v2/version/": {"get"},
+        "/api/v2/memory/": {"get"},
+        "/api/v2/memory/new/": {"post"},
+        "/api/v2/memory/{space_id}/": {"get", "patch", "delete"},
+        "/api/v2/memory/{space_id}/sessions/": {"get", "post"},
+        "/api/v2/memory/{space_id}/sessions/{session_id}/": {"get", "patch", "delete"},
+        "/api/v2/memory/{space_id}/sessions/{session_id}/events/": {"get", "post"},
+        "/api/v2/memory/{space_id}/sessions/{session_id}/events/batch/": {"post", "patch"},
+        "/api/v2/memory/{space_id}/sessions/{session_id}/events/{sequence_id}/": {"patch", "delete"},
+    }.items():
+        assert methods <= set(paths[path]), path
+    space = response.json()["components"]["schemas"]["MemorySpaceOut"]["properties"]
+    assert {"memorySpaceId", "userId", "tenantId", "createdAt"} <= set(space)
+
+
+@pytest.mark.parametrize("page", ["/schema/swagger-ui/", "/schema/redoc/"])
+def test_docs_pages_render_with_local_assets(client, page):
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_unknown_paths_are_json_404(client, db):
+    response = client.get("/api/v2/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+
+
+def test_duplicate_slashes_are_collapsed(client, api_key):
+    response = client.get("/api/v2//version/", HTTP_AUTHORIZATION=f"Token {api_key}")
+    assert response.status_code == 200
