@@ -25,6 +25,7 @@ def main() -> int:
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the Procfile's commands live in the venv
     port = int(env.setdefault("PORT", "8000"))
     data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
     embedded = None

@@ -70,10 +70,14 @@ def test_revoke_unknown_prefix_fails_clearly(db):
         call_command("revoke_api_key", "ffffffff")
 
 
-def test_bootstrap_creates_a_first_key_only_once(db, capsys):
+def test_bootstrap_creates_a_first_admin_and_key_only_once(client, db, capsys):
     call_command("bootstrap")
-    first = capsys.readouterr().out.strip().splitlines()[-1]
-    assert first.startswith("mem_")
+    output = capsys.readouterr().out.strip()
+    first = output.splitlines()[-1]
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {first}").status_code == 200
+    password = output.split("admin password: ")[1].split(")")[0]
+    assert client.login(username="admin", password=password)
+    assert client.get("/admin/").status_code == 200
     call_command("bootstrap")
     assert "exist already" in capsys.readouterr().out
     assert ApiKey.objects.count() == 1
