@@ -91,7 +91,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONOrEmptyParser"],
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 API_VERSION_STRING = "2.49.0"
@@ -103,17 +103,15 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                       "description": "`Token <key>` or `Bearer <key>`; `X-API-Key: <key>` is accepted too."},
-        }
-    },
-    "SECURITY": [{"ApiKey": []}],
     # Swagger UI and ReDoc assets come from the sidecar package: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "sessions_app.models.Event.EventType",
+        "EmitterTypeEnum": "sessions_app.models.Event.EmitterType",
+        "StrategyTypeEnum": "sessions_app.models.LifecycleStrategy.Type",
+    },
 }
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is written at most this often per key
 

@@ -69,3 +69,11 @@ def test_unknown_paths_are_json_404(client, db):
 def test_duplicate_slashes_are_collapsed(client, api_key):
     response = client.get("/api/v2//version/", HTTP_AUTHORIZATION=f"Token {api_key}")
     assert response.status_code == 200
+
+
+def test_openapi_document_is_valid_and_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    text = (tmp_path / "schema.yaml").read_text()
+    assert "additionalProperties: false" in text and "HTTPValidationErrorOut" in text

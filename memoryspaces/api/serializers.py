@@ -21,6 +21,8 @@ class LlmBaseUrlField(serializers.URLField):
 
 
 class MemorySpaceUpdateIn(StrictSerializer):
+    """Only the fields sent change; an explicit null clears one."""
+
     description = nullable_text(1000)
     llmModelName = nullable_text(200, source="llm_model_name")
     llmBaseUrl = LlmBaseUrlField(source="llm_base_url")
@@ -28,6 +30,8 @@ class MemorySpaceUpdateIn(StrictSerializer):
 
 
 class MemorySpaceCreateIn(MemorySpaceUpdateIn):
+    """All fields optional; an empty body is fine. Tenant and owner come from the API key."""
+
     deduplicationKey = TextField(
         source="deduplication_key", min_length=1, max_length=72, allow_null=True, required=False
     )
@@ -39,3 +43,11 @@ class MemorySpaceListQuery(PageQuery):
 
 class VersionOut(serializers.Serializer):
     versionString = serializers.CharField()
+
+
+class SpaceConflictOut(serializers.Serializer):
+    detail = serializers.CharField()
+    errorName = serializers.CharField(help_text="MemorySpaceDeduplicationConflict")
+    deduplicationKey = serializers.CharField()
+    existingMemorySpaceId = serializers.UUIDField(allow_null=True)
+    existingMemorySpaceUrl = serializers.CharField(allow_null=True)

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import JSONObjectField, PageQuery, StrictSerializer, TextField, nullable_text
@@ -49,6 +50,8 @@ class ExtractMemoriesOptsIn(serializers.Serializer):
 
 
 class StrategyIn(StrictSerializer):
+    """A lifecycle strategy: what to do (`type`) when (`trigger`), with options (`opts`)."""
+
     type = serializers.ChoiceField(choices=LifecycleStrategy.Type.choices)
     trigger = TriggerIn()
     opts = JSONObjectField(allow_null=True, required=False, default=None)
@@ -80,17 +83,22 @@ class SessionOut(serializers.Serializer):
     version = serializers.IntegerField()
     deduplicationKey = serializers.CharField(source="deduplication_key", allow_null=True)
 
-    def get_lifecycleStrategies(self, session) -> list[StrategyOut]:  # noqa: N802 (wire name)
+    @extend_schema_field(StrategyOut(many=True))
+    def get_lifecycleStrategies(self, session):  # noqa: N802 (wire name)
         return [strategy.as_wire() for strategy in session.strategies.all()]
 
 
 class SessionUpdateIn(StrictSerializer):
+    """Only the fields sent change. Send `If-Match: "<version>"` to update only the version you read."""
+
     description = nullable_text(1000)
     metadata = JSONObjectField(allow_null=True, required=False)
     lifecycleStrategies = StrategyIn(many=True, required=False, min_length=1, max_length=MAX_STRATEGIES)
 
 
 class SessionCreateIn(StrictSerializer):
+    """A new session; without `lifecycleStrategies` it gets a 180-day soft delete."""
+
     participants = serializers.ListField(child=TextField(min_length=1, max_length=200),
                                          min_length=1, max_length=1)
     lifecycleStrategies = StrategyIn(many=True, required=False, default=list, max_length=MAX_STRATEGIES)
@@ -117,6 +125,8 @@ class EventBodyIn(serializers.Serializer):
 
 
 class EmitterIn(StrictSerializer):
+    """Who emitted the event."""
+
     type = serializers.ChoiceField(choices=Event.EmitterType.choices)
     id = TextField(max_length=200, allow_null=True, required=False)
 
@@ -132,12 +142,16 @@ class EventTypeField(serializers.ChoiceField):
 
 
 class EventIn(StrictSerializer):
+    """A new event; `type` defaults to message."""
+
     body = EventBodyIn()
     emitter = EmitterIn()
     type = EventTypeField(required=False, default=Event.EventType.MESSAGE, source="event_type")
 
 
 class EventBatchIn(StrictSerializer):
+    """1..200 new events, appended in order in one transaction."""
+
     events = EventIn(many=True, min_length=1, max_length=MAX_BATCH)
 
 
@@ -153,11 +167,15 @@ class EventUpdateIn(StrictSerializer):
 
 
 class EventBatchUpdateItemIn(EventUpdateIn):
+    """One edit of a batch; `createdAt` makes it conditional on the event's current version."""
+
     sequenceId = serializers.IntegerField(min_value=0, max_value=2**62, source="sequence_id")
     createdAt = serializers.DateTimeField(required=False, allow_null=True, source="created_at")
 
 
 class EventBatchUpdateIn(StrictSerializer):
+    """1..200 edits, applied in one transaction."""
+
     events = EventBatchUpdateItemIn(many=True, min_length=1, max_length=MAX_BATCH)
 
 
@@ -192,3 +210,11 @@ class EventUpdateQuery(serializers.Serializer):
         if isinstance(data.get("createdAt"), str):
             data = {**data, "createdAt": data["createdAt"].replace(" ", "+")}
         return super().to_internal_value(data)
+
+
+class SessionConflictOut(serializers.Serializer):
+    detail = serializers.CharField()
+    errorName = serializers.CharField(help_text="SessionDeduplicationConflict")
+    deduplicationKey = serializers.CharField()
+    existingSessionId = serializers.UUIDField(allow_null=True)
+    existingSessionUrl = serializers.CharField(allow_null=True)

@@ -2,6 +2,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from config.api.errors import InvalidInput, NotFound
+from config.api.schema import ErrorOut
 from config.api.serializers import items_of, page_of
 from memoryspaces.api.base import SpaceScopedView
 from sessions_app import selectors, services
@@ -14,6 +15,7 @@ from sessions_app.api.serializers import (
     EventUpdateIn,
     EventUpdateQuery,
     SessionCreateIn,
+    SessionConflictOut,
     SessionListQuery,
     SessionOut,
     SessionUpdateIn,
@@ -49,7 +51,7 @@ class SessionScopedView(SpaceScopedView):
 
 class SessionListCreateView(SpaceScopedView):
     @extend_schema(tags=SESSIONS, parameters=[SessionListQuery], responses=SessionPage,
-                   summary="List sessions (participants: any of; description: exact)")
+                   summary="List sessions (participants: any of; description: exact)", operation_id="listSessions")
     def get(self, request, space_id):
         space = self.get_space()
         query = self.validate_query(SessionListQuery, lists=("participants",))
@@ -57,8 +59,9 @@ class SessionListCreateView(SpaceScopedView):
                                           description=query.get("description"))
         return self.page(sessions, SessionOut, offset=query["offset"], limit=query["limit"])
 
-    @extend_schema(tags=SESSIONS, request=SessionCreateIn, responses={201: SessionOut},
-                   summary="Create a session (default lifecycle: soft delete after 180 days)")
+    @extend_schema(tags=SESSIONS, request=SessionCreateIn, responses={201: SessionOut, 409: SessionConflictOut},
+                   summary="Create a session (default lifecycle: soft delete after 180 days)",
+                   operation_id="createSession")
     def post(self, request, space_id):
         space = self.get_space()
         data = self.validate_body(SessionCreateIn)
@@ -72,11 +75,12 @@ class SessionListCreateView(SpaceScopedView):
 
 
 class SessionDetailView(SessionScopedView):
-    @extend_schema(tags=SESSIONS, responses=SessionOut, summary="Get a session")
+    @extend_schema(tags=SESSIONS, responses=SessionOut, summary="Get a session", operation_id="getSession")
     def get(self, request, space_id, session_id):
         return Response(SessionOut(self.get_session()).data)
 
-    @extend_schema(tags=SESSIONS, request=SessionUpdateIn, responses=SessionOut, parameters=[IF_MATCH],
+    @extend_schema(tags=SESSIONS, request=SessionUpdateIn, responses={200: SessionOut, 409: ErrorOut},
+                   parameters=[IF_MATCH], operation_id="updateSession",
                    summary="Update a session's description, metadata or lifecycle strategies")
     def patch(self, request, space_id, session_id):
         session = self.get_session()
@@ -86,7 +90,8 @@ class SessionDetailView(SessionScopedView):
                                 if_match=self._if_match())
         return Response(SessionOut(self.get_session()).data)
 
-    @extend_schema(tags=SESSIONS, responses={204: None}, summary="Delete a session (soft delete)")
+    @extend_schema(tags=SESSIONS, responses={204: None}, summary="Delete a session (soft delete)",
+                   operation_id="deleteSession")
     def delete(self, request, space_id, session_id):
         services.session_soft_delete(session=self.get_session())
         return Response(status=204)
@@ -104,7 +109,8 @@ class SessionDetailView(SessionScopedView):
 
 class EventListCreateView(SessionScopedView):
     @extend_schema(tags=EVENTS, parameters=[EventListQuery], responses=EventPage,
-                   summary="List events (offset/limit, or lastN: the last N in chronological order)")
+                   summary="List events (offset/limit, or lastN: the last N in chronological order)",
+                   operation_id="listEvents")
     def get(self, request, space_id, session_id):
         session = self.get_session()
         query = self.validate_query(EventListQuery)
@@ -119,7 +125,8 @@ class EventListCreateView(SessionScopedView):
         events = selectors.event_list(session=session, event_type=event_type)
         return self.page(events, EventOut, offset=query["offset"], limit=query["limit"], total=total)
 
-    @extend_schema(tags=EVENTS, request=EventIn, responses={201: EventOut}, summary="Append one event")
+    @extend_schema(tags=EVENTS, request=EventIn, responses={201: EventOut}, summary="Append one event",
+                   operation_id="createEvent")
     def post(self, request, space_id, session_id):
         session = self.get_session()
         event = self.validate_body(EventIn)
@@ -129,7 +136,8 @@ class EventListCreateView(SessionScopedView):
 
 class EventBatchView(SessionScopedView):
     @extend_schema(tags=EVENTS, request=EventBatchIn, responses={201: EventItems},
-                   summary="Append 1..200 events in one transaction (all or nothing)")
+                   summary="Append 1..200 events in one transaction (all or nothing)",
+                   operation_id="createEventsBatch")
     def post(self, request, space_id, session_id):
         session = self.get_session()
         events = self.validate_body(EventBatchIn)["events"]
@@ -137,7 +145,8 @@ class EventBatchView(SessionScopedView):
         return Response({"items": EventOut(created, many=True).data}, status=201)
 
     @extend_schema(tags=EVENTS, request=EventBatchUpdateIn, responses=EventItems,
-                   summary="Edit 1..200 events in one transaction (all or nothing)")
+                   summary="Edit 1..200 events in one transaction (all or nothing)",
+                   operation_id="updateEventsBatch")
     def patch(self, request, space_id, session_id):
         session = self.get_session()
         edits = self.validate_body(EventBatchUpdateIn)["events"]
@@ -150,7 +159,8 @@ class EventBatchView(SessionScopedView):
 
 class EventDetailView(SessionScopedView):
     @extend_schema(tags=EVENTS, request=EventUpdateIn, parameters=[EventUpdateQuery], responses=EventOut,
-                   summary="Edit one event; ?createdAt= makes it conditional on the current version (422 if stale)")
+                   summary="Edit one event; ?createdAt= makes it conditional on the current version (422 if stale)",
+                   operation_id="updateEvent")
     def patch(self, request, space_id, session_id, sequence_id):
         session = self.get_session()
         sequence = self.path_sequence_id()
@@ -162,7 +172,8 @@ class EventDetailView(SessionScopedView):
                                                  stale_loc=lambda index: ["query", "createdAt"])
         return Response(EventOut(changed).data)
 
-    @extend_schema(tags=EVENTS, responses={204: None}, summary="Delete one event (soft delete)")
+    @extend_schema(tags=EVENTS, responses={204: None}, summary="Delete one event (soft delete)",
+                   operation_id="deleteEvent")
     def delete(self, request, space_id, session_id, sequence_id):
         services.event_delete(session=self.get_session(), sequence_id=self.path_sequence_id())
         return Response(status=204)
