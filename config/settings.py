@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "memoryspaces",
     "sessions_app",
+    "mem0_compat",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- token counting: tiktoken with BPE files shipped in a wheel, never downloaded -------------------------
 TIKTOKEN_CACHE_DIR = os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(DATA_DIR / "tiktoken"))
 TOKEN_ENCODING = os.environ.get("TOKEN_ENCODING", "cl100k_base")
+
+# --- long-term memory (mem0-compatible) ------------------------------------------------------------------
+# Embedder: "minilm" (all-MiniLM-L6-v2 on onnxruntime, offline, 384 dims), "static" (model2vec, 64 dims), or
+# "<provider>/<model>" for an OpenAI-compatible endpoint or one of mem0's embedder providers.
+EMBEDDER = os.environ.get("EMBEDDER", "minilm")
+EMBEDDING_DIMENSIONS = int(os.environ.get("EMBEDDING_DIMENSIONS") or {"minilm": 384, "static": 64}.get(EMBEDDER, 1536))
+EMBEDDER_BASE_URL = os.environ.get("EMBEDDER_BASE_URL")
+EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
+# LLM for fact extraction: a space's llmModelName/llmBaseUrl, else these defaults; with no model at all the
+# offline heuristic extractor runs. Keys come only from the environment, never from a space.
+LLM_MODEL = os.environ.get("LLM_MODEL")
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
+LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
+# mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
+os.environ.setdefault("MEM0_TELEMETRY", "False")
+os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))
 
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,4 +1,7 @@
+import hashlib
+
 import factory
+from django.utils import timezone
 
 from memoryspaces.models import MemorySpace, Tenant, User
 from memoryspaces.services import api_key_create
@@ -39,3 +42,17 @@ def make_session(space: MemorySpace, **kwargs) -> Session:
 
 def make_api_key(user: User) -> str:
     return api_key_create(user=user)[1]
+
+
+class MemoryFactory(factory.django.DjangoModelFactory):
+    """A stored memory without an embedding (filters and listings do not need one)."""
+
+    class Meta:
+        model = "mem0_compat.Memory"
+
+    space = factory.SubFactory(MemorySpaceFactory)
+    memory = factory.Sequence(lambda n: f"fact number {n}")
+    hash = factory.LazyAttribute(lambda m: hashlib.md5(m.memory.encode()).hexdigest())
+    user_id = "alice"
+    created_at = factory.LazyFunction(timezone.now)
+    updated_at = factory.SelfAttribute("created_at")

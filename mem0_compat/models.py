@@ -1,0 +1,125 @@
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
+
+ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
+
+
+class Memory(models.Model):
+    """One long-term memory of a space, scoped by the entity ids (user/agent/app/run) it was added with.
+
+    `embedding` is a `vector(EMBEDDING_DIMENSIONS)` column: the dimension is fixed per deployment by the
+    migration that creates it (and `manage.py reembed` when the embedder changes), so the model leaves it open.
+    `search_vector` is a generated column for full-text search, kept in step by PostgreSQL itself.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memories")
+    memory = models.TextField()
+    hash = models.CharField(max_length=32, help_text="md5 of the text")
+    embedding = VectorField(null=True, blank=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("memory", config="english"), output_field=SearchVectorField(), db_persist=True
+    )
+    user_id = models.CharField(max_length=64, null=True, blank=True)
+    agent_id = models.CharField(max_length=64, null=True, blank=True)
+    app_id = models.CharField(max_length=64, null=True, blank=True)
+    run_id = models.CharField(max_length=64, null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    categories = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    immutable = models.BooleanField(default=False)
+    expiration_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SoftDeleteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "memories"
+        indexes = [
+            models.Index(fields=["space", "user_id"], name="memory_space_user"),
+            models.Index(fields=["space", "agent_id"], name="memory_space_agent"),
+            models.Index(fields=["space", "run_id"], name="memory_space_run"),
+            models.Index(fields=["space", "app_id"], name="memory_space_app"),
+            models.Index(fields=["space", "-created_at"], name="memory_space_created"),
+            models.Index(fields=["space", "hash"], name="memory_space_hash"),
+            GinIndex(fields=["search_vector"], name="memory_search_vector"),
+            GinIndex(fields=["categories"], name="memory_categories"),
+        ]
+
+    def __str__(self):
+        return self.memory[:80]
+
+
+class MemoryHistory(models.Model):
+    """Every ADD / UPDATE / DELETE of a memory. Keyed by the memory's id, not a foreign key, so it survives
+    the memory's hard deletion."""
+
+    class Event(models.TextChoices):
+        ADD = "ADD"
+        UPDATE = "UPDATE"
+        DELETE = "DELETE"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memory_history")
+    memory_id = models.UUIDField(db_index=True)
+    old_memory = models.TextField(null=True, blank=True)
+    new_memory = models.TextField(null=True, blank=True)
+    event = models.CharField(max_length=8, choices=Event.choices)
+    input = models.JSONField(null=True, blank=True, help_text="the messages that caused it, when any")
+    metadata = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    is_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "memory history"
+
+
+class AddRequest(models.Model):
+    """An add queued with `async_mode`: its status is what `GET /v1/event/{id}/` reports."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        RUNNING = "RUNNING"
+        SUCCEEDED = "SUCCEEDED"
+        FAILED = "FAILED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="add_requests")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    payload = models.JSONField()
+    results = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class MemoryExport(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memory_exports")
+    schema = models.JSONField()
+    filters = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class MemoryFeedback(models.Model):
+    class Kind(models.TextChoices):
+        POSITIVE = "POSITIVE"
+        NEGATIVE = "NEGATIVE"
+        VERY_NEGATIVE = "VERY_NEGATIVE"
+
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memory_feedback")
+    memory_id = models.UUIDField(db_index=True)
+    feedback = models.CharField(max_length=16, choices=Kind.choices, null=True, blank=True)
+    feedback_reason = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
