@@ -54,6 +54,16 @@ class InvalidInput(DomainError):
         return cls([{"loc": list(loc), "msg": msg, "type": type_, **extra}])
 
 
+class BadRequest(DomainError):
+    status_code = 400
+
+
+class UpstreamFailed(DomainError):
+    """502: a provider we depend on (LLM, embedder) failed; nothing was written."""
+
+    status_code = 502
+
+
 class ServiceUnavailable(DomainError):
     status_code = 503
 

@@ -1,0 +1,126 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import IntegrityError, transaction
+
+from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
+from memoryspaces.services import api_key_revoke, space_restore, space_soft_delete
+
+
+class _IsSetFilter(admin.SimpleListFilter):
+    """Yes/no filter on whether the timestamp field `field` is set."""
+
+    field: str
+    labels: tuple[str, str]  # (not set, set)
+
+    def lookups(self, request, model_admin):
+        return [("no", self.labels[0]), ("yes", self.labels[1])]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("no", "yes"):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
+        return queryset
+
+
+class DeletedFilter(_IsSetFilter):
+    title = parameter_name = "deleted"
+    field = "deleted_at"
+    labels = ("Live", "Soft-deleted")
+
+
+class RevokedFilter(_IsSetFilter):
+    title = parameter_name = "revoked"
+    field = "revoked_at"
+    labels = ("No", "Yes")
+
+
+class SoftDeleteAdmin(admin.ModelAdmin):
+    """Soft-delete and restore actions for a model with `deleted_at`; subclasses say how for one object."""
+
+    actions = ["soft_delete_selected", "restore_selected"]
+
+    def soft_delete(self, obj):
+        raise NotImplementedError
+
+    def restore(self, obj):
+        raise NotImplementedError
+
+    # Rows are removed by `purge_deleted`; the admin's delete page would also list every event under them.
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Soft-delete selected %(verbose_name_plural)s", permissions=["change"])
+    def soft_delete_selected(self, request, queryset):
+        objs = list(queryset.alive())
+        for obj in objs:
+            self.soft_delete(obj)
+        self.message_user(request, f"Soft-deleted {len(objs)} {self.opts.verbose_name_plural}.")
+
+    @admin.action(description="Restore selected %(verbose_name_plural)s", permissions=["change"])
+    def restore_selected(self, request, queryset):
+        restored = 0
+        for obj in queryset.exclude(deleted_at=None):
+            try:
+                with transaction.atomic():
+                    self.restore(obj)
+            except IntegrityError:  # a live row took its deduplication key meanwhile
+                self.message_user(request, f"Not restored: {obj} (its deduplication key is in use).",
+                                  messages.ERROR)
+            else:
+                restored += 1
+        self.message_user(request, f"Restored {restored} {self.opts.verbose_name_plural}.")
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "created_at"]
+    search_fields = ["name", "=id"]
+    readonly_fields = ["id", "created_at"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    fieldsets = [*DjangoUserAdmin.fieldsets, ("Tenant", {"fields": ["tenant"]})]
+    add_fieldsets = [*DjangoUserAdmin.add_fieldsets, ("Tenant", {"fields": ["tenant"]})]
+    list_display = [*DjangoUserAdmin.list_display, "tenant"]
+    list_filter = [*DjangoUserAdmin.list_filter, "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = [*DjangoUserAdmin.search_fields, "tenant__name"]
+    autocomplete_fields = ["tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [RevokedFilter, "user__tenant"]
+    list_select_related = ["user"]
+    search_fields = ["prefix", "name", "user__username", "user__tenant__name"]
+    fields = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_selected"]
+
+    # A key is shown in clear only once, by `manage.py create_api_key`; the admin never sees it.
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        keys = list(queryset.filter(revoked_at=None))
+        for key in keys:
+            api_key_revoke(prefix=key.prefix)
+        self.message_user(request, f"Revoked {len(keys)} key(s).")
+
+
+@admin.register(MemorySpace)
+class MemorySpaceAdmin(SoftDeleteAdmin):
+    list_display = ["id", "description", "tenant", "owner", "created_at", "deleted_at"]
+    list_filter = [DeletedFilter, "tenant"]
+    list_select_related = ["tenant", "owner"]
+    search_fields = ["=id", "description", "tenant__name", "owner__username"]
+    autocomplete_fields = ["tenant", "owner"]
+    readonly_fields = ["id", "created_at", "deleted_at"]
+
+    def soft_delete(self, obj):
+        space_soft_delete(space=obj)
+
+    def restore(self, obj):
+        space_restore(space=obj)

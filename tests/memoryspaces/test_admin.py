@@ -1,0 +1,130 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from memoryspaces.models import MemorySpace
+from memoryspaces.services import api_key_create, api_key_revoke
+from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def changelist(model_name):
+    return reverse(f"admin:memoryspaces_{model_name}_changelist")
+
+
+def change(model_name, pk):
+    return reverse(f"admin:memoryspaces_{model_name}_change", args=[pk])
+
+
+def run_action(client, model_name, action, objs):
+    return client.post(changelist(model_name), {"action": action, "_selected_action": [o.pk for o in objs]},
+                       follow=True)
+
+
+def test_non_staff_user_is_sent_to_login(client, space):
+    client.force_login(UserFactory())
+    for url in ["/admin/", changelist("memoryspace")]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith("/admin/login/")
+    assert space.description not in client.get(changelist("memoryspace"), follow=True).content.decode()
+
+
+def test_every_changelist_and_change_page_answers(admin_client, user, space):
+    key, _ = api_key_create(user=user)
+    deleted = MemorySpaceFactory(owner=user, deleted_at=timezone.now())
+    pages = {
+        "tenant": user.tenant.pk,
+        "user": user.pk,
+        "apikey": key.pk,
+        "memoryspace": space.pk,
+    }
+    for model_name, pk in pages.items():
+        assert admin_client.get(changelist(model_name)).status_code == 200
+        assert admin_client.get(change(model_name, pk)).status_code == 200
+    response = admin_client.get(change("memoryspace", deleted.pk))
+    assert response.status_code == 200
+    assert deleted.description in response.content.decode()
+
+
+def test_user_pages_show_the_tenant(admin_client, user):
+    assert user.tenant.name in admin_client.get(changelist("user")).content.decode()
+    assert user.tenant.name in admin_client.get(change("user", user.pk)).content.decode()
+
+
+def test_space_search_by_description_owner_tenant_and_id(admin_client):
+    owner = UserFactory(username="owner-alpha", tenant=TenantFactory(name="tenant-alpha"))
+    alpha = MemorySpaceFactory(description="alpha-space", owner=owner)
+    MemorySpaceFactory(description="beta-space")
+    for query in ["alpha", "owner-alpha", "tenant-alpha", str(alpha.id)]:
+        content = admin_client.get(changelist("memoryspace"), {"q": query}).content
+        assert b"alpha-space" in content, query
+        assert b"beta-space" not in content, query
+
+
+def test_space_deleted_filter(admin_client, user):
+    MemorySpaceFactory(owner=user, description="live-space")
+    MemorySpaceFactory(owner=user, description="gone-space", deleted_at=timezone.now())
+    live = admin_client.get(changelist("memoryspace"), {"deleted": "no"}).content
+    gone = admin_client.get(changelist("memoryspace"), {"deleted": "yes"}).content
+    assert b"live-space" in live and b"gone-space" not in live
+    assert b"gone-space" in gone and b"live-space" not in gone
+
+
+def test_space_changelist_queries_do_not_grow_with_rows(admin_client):
+    def queries():
+        with CaptureQueriesContext(connection) as context:
+            assert admin_client.get(changelist("memoryspace")).status_code == 200
+        return len(context)
+
+    MemorySpaceFactory()
+    one = queries()
+    MemorySpaceFactory.create_batch(3)
+    assert queries() == one
+
+
+def test_space_soft_delete_and_restore_actions(admin_client, space):
+    run_action(admin_client, "memoryspace", "soft_delete_selected", [space])
+    space.refresh_from_db()
+    assert space.deleted_at is not None
+
+    run_action(admin_client, "memoryspace", "restore_selected", [space])
+    space.refresh_from_db()
+    assert space.deleted_at is None
+
+
+def test_space_restore_refused_when_its_deduplication_key_is_taken(admin_client, user):
+    gone = MemorySpaceFactory(owner=user, deduplication_key="k", deleted_at=timezone.now())
+    MemorySpaceFactory(owner=user, deduplication_key="k")
+    response = run_action(admin_client, "memoryspace", "restore_selected", [gone])
+    gone.refresh_from_db()
+    assert gone.deleted_at is not None
+    assert "deduplication key is in use" in response.content.decode()
+    assert MemorySpace.objects.alive().filter(owner=user).count() == 1
+
+
+def test_api_key_revoke_action(admin_client, user):
+    key, kept = api_key_create(user=user)[0], api_key_create(user=user)[0]
+    run_action(admin_client, "apikey", "revoke_selected", [key])
+    key.refresh_from_db()
+    kept.refresh_from_db()
+    assert key.revoked_at is not None
+    assert kept.revoked_at is None
+
+
+def test_api_key_revoked_filter(admin_client, user):
+    revoked, live = api_key_create(user=user)[0], api_key_create(user=user)[0]
+    api_key_revoke(prefix=revoked.prefix)
+    content = admin_client.get(changelist("apikey"), {"revoked": "yes"}).content.decode()
+    assert revoked.prefix in content and live.prefix not in content
+
+
+def test_api_key_cannot_be_added_and_its_digest_is_not_shown(admin_client, user):
+    key, _ = api_key_create(user=user)
+    assert admin_client.get(reverse("admin:memoryspaces_apikey_add")).status_code == 403
+    listing = admin_client.get(changelist("apikey")).content.decode()
+    assert "manage.py create_api_key" in listing
+    assert key.digest not in admin_client.get(change("apikey", key.pk)).content.decode()

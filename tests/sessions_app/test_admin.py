@@ -1,0 +1,169 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from sessions_app.models import Event, Session
+from sessions_app.services import event_append_batch, session_soft_delete
+from tests.factories import MemorySpaceFactory, make_session
+
+pytestmark = pytest.mark.django_db
+
+STRATEGIES = [
+    {"type": "soft_delete", "trigger": {"idle": 3600}, "opts": None},
+    {"type": "extract_memories", "trigger": {"eventCount": 20}, "opts": None},
+]
+
+
+def changelist(model_name):
+    return reverse(f"admin:sessions_app_{model_name}_changelist")
+
+
+def change(model_name, pk):
+    return reverse(f"admin:sessions_app_{model_name}_change", args=[pk])
+
+
+def run_action(client, model_name, action, objs):
+    return client.post(changelist(model_name), {"action": action, "_selected_action": [o.pk for o in objs]},
+                       follow=True)
+
+
+def append(session, *contents):
+    return event_append_batch(session=session, events=[
+        {"body": {"content": content}, "emitter": {"type": "user", "id": "u1"}, "event_type": "message"}
+        for content in contents
+    ])
+
+
+def test_every_changelist_and_change_page_answers(admin_client, space):
+    session = make_session(space, strategies=STRATEGIES)
+    event, = append(session, "hi")
+    for model_name, pk in {"session": session.pk, "event": event.pk}.items():
+        assert admin_client.get(changelist(model_name)).status_code == 200
+        assert admin_client.get(change(model_name, pk)).status_code == 200
+
+
+def test_session_page_shows_strategies_and_only_the_last_50_events(admin_client, space):
+    session = make_session(space, strategies=STRATEGIES)
+    append(session, *[f"msg-{n:03}" for n in range(60)])
+    response = admin_client.get(change("session", session.pk))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "extract_memories" in content and "eventCount" in content
+    assert "<td>msg-010</td>" in content and "<td>msg-059</td>" in content
+    assert "msg-009" not in content
+    assert f"?session__id__exact={session.pk}" in content
+    all_events = admin_client.get(changelist("event"), {"session__id__exact": session.pk})
+    assert "msg-000" in all_events.content.decode()
+
+
+def test_soft_deleted_session_and_space_pages_answer(admin_client, space):
+    session = make_session(space, description="hidden-session")
+    append(session, "hi")
+    session_soft_delete(session=session)
+    space.deleted_at = timezone.now()
+    space.save()
+    response = admin_client.get(change("session", session.pk))
+    assert response.status_code == 200
+    assert "hidden-session" in response.content.decode()
+    assert admin_client.get(change("event", session.events.get().pk)).status_code == 200
+
+
+def test_event_page_is_read_only(admin_client, session):
+    event, = append(session, "hi")
+    response = admin_client.post(change("event", event.pk), {"body": '{"content": "changed"}'})
+    event.refresh_from_db()
+    assert response.status_code == 403
+    assert event.body == {"content": "hi"}
+
+
+def test_session_search_by_description_participant_and_id(admin_client, space):
+    alpha = make_session(space, description="alpha-session", participants=["67500a00000000000000aaaa"])
+    make_session(space, description="beta-session", participants=["67500a00000000000000bbbb"])
+    for query in ["alpha", "aaaa", str(alpha.id)]:
+        content = admin_client.get(changelist("session"), {"q": query}).content
+        assert b"alpha-session" in content, query
+        assert b"beta-session" not in content, query
+
+
+def test_event_search_by_content(admin_client, session):
+    append(session, "the needle is here", "only hay")
+    content = admin_client.get(changelist("event"), {"q": "needle"}).content.decode()
+    assert "the needle is here" in content
+    assert "only hay" not in content
+
+
+def test_deleted_filter(admin_client, space):
+    live = make_session(space, description="live-session")
+    gone = make_session(space, description="gone-session")
+    append(live, "live-event", "gone-event")
+    Event.objects.filter(body__content="gone-event").update(deleted_at=timezone.now())
+    session_soft_delete(session=gone)
+    for model_name, live_text, gone_text in [("session", "live-session", "gone-session"),
+                                             ("event", "live-event", "gone-event")]:
+        shown_live = admin_client.get(changelist(model_name), {"deleted": "no"}).content.decode()
+        shown_gone = admin_client.get(changelist(model_name), {"deleted": "yes"}).content.decode()
+        assert live_text in shown_live and gone_text not in shown_live
+        assert gone_text in shown_gone and live_text not in shown_gone
+
+
+@pytest.mark.parametrize("model_name", ["session", "event"])
+def test_changelist_queries_do_not_grow_with_rows(admin_client, model_name):
+    def add_session_with_event():
+        append(make_session(MemorySpaceFactory()), "hi")
+
+    def queries():
+        with CaptureQueriesContext(connection) as context:
+            assert admin_client.get(changelist(model_name)).status_code == 200
+        return len(context)
+
+    add_session_with_event()
+    one = queries()
+    add_session_with_event()
+    add_session_with_event()
+    assert queries() == one
+
+
+def test_session_soft_delete_and_restore_actions(admin_client, session):
+    run_action(admin_client, "session", "soft_delete_selected", [session])
+    session.refresh_from_db()
+    assert session.deleted_at is not None
+
+    run_action(admin_client, "session", "restore_selected", [session])
+    session.refresh_from_db()
+    assert session.deleted_at is None
+
+
+def test_session_restore_refused_when_its_deduplication_key_is_taken(admin_client, space):
+    gone = make_session(space, deduplication_key="k")
+    session_soft_delete(session=gone)
+    make_session(space, deduplication_key="k")
+    response = run_action(admin_client, "session", "restore_selected", [gone])
+    gone.refresh_from_db()
+    assert gone.deleted_at is not None
+    assert "deduplication key is in use" in response.content.decode()
+
+
+def test_event_soft_delete_and_restore_actions_keep_session_counters(admin_client, session):
+    kept, event = append(session, "kept", "hi there")
+    session.refresh_from_db()
+    counters = (session.event_count, session.token_count)
+
+    run_action(admin_client, "event", "soft_delete_selected", [event])
+    event.refresh_from_db()
+    session.refresh_from_db()
+    assert event.deleted_at is not None
+    assert (session.event_count, session.token_count) == (1, kept.token_count)
+
+    run_action(admin_client, "event", "restore_selected", [event])
+    event.refresh_from_db()
+    session.refresh_from_db()
+    assert event.deleted_at is None
+    assert (session.event_count, session.token_count) == counters
+
+
+def test_restore_ignores_live_rows(admin_client, session):
+    append(session, "hi")
+    run_action(admin_client, "event", "restore_selected", list(session.events.all()))
+    assert Session.objects.get(pk=session.pk).event_count == 1
