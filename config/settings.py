@@ -78,8 +78,27 @@ if not DATABASE_URL:
 
     DATABASE_URL, EMBEDDED_POSTGRES_STARTED = EmbeddedPostgres(DATA_DIR).ensure_running()
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", 600)))}
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off by default: a health check is one more round trip per request. A connection that died (database
+# restarted) fails one request with a 503 and is replaced on the next.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- broker: REDIS_URL, else an embedded Redis under DATA_DIR ----------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL")
+EMBEDDED_REDIS_STARTED = False
+if not REDIS_URL:
+    from config.embedded import EmbeddedRedis
+
+    REDIS_URL, EMBEDDED_REDIS_STARTED = EmbeddedRedis(DATA_DIR).ensure_running()
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # task state lives in PostgreSQL rows, not in a result backend
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must fail fast when Redis is down: the API keeps answering and the sweep re-enqueues later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
+CELERY_TASK_PUBLISH_RETRY = False
 
 # --- token counting: tiktoken with BPE files shipped in a wheel, never downloaded -------------------------
 TIKTOKEN_CACHE_DIR = os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(DATA_DIR / "tiktoken"))
@@ -98,6 +117,9 @@ LLM_MODEL = os.environ.get("LLM_MODEL")
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
 LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
+# Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
+SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.25))
+HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", 100))
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))
@@ -106,7 +128,7 @@ os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["memoryspaces.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.api.renderers.NullableJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONOrEmptyParser"],
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.ApiAutoSchema",

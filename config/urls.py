@@ -7,6 +7,7 @@ from memoryspaces.api.views import VersionView
 
 api = [
     path("version/", VersionView.as_view(), name="version"),
+    path("memory/", include("mem0_compat.api.urls")),
     path("memory/", include("sessions_app.api.urls")),
     path("memory/", include("memoryspaces.api.urls")),
 ]

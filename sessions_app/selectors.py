@@ -20,14 +20,15 @@ def session_list(*, space: MemorySpace, participants: list[str] | None = None,
     return _with_strategies(sessions.order_by("created_at", "id"))
 
 
-def session_visible_to(*, user: User, space_id, session_id) -> Session | None:
-    """The live session `session_id` of the live space `space_id` in the user's tenant, in one query."""
-    return (
-        _with_strategies(Session.objects.alive())
+def session_visible_to(*, user: User, space_id, session_id, with_strategies: bool = False) -> Session | None:
+    """The live session `session_id` of the live space `space_id` in the user's tenant, in one query
+    (two with its strategies, which only the session endpoints show)."""
+    sessions = (
+        Session.objects.alive()
         .filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id, space__deleted_at__isnull=True)
         .select_related("space")
-        .first()
     )
+    return (_with_strategies(sessions) if with_strategies else sessions).first()
 
 
 def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[Event]:

@@ -1,9 +1,9 @@
 """Writes for sessions and events.
 
-Sequence ids: `event_append_batch` takes the next ids from the session row with one
-`UPDATE … SET next_sequence_id = next_sequence_id + n … RETURNING`, which holds the row lock until the
-transaction that also inserts the events commits. Concurrent appenders to one session therefore queue on that
-lock and get contiguous, distinct ranges; a failed transaction gives its range back with the rollback, so no
+Sequence ids: `event_append_batch` takes the next ids from the session row with
+`UPDATE … SET next_sequence_id = next_sequence_id + n … RETURNING` in the same statement that inserts the
+events, so the row lock is held until they are committed. Concurrent appenders to one session queue on that
+lock and get contiguous, distinct ranges; a failed statement gives its range back with the rollback, so no
 gap appears either.
 """
 
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from config.api.errors import Conflict, InvalidInput, NotFound
 from memoryspaces.models import MemorySpace
@@ -102,30 +103,50 @@ def session_soft_delete(*, session: Session) -> None:
 
 # --- events -----------------------------------------------------------------------------------------------
 def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
-    """Append 1..n events in input order, all or nothing. Locking: the session row (see module docstring)."""
+    """Append 1..n events in input order, all or nothing, in ONE SQL statement: a CTE takes the next ids from
+    the session row (`UPDATE … RETURNING`, which row-locks it) and the INSERT numbers the events from there.
+    A single statement is atomic on its own, and one round trip keeps appends cheap. A deleted session
+    updates no row, so nothing is inserted and the answer is 404."""
     tokens = count_tokens_many([event["body"]["content"] for event in events])
-    count = len(events)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""UPDATE {Session._meta.db_table}
-                       SET next_sequence_id = next_sequence_id + %s, event_count = event_count + %s,
-                           token_count = token_count + %s, last_event_at = statement_timestamp()
-                     WHERE id = %s AND deleted_at IS NULL
-                 RETURNING next_sequence_id, statement_timestamp()""",
-                [count, count, sum(tokens), session.pk],
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH claimed AS (
+                UPDATE {Session._meta.db_table}
+                   SET next_sequence_id = next_sequence_id + %(count)s, event_count = event_count + %(count)s,
+                       token_count = token_count + %(tokens)s, last_event_at = statement_timestamp()
+                 WHERE id = %(session)s AND deleted_at IS NULL
+             RETURNING next_sequence_id - %(count)s AS first_id
             )
-            row = cursor.fetchone()
-        if row is None:
-            raise NotFound("Session not found")
-        first_id, now = row[0] - count, row[1]
-        created = Event.objects.bulk_create([
-            Event(session_id=session.pk, sequence_id=first_id + index, event_type=event["event_type"],
-                  emitter_type=event["emitter"]["type"], emitter_id=event["emitter"].get("id"),
-                  body=event["body"], token_count=tokens[index], first_created_at=now, created_at=now)
-            for index, event in enumerate(events)
-        ])
-    return created
+            INSERT INTO {Event._meta.db_table}
+                   (session_id, sequence_id, event_type, emitter_type, emitter_id, body, token_count,
+                    first_created_at, created_at)
+            SELECT %(session)s, claimed.first_id + new.ord - 1, new.event_type, new.emitter_type, new.emitter_id,
+                   new.body, new.token_count, statement_timestamp(), statement_timestamp()
+              FROM claimed,
+                   unnest(%(event_types)s::text[], %(emitter_types)s::text[], %(emitter_ids)s::text[],
+                          %(bodies)s::jsonb[], %(token_counts)s::int[])
+                   WITH ORDINALITY AS new(event_type, emitter_type, emitter_id, body, token_count, ord)
+             ORDER BY new.ord
+         RETURNING id, sequence_id, created_at""",
+            {
+                "count": len(events), "tokens": sum(tokens), "session": session.pk,
+                "event_types": [event["event_type"] for event in events],
+                "emitter_types": [event["emitter"]["type"] for event in events],
+                "emitter_ids": [event["emitter"].get("id") for event in events],
+                "bodies": [Jsonb(event["body"]) for event in events],
+                "token_counts": tokens,
+            },
+        )
+        rows = sorted(cursor.fetchall(), key=lambda row: row[1])
+    if not rows:
+        raise NotFound("Session not found")
+    return [
+        Event(pk=pk, session_id=session.pk, sequence_id=sequence_id, event_type=event["event_type"],
+              emitter_type=event["emitter"]["type"], emitter_id=event["emitter"].get("id"), body=event["body"],
+              token_count=count, first_created_at=created_at, created_at=created_at)
+        for (pk, sequence_id, created_at), event, count in zip(rows, events, tokens, strict=True)
+    ]
 
 
 def event_update_batch(*, session: Session, edits: list[dict], stale_loc: Callable[[int], list]) -> list[Event]:

@@ -33,9 +33,10 @@ IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=F
 class SessionScopedView(SpaceScopedView):
     """An object inside a session inside a space the caller may see (one query for both checks)."""
 
-    def get_session(self) -> Session:
+    def get_session(self, *, with_strategies: bool = False) -> Session:
         space_id, session_id = self.path_uuid("space_id"), self.path_uuid("session_id")
-        session = selectors.session_visible_to(user=self.request.user, space_id=space_id, session_id=session_id)
+        session = selectors.session_visible_to(user=self.request.user, space_id=space_id, session_id=session_id,
+                                               with_strategies=with_strategies)
         if session is None:
             self.get_space()  # says "Memory space not found" when that is what is missing
             raise NotFound("Session not found")
@@ -71,13 +72,13 @@ class SessionListCreateView(SpaceScopedView):
             deduplication_key=data.get("deduplicationKey"),
         )
         return Response(SessionOut(selectors.session_visible_to(
-            user=request.user, space_id=space.pk, session_id=session.pk)).data, status=201)
+            user=request.user, space_id=space.pk, session_id=session.pk, with_strategies=True)).data, status=201)
 
 
 class SessionDetailView(SessionScopedView):
     @extend_schema(tags=SESSIONS, responses=SessionOut, summary="Get a session", operation_id="getSession")
     def get(self, request, space_id, session_id):
-        return Response(SessionOut(self.get_session()).data)
+        return Response(SessionOut(self.get_session(with_strategies=True)).data)
 
     @extend_schema(tags=SESSIONS, request=SessionUpdateIn, responses={200: SessionOut, 409: ErrorOut},
                    parameters=[IF_MATCH], operation_id="updateSession",
@@ -88,7 +89,7 @@ class SessionDetailView(SessionScopedView):
         fields = {name: data[name] for name in ("description", "metadata") if name in data}
         services.session_update(session=session, fields=fields, strategies=data.get("lifecycleStrategies"),
                                 if_match=self._if_match())
-        return Response(SessionOut(self.get_session()).data)
+        return Response(SessionOut(self.get_session(with_strategies=True)).data)
 
     @extend_schema(tags=SESSIONS, responses={204: None}, summary="Delete a session (soft delete)",
                    operation_id="deleteSession")

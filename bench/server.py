@@ -1,0 +1,121 @@
+"""The service under test, started the way production starts it, and stopped afterwards.
+
+1. PostgreSQL: `DATABASE_URL` when set, else an embedded PostgreSQL + pgvector of its own under `.data/bench`
+   (never the development data in `.data`).
+2. `manage.py migrate`, then `manage.py create_api_key bench-user --tenant bench` (the key is its last line).
+3. gunicorn as in the Procfile, on 127.0.0.1 and a free port, with `WEB_CONCURRENCY` workers (default 4),
+   until `/ready` answers 200. Its output goes to `.data/bench/gunicorn.log`.
+
+Whatever happens (an error, Ctrl-C), gunicorn and the embedded PostgreSQL this run started are stopped.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from config.embedded import EmbeddedPostgres, free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / ".data" / "bench"
+GUNICORN_LOG = DATA_DIR / "gunicorn.log"
+READY_TIMEOUT_SECONDS = 60
+REQUEST_TIMEOUT_SECONDS = 120  # gunicorn's own --timeout
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # http://127.0.0.1:<port>
+    api_key: str
+    workers: int
+    database: str  # "embedded" or "DATABASE_URL"
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Token {self.api_key}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=REQUEST_TIMEOUT_SECONDS)
+
+    def async_client(self, connections: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=REQUEST_TIMEOUT_SECONDS,
+                                 limits=limits)
+
+
+@contextmanager
+def running_server() -> Iterator[Server]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(DATA_DIR)}
+    workers = int(env.get("WEB_CONCURRENCY", "4"))
+    database = "DATABASE_URL" if env.get("DATABASE_URL") else "embedded"
+    embedded = gunicorn = None
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        if database == "embedded":
+            embedded = EmbeddedPostgres(DATA_DIR)
+            env["DATABASE_URL"], started = embedded.ensure_running()
+            if not started:
+                embedded = None  # another bench run's server: not ours to stop
+        manage("migrate", "--noinput", env=env)
+        api_key = manage("create_api_key", "bench-user", "--tenant", "bench", env=env).splitlines()[-1]
+        port = free_port()
+        with open(GUNICORN_LOG, "w") as log:
+            gunicorn = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(workers), "--access-logfile", "-", "--graceful-timeout", "10",
+                 "--timeout", str(REQUEST_TIMEOUT_SECONDS)],
+                env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches only us; we stop gunicorn ourselves, in order
+            )
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, gunicorn)
+        print(f"Server: gunicorn, {workers} workers, on {url}; database: {database}; log {GUNICORN_LOG}",
+              flush=True)
+        yield Server(url=url, api_key=api_key, workers=workers, database=database)
+    finally:
+        if gunicorn is not None:
+            stop_gunicorn(gunicorn)
+        if embedded is not None:
+            embedded.stop()
+
+
+def manage(*args: str, env: dict) -> str:
+    """Run a management command; its stdout, or a RuntimeError with its stderr."""
+    result = subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, cwd=BASE_DIR,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
+
+
+def wait_ready(url: str, gunicorn: subprocess.Popen) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if gunicorn.poll() is not None:
+            log = GUNICORN_LOG.read_text()[-3000:]
+            raise RuntimeError(f"gunicorn exited with {gunicorn.returncode}:\n{log}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise RuntimeError(f"{url}/ready did not answer 200 within {READY_TIMEOUT_SECONDS} s")
+
+
+def stop_gunicorn(gunicorn: subprocess.Popen) -> None:
+    """SIGTERM to the master (graceful stop of its workers); SIGKILL to its process group if that hangs."""
+    if gunicorn.poll() is None:
+        gunicorn.terminate()
+        try:
+            gunicorn.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(gunicorn.pid, signal.SIGKILL)
+            gunicorn.wait()

@@ -1,0 +1,279 @@
+"""Shapes of the mem0-compatible API. Keys are snake_case (mem0's convention); camelCase spellings of the
+same keys (seed 001's documents) are accepted too. Unknown top-level keys are ignored (`extra="ignore"`),
+because mem0 clients add fields such as org_id/project_id/version."""
+
+import re
+
+from rest_framework import serializers
+
+from config.api.serializers import JSONObjectField, TextField
+
+MAX_MESSAGES = 100
+ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_keys(data):
+    """Top-level camelCase keys → snake_case (`userId` → `user_id`); nested values are left alone."""
+    if not isinstance(data, dict):
+        return data
+    return {(_CAMEL.sub("_", key).lower() if isinstance(key, str) else key): value for key, value in data.items()}
+
+
+class Mem0Serializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        return super().to_internal_value(snake_keys(data))
+
+
+class EntityIdsIn(Mem0Serializer):
+    user_id = TextField(**ENTITY_ID)
+    agent_id = TextField(**ENTITY_ID)
+    app_id = TextField(**ENTITY_ID)
+    run_id = TextField(**ENTITY_ID)
+
+
+class MessageIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["user", "assistant", "system"])
+    content = TextField(min_length=1, max_length=50_000)
+    name = TextField(max_length=200, required=False, allow_null=True)
+
+
+class MessagesField(serializers.ListField):
+    """A list of messages; a bare string or a single message object is accepted as the clients do."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=MessageIn(), min_length=1, max_length=MAX_MESSAGES, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [{"role": "user", "content": data}]
+        elif isinstance(data, dict):
+            data = [data]
+        return super().to_internal_value(data)
+
+
+class UnixTimestampField(serializers.FloatField):
+    """Unix seconds (int, float or numeric string)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=253402300799, allow_null=True, required=False, **kwargs)
+
+
+class AddIn(EntityIdsIn):
+    messages = MessagesField()
+    filters = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True)
+    infer = serializers.BooleanField(default=True)
+    categories = serializers.ListField(child=TextField(min_length=1, max_length=100), required=False,
+                                       allow_null=True, max_length=50)
+    custom_categories = serializers.JSONField(required=False, allow_null=True)
+    custom_instructions = TextField(max_length=10_000, required=False, allow_null=True)
+    includes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
+    excludes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
+    immutable = serializers.BooleanField(default=False)
+    expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
+    timestamp = UnixTimestampField()
+    async_mode = serializers.BooleanField(default=False)
+    output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
+
+
+class SearchIn(EntityIdsIn):
+    query = TextField(min_length=1, max_length=2000)
+    top_k = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
+    limit = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
+    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    filters = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True)
+    categories = serializers.ListField(child=TextField(max_length=100), required=False, allow_null=True,
+                                       max_length=50)
+    rerank = serializers.BooleanField(required=False, allow_null=True)
+    keyword_search = serializers.BooleanField(required=False, allow_null=True)
+    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
+    show_expired = serializers.BooleanField(default=False)
+    output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
+
+
+class GetAllIn(EntityIdsIn):
+    filters = JSONObjectField(required=False, allow_null=True)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
+    page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+    top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
+    show_expired = serializers.BooleanField(default=False)
+
+
+class V1GetAllQuery(EntityIdsIn):
+    top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+
+class DeleteAllQuery(EntityIdsIn):
+    filters = TextField(max_length=10_000, required=False, help_text="a JSON or Python-literal dict")
+
+
+class UpdateIn(Mem0Serializer):
+    text = TextField(min_length=1, max_length=10_000, required=False)
+    metadata = JSONObjectField(required=False, allow_null=True)
+    timestamp = UnixTimestampField()
+    expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "text" not in data:
+            for alias in ("data", "memory"):  # how clients of mem0's own server send the new text
+                if alias in data:
+                    data = {**data, "text": data[alias]}
+                    break
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("At least one of text, metadata, timestamp or expiration_date")
+        return attrs
+
+
+class BatchUpdateItemIn(Mem0Serializer):
+    memory_id = serializers.UUIDField()
+    text = TextField(min_length=1, max_length=10_000, required=False)
+    metadata = JSONObjectField(required=False, allow_null=True)
+
+
+class BatchUpdateIn(serializers.Serializer):
+    memories = BatchUpdateItemIn(many=True, min_length=1, max_length=1000)
+
+
+class BatchDeleteItemIn(Mem0Serializer):
+    memory_id = serializers.UUIDField()
+
+
+class BatchDeleteIn(serializers.Serializer):
+    memories = BatchDeleteItemIn(many=True, min_length=1, max_length=1000)
+
+
+class ExportIn(EntityIdsIn):
+    schema = serializers.JSONField(help_text="a JSON schema (object) or its JSON text")
+    filters = JSONObjectField(required=False, allow_null=True)
+
+
+class ExportGetIn(Mem0Serializer):
+    memory_export_id = serializers.UUIDField(required=False)
+    id = serializers.UUIDField(required=False)
+    filters = JSONObjectField(required=False, allow_null=True)
+
+
+class FeedbackIn(Mem0Serializer):
+    memory_id = serializers.UUIDField()
+    feedback = serializers.ChoiceField(choices=["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"], required=False,
+                                       allow_null=True)
+    feedback_reason = TextField(max_length=5000, required=False, allow_null=True)
+
+
+class ConfigureIn(serializers.Serializer):
+    """mem0's server configuration: `llm: {provider, config: {model, openai_base_url|base_url}}` and
+    `custom_fact_extraction_prompt`. API keys are never stored from here: set them in the environment."""
+
+    llm = JSONObjectField(required=False, allow_null=True)
+    custom_fact_extraction_prompt = TextField(max_length=10_000, required=False, allow_null=True)
+
+
+class MemoryOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory = serializers.CharField()
+    hash = serializers.CharField()
+    metadata = serializers.DictField(allow_null=True)
+    categories = serializers.ListField(child=serializers.CharField())
+    user_id = serializers.CharField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True)
+    app_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    immutable = serializers.BooleanField()
+    expiration_date = serializers.DateField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class SearchHitOut(MemoryOut):
+    score = serializers.FloatField(help_text="0..1, higher is better")
+
+
+class HistoryOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory_id = serializers.UUIDField()
+    old_memory = serializers.CharField(allow_null=True)
+    new_memory = serializers.CharField(allow_null=True)
+    event = serializers.CharField()
+    input = serializers.JSONField(allow_null=True)
+    metadata = serializers.DictField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    is_deleted = serializers.BooleanField()
+
+
+class AddResultOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    memory = serializers.CharField()
+    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+    previous_memory = serializers.CharField(required=False)
+
+
+class AddResultsOut(serializers.Serializer):
+    results = AddResultOut(many=True)
+
+
+class AddV3Out(AddResultsOut):
+    status = serializers.ChoiceField(choices=["SUCCEEDED", "PENDING"])
+    event_id = serializers.UUIDField()
+
+
+class PageOfMemoriesOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = MemoryOut(many=True)
+
+
+class ResultsOfMemoriesOut(serializers.Serializer):
+    results = MemoryOut(many=True)
+
+
+class SearchResultsOut(serializers.Serializer):
+    results = SearchHitOut(many=True)
+
+
+class MessageOut(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class PingOut(serializers.Serializer):
+    status = serializers.CharField()
+    org_id = serializers.CharField()
+    project_id = serializers.CharField()
+    user_email = serializers.CharField(allow_null=True)
+
+
+class EntityOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    total_memories = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    metadata = serializers.DictField(allow_null=True)
+    owner = serializers.CharField()
+
+
+class EntitiesOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = EntityOut(many=True)
+
+
+class AddRequestOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    event_id = serializers.UUIDField(source="id")
+    status = serializers.CharField()
+    results = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()

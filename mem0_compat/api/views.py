@@ -1,0 +1,415 @@
+"""The mem0-compatible routes of one memory space: the platform API (v1, v2, v3 generations of the stock
+`mem0.MemoryClient`) and the REST shape of mem0's own open-source server. One engine serves them all; the
+views only translate shapes."""
+
+import ast
+import json
+import math
+
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from config.api.errors import BadRequest, InvalidInput, NotFound
+from config.api.schema import ErrorOut
+from config.api.views import validate
+from mem0_compat import selectors, services, tasks
+from mem0_compat.api import serializers as s
+from mem0_compat.filters import compile_filters
+from mem0_compat.models import ENTITY_FIELDS, AddRequest, MemoryFeedback
+from mem0_compat.selectors import ENTITY_TYPES
+from memoryspaces.api.base import SpaceScopedView
+from memoryspaces.api.serializers import MemorySpaceUpdateIn
+from memoryspaces.services import space_update
+
+TAG = ["mem0: memories"]
+NEED_ENTITY = "At least one of user_id, agent_id, or run_id must be provided."
+DEFAULT_PAGE_SIZE = 100
+
+
+class Mem0View(SpaceScopedView):
+    """Base of every mem0 route: the space from the path, and the request helpers they share."""
+
+    def body(self, serializer_class) -> dict:
+        return self.validate_body(serializer_class)
+
+    def query(self, serializer_class) -> dict:
+        return self.validate_query(serializer_class)
+
+    def memory_id(self):
+        return self.path_uuid("memory_id")
+
+    @staticmethod
+    def require_entity(scope: dict) -> None:
+        if not any(scope.get(field) for field in ("user_id", "agent_id", "run_id")):
+            raise BadRequest(NEED_ENTITY)
+
+    @staticmethod
+    def filters_of(data: dict, *, loc: list) -> Q:
+        """`filters` plus the top-level entity ids, metadata and categories, all ANDed."""
+        condition = compile_filters(data.get("filters"), loc=[*loc, "filters"])
+        top_level = {field: data[field] for field in ENTITY_FIELDS if data.get(field)}
+        if top_level:
+            condition &= compile_filters(top_level, loc=loc)
+        if data.get("metadata"):
+            condition &= compile_filters({"metadata": data["metadata"]}, loc=loc)
+        if data.get("categories"):
+            condition &= compile_filters({"categories": {"in": data["categories"]}}, loc=loc)
+        return condition
+
+    def page_url(self, page: int | None) -> str | None:
+        if page is None:
+            return None
+        params = self.request.query_params.copy()
+        params["page"] = str(page)
+        return self.request.build_absolute_uri(f"{self.request.path}?{params.urlencode()}")
+
+
+def memory_out(memories) -> list[dict]:
+    return s.MemoryOut(memories, many=True).data
+
+
+def hits_out(hits) -> list[dict]:
+    return [{**s.MemoryOut(hit.memory).data, "score": round(hit.score, 6)} for hit in hits]
+
+
+def add_from(view: Mem0View, data: dict) -> tuple[list[dict] | None, AddRequest | None]:
+    """Run an add now, or queue it when `async_mode` is set. Returns (results, queued request)."""
+    view.require_entity(services.entity_scope(data))
+    space = view.get_space()
+    if data.get("async_mode"):
+        return None, tasks.add_request_queue(space=space, data=data)
+    return services.memory_add_request(space=space, data=data), None
+
+
+# --- the platform API ------------------------------------------------------------------------------------
+class PingView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.PingOut, operation_id="mem0Ping", summary="Check the key and the space")
+    def get(self, request, space_id):
+        space = self.get_space()
+        return Response({"status": "ok", "org_id": str(space.tenant_id), "project_id": str(space.pk),
+                         "user_email": request.user.email or request.user.get_username()})
+
+
+class AddV3View(Mem0View):
+    @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddV3Out, operation_id="mem0AddV3",
+                   summary="Add memories (mem0ai 2.x)")
+    def post(self, request, space_id):
+        results, queued = add_from(self, self.body(s.AddIn))
+        if queued:
+            return Response({"results": [], "status": "PENDING", "event_id": str(queued.pk)})
+        return Response({"results": results, "status": "SUCCEEDED", "event_id": None})
+
+
+class MemoriesV1View(Mem0View):
+    """`POST` adds (mem0ai 1.x, seed); `GET` lists by entity ids; `DELETE` deletes by filter."""
+
+    @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddResultsOut, operation_id="mem0AddV1",
+                   summary="Add memories (mem0ai 1.x); output_format v1.0 answers a bare list")
+    def post(self, request, space_id):
+        data = self.body(s.AddIn)
+        results, queued = add_from(self, data)
+        if queued:
+            pending = [{"message": "Memory processing has been queued for background execution",
+                        "status": "PENDING", "event_id": str(queued.pk)}]
+            return Response(pending if data.get("output_format") == "v1.0" else {"results": pending})
+        if data.get("output_format") == "v1.0":
+            return Response([{"id": r["id"], "data": {"memory": r["memory"]}, "event": r["event"]}
+                             for r in results])
+        return Response({"results": results})
+
+    @extend_schema(tags=TAG, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
+                   operation_id="mem0ListV1", summary="List memories by entity ids (newest first)")
+    def get(self, request, space_id):
+        data = self.query(s.V1GetAllQuery)
+        space = self.get_space()
+        memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]))
+        return Response({"results": memory_out(memories[: data.get("top_k") or DEFAULT_PAGE_SIZE])})
+
+    @extend_schema(tags=TAG, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
+                   operation_id="mem0DeleteAll", summary="Delete the memories matching a filter (one required)")
+    def delete(self, request, space_id):
+        data = self.query(s.DeleteAllQuery)
+        if data.get("filters"):
+            data["filters"] = literal_dict(data["filters"], loc=["query", "filters"])
+        space = self.get_space()
+        if not (data.get("filters") or any(data.get(field) for field in ENTITY_FIELDS)):
+            raise BadRequest("At least one filter (user_id, agent_id, app_id, run_id or filters) is required; "
+                             "use reset to delete every memory of the space.")
+        deleted = services.memory_delete_matching(space=space, filters=self.filters_of(data, loc=["query"]))
+        return Response({"message": f"Memories deleted successfully! ({deleted})"})
+
+
+def literal_dict(text: str, *, loc: list) -> dict:
+    """`filters` in a query string: JSON, or the Python-literal dict the mem0 client sends."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            return value
+    raise InvalidInput.at(loc, "filters must be a JSON object", "dict_type")
+
+
+class GetAllView(Mem0View):
+    """v2 (mem0ai 1.x) and v3 (2.x) listing: filters in the body, page/page_size in the query or body."""
+
+    @extend_schema(tags=TAG, request=s.GetAllIn, responses={200: s.PageOfMemoriesOut, 400: ErrorOut},
+                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+                   summary="List memories matching filters, newest first, paginated")
+    def post(self, request, space_id):
+        data = {**self.body(s.GetAllIn), **{k: v for k, v in self.query(s.V1GetAllQuery).items() if v}}
+        self.require_entity(services.entity_scope(data))
+        space = self.get_space()
+        memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["body"]),
+                                         show_expired=data["show_expired"])
+        size = data.get("page_size") or data.get("top_k") or DEFAULT_PAGE_SIZE
+        page = data.get("page") or 1
+        count = memories.count()
+        items = memories[(page - 1) * size: page * size]
+        last = max(math.ceil(count / size), 1)
+        return Response({"count": count, "next": self.page_url(page + 1 if page < last else None),
+                         "previous": self.page_url(page - 1 if page > 1 else None),
+                         "results": memory_out(items)})
+
+
+class SearchView(Mem0View):
+    """v1 (seed), v2 (mem0ai 1.x) and v3 (2.x) search. v2/v3 need an entity id."""
+
+    need_entity = True
+
+    @extend_schema(tags=TAG, request=s.SearchIn, responses={200: s.SearchResultsOut, 400: ErrorOut},
+                   summary="Hybrid search (vector + full text), best first, score 0..1")
+    def post(self, request, space_id):
+        data = self.body(s.SearchIn)
+        if self.need_entity:
+            self.require_entity(services.entity_scope(data))
+        space = self.get_space()
+        hits = run_search(space, data, self.filters_of(data, loc=["body"]))
+        results = hits_out(hits)
+        return Response(results if data.get("output_format") == "v1.0" else {"results": results})
+
+
+class SearchV1View(SearchView):
+    need_entity = False
+
+
+def run_search(space, data: dict, filters: Q):
+    return selectors.memory_search(
+        space=space, query_vector=services.embed([data["query"]])[0], query=data["query"], filters=filters,
+        top_k=data.get("top_k") or data.get("limit") or 10, threshold=data.get("threshold"),
+        show_expired=data.get("show_expired", False),
+    )
+
+
+class MemoryDetailView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.MemoryOut, operation_id="mem0Get",
+                   summary="Get one memory; null when it does not exist")
+    def get(self, request, space_id, memory_id):
+        memory = selectors.memory_get(space=self.get_space(), memory_id=self.memory_id())
+        return Response(s.MemoryOut(memory).data if memory else None)
+
+    @extend_schema(tags=TAG, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut},
+                   operation_id="mem0Update", summary="Update text (re-embedded), metadata, timestamp, expiration")
+    def put(self, request, space_id, memory_id):
+        space, memory_id = self.get_space(), self.memory_id()
+        data = self.body(s.UpdateIn)
+        if data.get("timestamp") is not None:
+            data["timestamp"] = services.parse_timestamp(data["timestamp"])
+        else:
+            data.pop("timestamp", None)
+        memory = services.memory_update(space=space, memory_id=memory_id, fields=data)
+        return Response(s.MemoryOut(memory).data)
+
+    @extend_schema(tags=TAG, responses=s.MessageOut, operation_id="mem0Delete", summary="Delete one memory")
+    def delete(self, request, space_id, memory_id):
+        services.memory_delete(space=self.get_space(), memory_id=self.memory_id())
+        return Response({"message": "Memory deleted successfully!"})
+
+
+class HistoryView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.HistoryOut(many=True), operation_id="mem0History",
+                   summary="Every ADD / UPDATE / DELETE of a memory, oldest first (kept after deletion)")
+    def get(self, request, space_id, memory_id):
+        history = selectors.memory_history(space=self.get_space(), memory_id=self.memory_id())
+        return Response(s.HistoryOut(history, many=True).data)
+
+
+class ResetView(Mem0View):
+    @extend_schema(tags=TAG, request=None, responses=s.MessageOut, summary="Delete every memory of this space")
+    def post(self, request, space_id):
+        deleted = services.space_reset(space=self.get_space())
+        return Response({"message": f"Memory space reset: {deleted} memories deleted."})
+
+
+class EntitiesView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.EntitiesOut, operation_id="mem0Entities",
+                   summary="Users, agents, apps and runs that have memories in this space")
+    def get(self, request, space_id):
+        entities = selectors.entity_list(space=self.get_space())
+        return Response({"count": len(entities), "next": None, "previous": None,
+                         "results": s.EntityOut(entities, many=True).data})
+
+
+class EntityDeleteView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.MessageOut, operation_id="mem0EntityDelete",
+                   summary="Delete every memory of one user / agent / app / run")
+    def delete(self, request, space_id, entity_type, name):
+        if entity_type not in ENTITY_TYPES:
+            raise InvalidInput.at(["path", "entity_type"], "Input should be 'user', 'agent', 'app' or 'run'",
+                                  "enum", input=entity_type[:64])
+        deleted = services.entity_delete(space=self.get_space(), entity_field=ENTITY_TYPES[entity_type],
+                                         name=name)
+        return Response({"message": f"Entity deleted successfully. ({deleted} memories)"})
+
+
+class BatchView(Mem0View):
+    @extend_schema(tags=TAG, request=s.BatchUpdateIn, responses=s.MessageOut, operation_id="mem0BatchUpdate",
+                   summary="Update up to 1000 memories, all or nothing")
+    def put(self, request, space_id):
+        updates = self.body(s.BatchUpdateIn)["memories"]
+        count = services.memory_batch_update(space=self.get_space(), updates=updates)
+        return Response({"message": f"Successfully updated {count} memories"})
+
+    @extend_schema(tags=TAG, request=s.BatchDeleteIn, responses=s.MessageOut, operation_id="mem0BatchDelete",
+                   summary="Delete up to 1000 memories, all or nothing")
+    def delete(self, request, space_id):
+        ids = [item["memory_id"] for item in self.body(s.BatchDeleteIn)["memories"]]
+        count = services.memory_batch_delete(space=self.get_space(), memory_ids=ids)
+        return Response({"message": f"Successfully deleted {count} memories"})
+
+
+class ExportView(Mem0View):
+    @extend_schema(tags=TAG, request=s.ExportIn, responses=s.MessageOut, operation_id="mem0ExportCreate",
+                   summary="Export the memories matching filters in the shape of a JSON schema")
+    def post(self, request, space_id):
+        data = self.body(s.ExportIn)
+        space = self.get_space()
+        export = services.export_create(space=space, schema=data["schema"], filters=data.get("filters"),
+                                        condition=self.filters_of(data, loc=["body"]))
+        return Response({"message": "Memory export request received. The export is ready.", "id": str(export.pk)})
+
+
+class ExportGetView(Mem0View):
+    @extend_schema(tags=TAG, request=s.ExportGetIn, responses=s.MessageOut, operation_id="mem0ExportGet",
+                   summary="The latest export (or the one named by memory_export_id)")
+    def post(self, request, space_id):
+        data = self.body(s.ExportGetIn)
+        export = services.export_get(space=self.get_space(),
+                                     export_id=data.get("memory_export_id") or data.get("id"))
+        return Response(export)
+
+
+class FeedbackView(Mem0View):
+    @extend_schema(tags=TAG, request=s.FeedbackIn, responses=s.MessageOut, operation_id="mem0Feedback",
+                   summary="Record feedback on a memory")
+    def post(self, request, space_id):
+        data = self.body(s.FeedbackIn)
+        space = self.get_space()
+        if selectors.memory_get(space=space, memory_id=data["memory_id"]) is None:
+            raise NotFound("Memory not found")
+        MemoryFeedback.objects.create(space=space, **data)
+        return Response({"message": "Feedback recorded successfully", **{k: str(v) if v else v
+                                                                          for k, v in data.items()}})
+
+
+class AddStatusView(Mem0View):
+    @extend_schema(tags=TAG, responses=s.AddRequestOut, operation_id="mem0AddStatus",
+                   summary="Status of an add queued with async_mode")
+    def get(self, request, space_id, event_id):
+        space = self.get_space()
+        queued = AddRequest.objects.filter(space=space, pk=self.path_uuid("event_id")).first()
+        if queued is None:
+            raise NotFound("Event not found")
+        return Response(s.AddRequestOut(queued).data)
+
+
+# --- mem0's open-source server shape ----------------------------------------------------------------------
+OSS = ["mem0 server shape"]
+
+
+class OssMemoriesView(MemoriesV1View):
+    @extend_schema(tags=OSS, request=s.AddIn, responses=s.AddResultsOut, operation_id="ossAdd",
+                   summary="Add memories")
+    def post(self, request, space_id):
+        results, queued = add_from(self, self.body(s.AddIn))
+        return Response({"results": results or [], **({"event_id": str(queued.pk)} if queued else {})})
+
+    @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
+                   operation_id="ossList", summary="List memories by entity ids")
+    def get(self, request, space_id):
+        return super().get(request, space_id)
+
+    @extend_schema(tags=OSS, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
+                   operation_id="ossDeleteAll", summary="Delete the memories of an entity (one id required)")
+    def delete(self, request, space_id):
+        return super().delete(request, space_id)
+
+
+class OssMemoryDetailView(MemoryDetailView):
+    @extend_schema(tags=OSS, responses=s.MemoryOut, operation_id="ossGet", summary="Get one memory (404 if none)")
+    def get(self, request, space_id, memory_id):
+        memory = selectors.memory_get(space=self.get_space(), memory_id=self.memory_id())
+        if memory is None:
+            raise NotFound("Memory not found")
+        return Response(s.MemoryOut(memory).data)
+
+    @extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut},
+                   operation_id="ossUpdate", summary="Update one memory")
+    def put(self, request, space_id, memory_id):
+        return super().put(request, space_id, memory_id)
+
+    @extend_schema(tags=OSS, responses=s.MessageOut, operation_id="ossDelete", summary="Delete one memory")
+    def delete(self, request, space_id, memory_id):
+        return super().delete(request, space_id, memory_id)
+
+
+class OssHistoryView(HistoryView):
+    @extend_schema(tags=OSS, responses=s.HistoryOut(many=True), operation_id="ossHistory", summary="History")
+    def get(self, request, space_id, memory_id):
+        return super().get(request, space_id, memory_id)
+
+
+class OssSearchView(SearchV1View):
+    @extend_schema(tags=OSS, request=s.SearchIn, responses=s.SearchResultsOut, operation_id="ossSearch",
+                   summary="Search memories")
+    def post(self, request, space_id):
+        return super().post(request, space_id)
+
+
+class OssResetView(ResetView):
+    @extend_schema(tags=OSS, request=None, responses=s.MessageOut, operation_id="ossReset",
+                   summary="Delete every memory of this space")
+    def post(self, request, space_id):
+        return super().post(request, space_id)
+
+
+class OssConfigureView(Mem0View):
+    @extend_schema(tags=OSS, request=s.ConfigureIn, responses=s.MessageOut, operation_id="ossConfigure",
+                   summary="Set this space's LLM (model, base URL) and extraction prompt")
+    def post(self, request, space_id):
+        space = self.get_space()
+        data = self.body(s.ConfigureIn)
+        fields = {}
+        llm = data.get("llm") or {}
+        config = llm.get("config") or {}
+        if config.get("model"):
+            provider = llm.get("provider") or "openai"
+            fields["llm_model_name"] = config["model"] if provider == "openai" else f"{provider}/{config['model']}"
+        base_url = config.get("openai_base_url") or config.get("base_url") or config.get("ollama_base_url")
+        if base_url:
+            fields["llm_base_url"] = base_url
+        if "custom_fact_extraction_prompt" in data:
+            fields["custom_instructions"] = data["custom_fact_extraction_prompt"]
+        # the same validation as PATCH of the space (lengths, URL shape)
+        fields = validate(MemorySpaceUpdateIn, {WIRE_NAMES[key]: value for key, value in fields.items()},
+                          loc="body")
+        space_update(space=space, fields=fields)
+        ignored = " API keys are not stored: set LLM_API_KEY in the server's environment." if config.get(
+            "api_key") else ""
+        return Response({"message": f"Configuration set successfully.{ignored}", "applied": fields})
+
+
+WIRE_NAMES = {"llm_model_name": "llmModelName", "llm_base_url": "llmBaseUrl",
+              "custom_instructions": "customInstructions"}

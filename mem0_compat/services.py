@@ -1,0 +1,287 @@
+"""Writes of long-term memory: add (extract → compare → decide → apply), update, delete, reset.
+
+Slow work (LLM calls, embeddings) happens before the transaction; the decisions are then applied in one
+transaction, with a history row for every ADD / UPDATE / DELETE. A provider failure raises UpstreamFailed
+(502) before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import date, datetime
+from datetime import timezone as dt_timezone
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from config.api.errors import Conflict, InvalidInput, NotFound, UpstreamFailed
+from mem0_compat import selectors
+from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
+from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
+from mem0_compat.filters import entity_ids_in
+from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryExport, MemoryHistory
+from memoryspaces.models import MemorySpace
+
+logger = logging.getLogger(__name__)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def embed(texts: list[str]):
+    try:
+        return get_embedder().embed(texts)
+    except EmbedderUnavailable as exc:
+        raise UpstreamFailed(f"The embedding provider failed: {exc}") from exc
+
+
+def _instructions(space: MemorySpace, custom_instructions: str | None, includes: str | None,
+                  excludes: str | None) -> str | None:
+    parts = [custom_instructions or space.custom_instructions]
+    if includes:
+        parts.append(f"Only extract information about: {includes}")
+    if excludes:
+        parts.append(f"Do not extract information about: {excludes}")
+    text = "\n".join(part for part in parts if part)
+    return text or None
+
+
+def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: bool = True,
+               metadata: dict | None = None, categories: list[str] | None = None, immutable: bool = False,
+               expiration_date: date | None = None, timestamp: datetime | None = None,
+               custom_instructions: str | None = None, includes: str | None = None,
+               excludes: str | None = None) -> list[dict]:
+    """Add memories from `messages` for the entity `scope` ({user_id, agent_id, app_id, run_id}).
+
+    infer=True: the space's extractor (its LLM, else the offline heuristic) turns the messages into facts,
+    compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE.
+    infer=False: every non-system message is stored verbatim. Either way a text already stored in the same
+    scope (same hash) is not stored twice. Returns v1.1 results: [{id, memory, event, previous_memory?}].
+    """
+    if infer:
+        decisions = _decide(space=space, messages=messages, scope=scope, instructions=_instructions(
+            space, custom_instructions, includes, excludes))
+    else:
+        decisions = [Decision(event="ADD", text=m["content"]) for m in messages if m.get("role") != "system"]
+    texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE")]
+    vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+    stamp = timestamp or timezone.now()
+    fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
+              "expiration_date": expiration_date}
+    with transaction.atomic():
+        return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fields=fields, stamp=stamp,
+                      messages=messages)
+
+
+def memory_add_request(*, space: MemorySpace, data: dict) -> list[dict]:
+    """`memory_add` from a validated add request (the API's AddIn), now or in a worker."""
+    options = {key: data.get(key) for key in ("metadata", "categories", "immutable", "expiration_date",
+                                              "custom_instructions", "includes", "excludes")}
+    timestamp = parse_timestamp(data["timestamp"]) if data.get("timestamp") is not None else None
+    return memory_add(space=space, messages=data["messages"], scope=entity_scope(data), infer=data["infer"],
+                      timestamp=timestamp, **{k: v for k, v in options.items() if v is not None})
+
+
+def entity_scope(data: dict) -> dict:
+    """Entity ids given top-level or (mem0ai 2.x) inside `filters`; top-level wins."""
+    from_filters = entity_ids_in(data.get("filters"))
+    return {field: data.get(field) or from_filters.get(field) for field in ENTITY_FIELDS
+            if data.get(field) or from_filters.get(field)}
+
+
+def _decide(*, space: MemorySpace, messages: list[dict], scope: dict, instructions: str | None) -> list[Decision]:
+    extractor = extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)
+    agent_scope = bool(scope.get("agent_id")) and not scope.get("user_id")
+    try:
+        facts = extractor.extract_facts(messages, instructions=instructions, agent_scope=agent_scope)
+        if not facts:
+            return []
+        existing = selectors.closest_in_scope(space=space, scope=scope, vectors=embed(facts))
+        return extractor.decide(facts, [{"id": str(m.pk), "text": m.memory} for m in existing])
+    except ExtractionFailed as exc:
+        raise UpstreamFailed(f"Memory extraction with {extractor.name} failed: {exc}") from exc
+
+
+def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list[dict]:
+    """Locking: rows to update or delete are locked (SELECT … FOR UPDATE) before they change."""
+    results, seen_hashes = [], set()
+    targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
+    locked = {str(m.pk): m for m in Memory.objects.alive().select_for_update()
+              .filter(space=space, pk__in=targets).filter(selectors.scope_filter(scope))}
+    scoped = Memory.objects.alive().filter(space=space).filter(selectors.scope_filter(scope))
+    for decision in decisions:
+        if decision.event == "ADD":
+            digest = text_hash(decision.text)
+            if digest in seen_hashes or scoped.filter(hash=digest).exists():
+                continue
+            seen_hashes.add(digest)
+            memory = Memory.objects.create(
+                space=space, memory=decision.text, hash=digest, embedding=vectors[decision.text],
+                created_at=stamp, updated_at=stamp, **{f: scope.get(f) for f in ENTITY_FIELDS}, **fields)
+            _history(memory, "ADD", None, memory.memory, messages)
+            results.append({"id": str(memory.pk), "memory": memory.memory, "event": "ADD"})
+        elif decision.event in ("UPDATE", "DELETE"):
+            memory = locked.get(str(decision.memory_id))
+            if memory is None or memory.immutable:
+                continue  # the decision named a memory outside this scope, or one that may not change
+            if decision.event == "UPDATE":
+                old = memory.memory
+                _set_text(memory, decision.text, vectors[decision.text])
+                memory.save()
+                _history(memory, "UPDATE", old, memory.memory, messages)
+                results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
+                                "previous_memory": old})
+            else:
+                _soft_delete(memory, messages)
+                results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
+    return results
+
+
+def _set_text(memory: Memory, text: str, vector) -> None:
+    memory.memory, memory.hash, memory.embedding = text, text_hash(text), vector
+    memory.updated_at = timezone.now()
+
+
+def _history(memory: Memory, event: str, old: str | None, new: str | None, messages=None) -> MemoryHistory:
+    return MemoryHistory.objects.create(space_id=memory.space_id, memory_id=memory.pk, old_memory=old,
+                                        new_memory=new, event=event, input=messages, metadata=memory.metadata,
+                                        is_deleted=event == "DELETE")
+
+
+def _soft_delete(memory: Memory, messages=None) -> None:
+    memory.deleted_at = timezone.now()
+    memory.save(update_fields=["deleted_at"])
+    _history(memory, "DELETE", memory.memory, None, messages)
+
+
+def memory_update(*, space: MemorySpace, memory_id: uuid.UUID, fields: dict) -> Memory:
+    """Change text (re-embedded), metadata, created time or expiration. 404 if missing, 409 if immutable.
+    Locking: the memory row (SELECT … FOR UPDATE)."""
+    vector = embed([fields["text"]])[0] if fields.get("text") else None
+    with transaction.atomic():
+        memory = Memory.objects.alive().select_for_update().filter(space=space, pk=memory_id).first()
+        if memory is None:
+            raise NotFound("Memory not found")
+        if memory.immutable:
+            raise Conflict("Memory is immutable and cannot be updated")
+        old = memory.memory
+        if fields.get("text"):
+            _set_text(memory, fields["text"], vector)
+        if "metadata" in fields:
+            memory.metadata = fields["metadata"]  # entity ids live in their own columns: metadata cannot move them
+        if "timestamp" in fields:
+            memory.created_at = fields["timestamp"]
+        if "expiration_date" in fields:
+            memory.expiration_date = fields["expiration_date"]
+        memory.updated_at = timezone.now()
+        memory.save()
+        _history(memory, "UPDATE", old, memory.memory)
+    return memory
+
+
+@transaction.atomic
+def memory_delete(*, space: MemorySpace, memory_id: uuid.UUID) -> None:
+    memory = Memory.objects.alive().select_for_update().filter(space=space, pk=memory_id).first()
+    if memory is None:
+        raise NotFound("Memory not found")
+    _soft_delete(memory)
+
+
+@transaction.atomic
+def memory_delete_matching(*, space: MemorySpace, filters: Q) -> int:
+    """Soft-delete every live memory of the space matching `filters` (never without one: the callers check),
+    with a DELETE history row each. Returns how many."""
+    now = timezone.now()
+    memories = list(Memory.objects.alive().select_for_update().filter(space=space).filter(filters)
+                    .only("pk", "space_id", "memory", "metadata"))
+    Memory.objects.filter(pk__in=[m.pk for m in memories]).update(deleted_at=now)
+    MemoryHistory.objects.bulk_create([
+        MemoryHistory(space_id=space.pk, memory_id=m.pk, old_memory=m.memory, new_memory=None, event="DELETE",
+                      metadata=m.metadata, is_deleted=True) for m in memories
+    ])
+    return len(memories)
+
+
+def space_reset(*, space: MemorySpace) -> int:
+    """Every memory of this space (and only this space) is deleted."""
+    return memory_delete_matching(space=space, filters=Q())
+
+
+@transaction.atomic
+def memory_batch_update(*, space: MemorySpace, updates: list[dict]) -> int:
+    """All or nothing: every memory must exist and be mutable."""
+    for update in updates:
+        memory_update(space=space, memory_id=update["memory_id"],
+                      fields={k: v for k, v in update.items() if k != "memory_id"})
+    return len(updates)
+
+
+@transaction.atomic
+def memory_batch_delete(*, space: MemorySpace, memory_ids: list[uuid.UUID]) -> int:
+    """All or nothing: every memory must exist."""
+    for memory_id in memory_ids:
+        memory_delete(space=space, memory_id=memory_id)
+    return len(memory_ids)
+
+
+def parse_timestamp(value) -> datetime:
+    """Unix seconds (int, float or numeric string) → an aware datetime."""
+    return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
+
+
+def entity_delete(*, space: MemorySpace, entity_field: str, name: str) -> int:
+    deleted = memory_delete_matching(space=space, filters=Q(**{entity_field: name}))
+    if not deleted:
+        raise NotFound("Entity not found")
+    return deleted
+
+
+EXPORT_LIMIT = 10_000
+
+
+@transaction.atomic
+def export_create(*, space: MemorySpace, schema, filters: dict | None, condition: Q) -> MemoryExport:
+    """Project the matching memories (newest first, at most EXPORT_LIMIT) onto the properties of `schema`:
+    a property named like a memory field takes that field, else the metadata key of that name, else null."""
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError:
+            raise InvalidInput.at(["body", "schema"], "schema must be a JSON schema object", "json_invalid") \
+                from None
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or not properties:
+        raise InvalidInput.at(["body", "schema"], "schema must be a JSON schema with properties", "value_error")
+    memories = selectors.memory_list(space=space, filters=condition)[:EXPORT_LIMIT]
+    rows = [_project(memory, properties) for memory in memories]
+    return MemoryExport.objects.create(space=space, schema=schema, filters=filters, result=rows)
+
+
+def _project(memory: Memory, properties: dict) -> dict:
+    row = {}
+    for name in properties:
+        if name in _EXPORTABLE:
+            value = getattr(memory, name)
+            row[name] = str(value) if isinstance(value, (uuid.UUID, datetime, date)) else value
+        else:
+            row[name] = (memory.metadata or {}).get(name)
+    return row
+
+
+_EXPORTABLE = {"id", "memory", "hash", "user_id", "agent_id", "app_id", "run_id", "metadata", "categories",
+               "immutable", "expiration_date", "created_at", "updated_at"}
+
+
+def export_get(*, space: MemorySpace, export_id: uuid.UUID | None) -> dict:
+    exports = MemoryExport.objects.filter(space=space).order_by("-created_at")
+    export = exports.filter(pk=export_id).first() if export_id else exports.first()
+    if export is None:
+        raise NotFound("Export not found")
+    return {"id": str(export.pk), "schema": export.schema, "filters": export.filters,
+            "created_at": export.created_at.isoformat(), "count": len(export.result or []),
+            "memories": export.result}

@@ -1,0 +1,437 @@
+"""The extraction layer: mem0's prompts against an OpenAI-compatible fake, and the offline heuristic."""
+
+import importlib.util
+import logging
+import uuid
+
+import openai
+import pytest
+from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
+
+from mem0_compat.extraction import (
+    Decision,
+    ExtractionFailed,
+    LlmExtractor,
+    OfflineExtractor,
+    extractor_for,
+)
+from tests.fakes import FakeOpenAI
+
+CONVERSATION = [
+    {"role": "user", "content": "I deploy on Fridays using ArgoCD."},
+    {"role": "assistant", "content": "Noted, Fridays it is."},
+]
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm(fake_openai, settings):
+    settings.LLM_API_KEY = "test-key"
+    settings.LLM_TIMEOUT_SECONDS = 5
+    return LlmExtractor(model="gpt-4o-mini", base_url=fake_openai.base_url)
+
+
+def memory(text):
+    return {"id": str(uuid.uuid4()), "text": text}
+
+
+# --- LlmExtractor: facts --------------------------------------------------------------------------------
+
+
+def test_llm_facts_use_mem0_user_prompt_and_conversation_layout(llm, fake_openai):
+    fake_openai.script({"facts": ["Deploys on Fridays", "Uses ArgoCD"]})
+
+    facts = llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+
+    assert facts == ["Deploys on Fridays", "Uses ArgoCD"]
+    request = fake_openai.requests[0]
+    assert request["model"] == "gpt-4o-mini"
+    assert request["response_format"] == {"type": "json_object"}
+    assert request["temperature"] == 0
+    assert request["messages"] == [
+        {"role": "system", "content": USER_MEMORY_EXTRACTION_PROMPT},
+        {
+            "role": "user",
+            "content": "Input:\nuser: I deploy on Fridays using ArgoCD.\nassistant: Noted, Fridays it is.\n",
+        },
+    ]
+    assert fake_openai.request_headers[0]["authorization"] == "Bearer test-key"
+
+
+def test_llm_facts_from_code_fenced_reply(llm, fake_openai):
+    fake_openai.script('```json\n{"facts": ["Loves sushi"]}\n```')
+
+    assert llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False) == ["Loves sushi"]
+
+
+def test_llm_custom_instructions_replace_the_default_prompt(llm, fake_openai):
+    instructions = "Only extract deployment habits. Answer as JSON with a facts list."
+    fake_openai.script({"facts": ["Deploys on Fridays"]})
+
+    llm.extract_facts(CONVERSATION, instructions=instructions, agent_scope=False)
+
+    assert fake_openai.requests[0]["messages"][0] == {"role": "system", "content": instructions}
+
+
+def test_llm_custom_instructions_without_json_get_a_json_hint(llm, fake_openai):
+    fake_openai.script({"facts": []})
+
+    llm.extract_facts(CONVERSATION, instructions="Only extract deployment habits.", agent_scope=False)
+
+    system = fake_openai.requests[0]["messages"][0]["content"]
+    assert system.startswith("Only extract deployment habits.")
+    assert "JSON" in system
+
+
+def test_llm_agent_scope_uses_mem0_agent_prompt(llm, fake_openai):
+    fake_openai.script({"facts": ["Notes deployment days"]})
+
+    llm.extract_facts(CONVERSATION, instructions=None, agent_scope=True)
+
+    assert fake_openai.requests[0]["messages"][0]["content"] == AGENT_MEMORY_EXTRACTION_PROMPT
+
+
+def test_openai_prefix_takes_the_openai_path(fake_openai, settings):
+    fake_openai.script({"facts": []})
+
+    LlmExtractor(model="openai/gpt-4o-mini", base_url=fake_openai.base_url).extract_facts(
+        CONVERSATION, instructions=None, agent_scope=False
+    )
+
+    assert fake_openai.requests[0]["model"] == "gpt-4o-mini"
+
+
+def test_unknown_prefix_is_part_of_the_model_name(fake_openai, settings):
+    fake_openai.script({"facts": []})
+
+    LlmExtractor(model="meta-llama/Llama-3-8B", base_url=fake_openai.base_url).extract_facts(
+        CONVERSATION, instructions=None, agent_scope=False
+    )
+
+    assert fake_openai.requests[0]["model"] == "meta-llama/Llama-3-8B"
+
+
+def test_mem0_provider_goes_through_mem0_llm_factory(fake_openai, settings):
+    settings.LLM_API_KEY = "test-key"
+    fake_openai.script({"facts": ["Loves sushi"]})
+    extractor = LlmExtractor(model="lmstudio/local-model", base_url=fake_openai.base_url)
+
+    facts = extractor.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+
+    assert facts == ["Loves sushi"]
+    assert fake_openai.requests[0]["model"] == "local-model"
+    assert fake_openai.requests[0]["response_format"] == {"type": "json_object"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("anthropic") is not None, reason="anthropic is installed")
+def test_mem0_provider_without_its_package_fails_cleanly(settings):
+    extractor = LlmExtractor(model="anthropic/claude-3-5-haiku", base_url=None)
+
+    with pytest.raises(ExtractionFailed, match="could not be set up"):
+        extractor.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+
+
+# --- LlmExtractor: decisions ----------------------------------------------------------------------------
+
+
+def test_llm_decide_maps_temporary_ids_to_real_ids(llm, fake_openai, caplog):
+    alice, argo, sushi = memory("Name is Alice"), memory("Uses ArgoCD"), memory("Loves sushi")
+    fake_openai.script(
+        {
+            "memory": [
+                {"id": "0", "text": "Name is Bob", "event": "UPDATE", "old_memory": "Name is Alice"},
+                {"id": "1", "text": "Uses ArgoCD", "event": "DELETE"},
+                {"id": "2", "text": "Loves sushi", "event": "NONE"},
+                {"id": "3", "text": "Deploys on Fridays", "event": "ADD"},
+                {"id": "9", "text": "Invented", "event": "UPDATE", "old_memory": "?"},
+            ]
+        }
+    )
+
+    with caplog.at_level(logging.WARNING, logger="mem0_compat.extraction"):
+        decisions = llm.decide(["Name is Bob", "Deploys on Fridays"], [alice, argo, sushi])
+
+    assert decisions == [
+        Decision("UPDATE", "Name is Bob", memory_id=alice["id"], old_text="Name is Alice"),
+        Decision("DELETE", "Uses ArgoCD", memory_id=argo["id"]),
+        Decision("NONE", "Loves sushi", memory_id=sushi["id"]),
+        Decision("ADD", "Deploys on Fridays"),
+    ]
+    assert "unknown memory id '9'" in caplog.text
+    prompt = fake_openai.requests[0]["messages"][0]["content"]
+    assert fake_openai.requests[0]["messages"][0]["role"] == "user"
+    assert "'id': '0', 'text': 'Name is Alice'" in prompt
+    assert "Deploys on Fridays" in prompt
+    assert alice["id"] not in prompt
+
+
+def test_llm_decide_with_empty_memory_and_no_facts(llm, fake_openai):
+    assert llm.decide([], [memory("Name is Alice")]) == []
+    assert fake_openai.requests == []
+
+    fake_openai.script({"memory": [{"id": "0", "text": "Name is Alice", "event": "ADD"}]})
+    assert llm.decide(["Name is Alice"], []) == [Decision("ADD", "Name is Alice")]
+    assert "Current memory is empty" in fake_openai.requests[0]["messages"][0]["content"]
+
+
+# --- LlmExtractor: failures -----------------------------------------------------------------------------
+
+
+def test_llm_http_error_raises(llm, fake_openai):
+    fake_openai.fail_next(500, times=2)  # the client retries once
+
+    with pytest.raises(ExtractionFailed, match="HTTP 500"):
+        llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ("Sure! Here are the facts: Loves sushi", "not JSON"),
+        ({"fact": ["Loves sushi"]}, "'facts' list"),
+        ({"facts": "Loves sushi"}, "'facts' list"),
+        ([["Loves sushi"]], "not an object"),
+    ],
+)
+def test_llm_bad_fact_replies_raise(llm, fake_openai, reply, message):
+    fake_openai.script(reply)
+
+    with pytest.raises(ExtractionFailed, match=message):
+        llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+
+
+@pytest.mark.parametrize(
+    "reply", [{"memory": "ADD everything"}, {"memories": []}, {"memory": ["Loves sushi"]}]
+)
+def test_llm_bad_decision_replies_raise(llm, fake_openai, reply):
+    fake_openai.script(reply)
+
+    with pytest.raises(ExtractionFailed, match="'memory' list"):
+        llm.decide(["Loves sushi"], [memory("Likes sushi")])
+
+
+def test_llm_timeout_raises(llm, fake_openai, settings):
+    settings.LLM_TIMEOUT_SECONDS = 0.3
+    fake_openai.hang_next(times=2)
+
+    with pytest.raises(ExtractionFailed, match="timed out"):
+        LlmExtractor(model="gpt-4o-mini", base_url=fake_openai.base_url).extract_facts(
+            CONVERSATION, instructions=None, agent_scope=False
+        )
+
+
+def test_llm_unreachable_raises(settings):
+    with FakeOpenAI() as stopped:
+        base_url = stopped.base_url
+
+    with pytest.raises(ExtractionFailed, match="unreachable") as failure:
+        LlmExtractor(model="gpt-4o-mini", base_url=base_url).extract_facts(
+            CONVERSATION, instructions=None, agent_scope=False
+        )
+    assert isinstance(failure.value.__cause__, openai.APIConnectionError)
+
+
+# --- extractor_for --------------------------------------------------------------------------------------
+
+
+def test_no_model_anywhere_means_offline(settings):
+    settings.LLM_MODEL = None
+    settings.LLM_BASE_URL = None
+
+    assert isinstance(extractor_for(model=None, base_url=None), OfflineExtractor)
+    assert isinstance(extractor_for(model="", base_url="http://127.0.0.1:1/v1"), OfflineExtractor)
+
+
+def test_settings_model_is_the_fallback(settings):
+    settings.LLM_MODEL = "gpt-4o-mini"
+    settings.LLM_BASE_URL = "http://127.0.0.1:1/v1"
+
+    extractor = extractor_for(model=None, base_url=None)
+
+    assert isinstance(extractor, LlmExtractor)
+    assert (extractor.name, extractor.base_url) == ("gpt-4o-mini", "http://127.0.0.1:1/v1")
+
+
+def test_space_model_wins_over_settings(settings):
+    settings.LLM_MODEL = "gpt-4o-mini"
+    settings.LLM_BASE_URL = "http://127.0.0.1:1/v1"
+
+    extractor = extractor_for(model="llama3", base_url="http://127.0.0.1:2/v1")
+    assert (extractor.name, extractor.base_url) == ("llama3", "http://127.0.0.1:2/v1")
+
+    extractor = extractor_for(model="llama3", base_url=None)
+    assert (extractor.name, extractor.base_url) == ("llama3", "http://127.0.0.1:1/v1")
+
+
+# --- OfflineExtractor -----------------------------------------------------------------------------------
+
+
+def offline_facts(text, *, instructions=None, agent_scope=False, role="user"):
+    return OfflineExtractor().extract_facts(
+        [{"role": role, "content": text}], instructions=instructions, agent_scope=agent_scope
+    )
+
+
+def test_offline_says_it_is_a_heuristic(monkeypatch, caplog):
+    monkeypatch.setattr(OfflineExtractor, "_announced", False)
+
+    with caplog.at_level(logging.WARNING, logger="mem0_compat.extraction"):
+        offline_facts("I love sushi")
+        offline_facts("I love pizza")
+
+    assert OfflineExtractor.name == "offline-heuristic"
+    assert "heuristic" in OfflineExtractor.__doc__
+    assert caplog.text.count("offline heuristic") == 1
+
+
+def test_offline_statement_becomes_a_third_person_fact():
+    assert offline_facts("I deploy on Fridays using ArgoCD.") == ["Deploys on Fridays using ArgoCD"]
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ("Hi, my name is Alice.", ["Name is Alice"]),
+        ("I love sushi! Can you recommend a place?", ["Loves sushi"]),
+        ("I am a software engineer", ["Is a software engineer"]),
+        ("I'm looking for a restaurant in San Francisco", ["Looking for a restaurant in San Francisco"]),
+        ("I have two cats", ["Has two cats"]),
+        ("I don't eat meat", ["Does not eat meat"]),
+        ("I usually go to the gym at 7am", ["Usually goes to the gym at 7am"]),
+        ("Yesterday, I met John", ["Yesterday, I met John"]),
+    ],
+)
+def test_offline_rewrites(text, facts):
+    assert offline_facts(text) == facts
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hi!", "ok", "thanks", "How are you?", "What is my name?", "Tell me a joke about my cat.", "I see."],
+)
+def test_offline_questions_greetings_and_filler_give_no_facts(text):
+    assert offline_facts(text) == []
+
+
+def test_offline_assistant_messages_count_only_for_agent_scope():
+    text = "I am a cheerful assistant who loves puns."
+
+    assert offline_facts(text, role="assistant") == []
+    assert offline_facts(text, role="assistant", agent_scope=True) == [
+        "Is a cheerful assistant who loves puns"
+    ]
+
+
+def test_offline_restricting_instructions_filter_by_keyword():
+    text = "I deploy on Fridays using ArgoCD. I love sushi."
+
+    assert offline_facts(text, instructions="Only store facts about deployments.") == [
+        "Deploys on Fridays using ArgoCD"
+    ]
+    assert offline_facts(text, instructions="Ignore anything about sushi.") == [
+        "Deploys on Fridays using ArgoCD"
+    ]
+    assert offline_facts(text, instructions="Be concise.") == [
+        "Deploys on Fridays using ArgoCD",
+        "Loves sushi",
+    ]
+
+
+def test_offline_near_duplicate_is_none():
+    existing = memory("Deploys on Fridays using ArgoCD")
+
+    decisions = OfflineExtractor().decide(["Deploys on Fridays using ArgoCD."], [existing])
+
+    assert decisions == [Decision("NONE", existing["text"], memory_id=existing["id"])]
+
+
+def test_offline_changed_name_is_update():
+    extractor = OfflineExtractor()
+    first = extractor.decide(
+        extractor.extract_facts(
+            [{"role": "user", "content": "My name is Alice"}], instructions=None, agent_scope=False
+        ),
+        [],
+    )
+    assert first == [Decision("ADD", "Name is Alice")]
+    alice = memory("Name is Alice")
+
+    facts = extractor.extract_facts(
+        [{"role": "user", "content": "My name is Bob"}], instructions=None, agent_scope=False
+    )
+    decisions = extractor.decide(facts, [memory("Loves sushi"), alice])
+
+    assert decisions == [Decision("UPDATE", "Name is Bob", memory_id=alice["id"], old_text="Name is Alice")]
+
+
+def test_offline_changed_place_is_update_but_more_likes_are_added():
+    paris, sushi = memory("Lives in Paris"), memory("Loves sushi")
+
+    decisions = OfflineExtractor().decide(["Lives in Berlin", "Loves pizza"], [paris, sushi])
+
+    assert decisions == [
+        Decision("UPDATE", "Lives in Berlin", memory_id=paris["id"], old_text="Lives in Paris"),
+        Decision("ADD", "Loves pizza"),
+    ]
+
+
+def test_offline_retraction_deletes_the_matching_memory():
+    argo, sushi = memory("Deploys on Fridays using ArgoCD"), memory("Loves sushi")
+    extractor = OfflineExtractor()
+
+    facts = extractor.extract_facts(
+        [{"role": "user", "content": "I no longer use ArgoCD."}], instructions=None, agent_scope=False
+    )
+    decisions = extractor.decide(facts, [sushi, argo])
+
+    assert decisions == [Decision("DELETE", argo["text"], memory_id=argo["id"])]
+
+
+@pytest.mark.parametrize("text", ["I don't like sushi anymore", "Please forget that I love sushi"])
+def test_offline_other_retractions(text):
+    argo, sushi = memory("Deploys on Fridays using ArgoCD"), memory("Loves sushi")
+    extractor = OfflineExtractor()
+
+    decisions = extractor.decide(offline_facts(text), [argo, sushi])
+
+    assert decisions == [Decision("DELETE", "Loves sushi", memory_id=sushi["id"])]
+
+
+def test_offline_unmatched_forget_is_dropped():
+    assert OfflineExtractor().decide(offline_facts("Forget that I own a boat"), [memory("Loves sushi")]) == []
+
+
+def test_offline_is_deterministic():
+    text = "Hi! My name is Alice. I live in Paris and I love sushi. I no longer use ArgoCD. What's up?"
+    existing = [memory("Name is Bob"), memory("Uses ArgoCD"), memory("Loves sushi")]
+    runs = []
+    for _ in range(3):
+        extractor = OfflineExtractor()
+        facts = extractor.extract_facts(
+            [{"role": "user", "content": text}], instructions=None, agent_scope=False
+        )
+        runs.append((facts, extractor.decide(facts, existing)))
+
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][0] == ["Name is Alice", "Lives in Paris and I love sushi", "No longer uses ArgoCD"]
+
+
+# --- the fake's embeddings, for the embedding layer's tests ---------------------------------------------
+
+
+def test_fake_embeddings_are_deterministic_unit_vectors():
+    with FakeOpenAI(embedding_dimension=16) as fake:
+        client = openai.OpenAI(base_url=fake.base_url, api_key="x", max_retries=0)
+        default = client.embeddings.create(model="m", input=["loves sushi", "loves sushi", ""]).data
+        floats = client.embeddings.create(model="m", input="loves sushi", encoding_format="float").data
+
+    assert len(default[0].embedding) == 16
+    assert default[0].embedding == default[1].embedding
+    assert floats[0].embedding == pytest.approx(default[0].embedding, abs=1e-6)
+    assert sum(value * value for value in default[2].embedding) == pytest.approx(1.0)
+    assert fake.embedding_requests[0]["input"] == ["loves sushi", "loves sushi", ""]

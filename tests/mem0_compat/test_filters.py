@@ -1,0 +1,381 @@
+import datetime as dt
+
+import pytest
+from django.db.models import Q
+
+from config.api.errors import InvalidInput
+from mem0_compat.filters import compile_filters, entity_ids_in
+from mem0_compat.models import Memory
+from tests.factories import MemoryFactory, MemorySpaceFactory
+
+LOC = ["body", "filters"]
+INJECTION = "'; DROP TABLE mem0_compat_memory; --"
+ALL = ["a1", "a2", "a3", "b1", "n1"]
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def mems(db):
+    """Five memories of one space, by name, and one of another space that matches almost every filter."""
+    space = MemorySpaceFactory()
+    made = {
+        "a1": MemoryFactory(
+            space=space, user_id="alice", agent_id="bot", run_id="r1", app_id="app1",
+            memory="Deploy the API on Friday", categories=["travel", "food"],
+            metadata={"score": 5, "topic": "Travel plans", "tags": ["x", "y"],
+                      "nested": {"city": "Paris", "zip": "75"}},
+            created_at=at("2024-07-01T10:00:00"), updated_at=at("2024-08-05T09:00:00"),
+        ),
+        "a2": MemoryFactory(
+            space=space, user_id="alice", agent_id=None, run_id="r2", memory="Likes green tea",
+            categories=["work"], metadata={"score": 2, "topic": "work"}, created_at=at("2024-07-15T00:00:00"),
+        ),
+        "a3": MemoryFactory(
+            space=space, user_id="alice", agent_id="support", memory="deployment failed at night",
+            categories=["travel"], metadata={"score": "high", "flag": True},
+            created_at=at("2024-07-31T23:59:59"),
+        ),
+        "b1": MemoryFactory(
+            space=space, user_id="bob", agent_id="bot", app_id="app2", memory="Bob prefers DEPLOY scripts",
+            categories=[], metadata=None, created_at=at("2024-08-01T00:00:00"),
+        ),
+        "n1": MemoryFactory(
+            space=space, user_id=None, agent_id="bot", run_id="r1", memory=f"Injection {INJECTION}",
+            categories=["food"], metadata={"score": 10, "0": "zero", "a__b": 1},
+            created_at=at("2024-06-30T12:00:00"),
+        ),
+    }
+    MemoryFactory(
+        space=MemorySpaceFactory(), user_id="alice", agent_id="bot", run_id="r1", app_id="app1",
+        memory="Deploy elsewhere", categories=["travel", "food", "work"],
+        metadata={"score": 5, "topic": "work", "flag": True}, created_at=at("2024-07-15T00:00:00"),
+    )
+    made["space"] = space
+    return made
+
+
+def matching(mems, filters) -> list[str]:
+    names = {m.id: name for name, m in mems.items() if name != "space"}
+    found = Memory.objects.filter(space=mems["space"]).filter(compile_filters(filters, loc=LOC))
+    return sorted(names[pk] for pk in found.values_list("id", flat=True))
+
+
+def error_of(filters) -> dict:
+    with pytest.raises(InvalidInput) as caught:
+        compile_filters(filters, loc=LOC)
+    [entry] = caught.value.detail
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (None, ALL),
+        ({}, ALL),
+        ({"user_id": "alice"}, ["a1", "a2", "a3"]),
+        ({"user_id": "alice", "agent_id": "bot"}, ["a1"]),
+        ({"user_id": {"eq": "bob"}}, ["b1"]),
+        ({"user_id": {"ne": "alice"}}, ["b1", "n1"]),
+        ({"user_id": {"in": ["alice", "bob"]}}, ["a1", "a2", "a3", "b1"]),
+        ({"user_id": {"nin": ["alice"]}}, ["b1", "n1"]),
+        ({"user_id": {"in": []}}, []),
+        ({"user_id": {"nin": []}}, ALL),
+        ({"user_id": {"icontains": "LIC"}}, ["a1", "a2", "a3"]),
+        ({"user_id": {"contains": "LIC"}}, []),
+        ({"user_id": {"contains": "lic"}}, ["a1", "a2", "a3"]),
+        ({"agent_id": "*"}, ["a1", "a3", "b1", "n1"]),
+        ({"agent_id": {"eq": "*"}}, ["a1", "a3", "b1", "n1"]),
+        ({"agent_id": {"ne": "*"}}, ["a2"]),
+        ({"user_id": "*"}, ["a1", "a2", "a3", "b1"]),
+        ({"run_id": "r1"}, ["a1", "n1"]),
+        ({"app_id": {"in": ["app1", "app2"]}}, ["a1", "b1"]),
+        ({"agent_id": {"ne": "bot", "in": ["bot", "support"]}}, ["a3"]),
+    ],
+)
+def test_entity_fields(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+def test_wildcard_treats_an_empty_id_as_unset(mems):
+    Memory.objects.filter(pk=mems["b1"].pk).update(agent_id="")
+    assert matching(mems, {"agent_id": "*"}) == ["a1", "a3", "n1"]
+    assert matching(mems, {"agent_id": {"ne": "*"}}) == ["a2", "b1"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"AND": [{"user_id": "alice"}, {"agent_id": {"in": ["bot", "support"]}}]}, ["a1", "a3"]),
+        ({"OR": [{"user_id": "bob"}, {"run_id": "r2"}]}, ["a2", "b1"]),
+        ({"NOT": [{"user_id": "alice"}]}, ["b1", "n1"]),
+        ({"NOT": [{"user_id": "alice"}, {"agent_id": "bot"}]}, ["a2", "a3", "b1", "n1"]),
+        ({"user_id": "alice", "OR": [{"run_id": "r1"}, {"run_id": "r2"}]}, ["a1", "a2"]),
+        ({"OR": [{"user_id": {"in": []}}, {"agent_id": "support"}]}, ["a3"]),
+        ({"NOT": [{"user_id": {"in": []}}]}, ALL),
+        ({"NOT": [{"NOT": [{"user_id": "bob"}]}]}, ["b1"]),
+        (
+            {"OR": [
+                {"AND": [{"user_id": "alice"}, {"NOT": [{"categories": {"contains": "travel"}}]}]},
+                {"agent_id": "bot", "user_id": {"ne": "alice"}},
+            ]},
+            ["a2", "b1", "n1"],
+        ),
+        # NOT is the complement: memories without metadata or without the key are in it.
+        ({"NOT": [{"metadata": {"score": {"gte": 3}}}]}, ["a2", "a3", "b1"]),
+        ({"NOT": [{"metadata": {"topic": {"icontains": "work"}}}]}, ["a1", "a3", "b1", "n1"]),
+    ],
+)
+def test_logical_operators(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"created_at": {"gte": "2024-07-01", "lte": "2024-07-31"}}, ["a1", "a2", "a3"]),
+        ({"created_at": {"gt": "2024-07-31"}}, ["b1"]),
+        ({"created_at": {"lt": "2024-07-01"}}, ["n1"]),
+        ({"created_at": "2024-07-15"}, ["a2"]),
+        ({"created_at": {"eq": "2024-07-31"}}, ["a3"]),
+        ({"created_at": {"ne": "2024-07-15"}}, ["a1", "a3", "b1", "n1"]),
+        ({"created_at": {"gte": "2024-07-15T00:00:00Z"}}, ["a2", "a3", "b1"]),
+        ({"created_at": {"gt": "2024-07-15T00:00:00"}}, ["a3", "b1"]),  # naive means UTC
+        ({"created_at": {"lt": "2024-07-15T02:00:00+02:00"}}, ["a1", "n1"]),
+        ({"created_at": {"lte": "2024-07-15T02:00:00+02:00"}}, ["a1", "a2", "n1"]),
+        ({"created_at": {"eq": "2024-07-01T10:00:00Z"}}, ["a1"]),
+        ({"created_at": {"ne": "2024-07-01T10:00:00Z"}}, ["a2", "a3", "b1", "n1"]),
+        ({"created_at": "*"}, ALL),
+        ({"updated_at": {"gte": "2024-08-02"}}, ["a1"]),
+        ({"AND": [{"created_at": {"gte": "2024-07-01"}}, {"user_id": "alice"}]}, ["a1", "a2", "a3"]),
+    ],
+)
+def test_dates(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"categories": {"contains": "travel"}}, ["a1", "a3"]),
+        ({"categories": "travel"}, ["a1", "a3"]),
+        ({"categories": {"eq": "travel"}}, ["a1", "a3"]),
+        ({"categories": {"contains": ["travel", "food"]}}, ["a1"]),
+        ({"categories": {"in": ["work", "food"]}}, ["a1", "a2", "n1"]),
+        ({"categories": {"nin": ["travel"]}}, ["a2", "b1", "n1"]),
+        ({"categories": ["food", "travel"]}, ["a1"]),  # exactly this set, in any order
+        ({"categories": ["travel"]}, ["a3"]),
+        ({"categories": {"ne": ["travel"]}}, ["a1", "a2", "b1", "n1"]),
+        ({"categories": {"ne": "travel"}}, ["a2", "b1", "n1"]),
+        ({"categories": "*"}, ["a1", "a2", "a3", "n1"]),
+        ({"categories": {"contains": "Travel"}}, []),
+    ],
+)
+def test_categories(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"topic": "work"}, ["a2"]),
+        ({"nested": {"city": "Paris"}}, ["a1"]),
+        ({"nested": {"city": "Lyon"}}, []),
+        ({"tags": ["y"]}, ["a1"]),
+        ({"flag": True}, ["a3"]),
+        ({"score": 5}, ["a1"]),
+        ({"score": "5"}, []),  # JSON types are kept: the string "5" is not the number 5
+        ({"topic": "work", "score": {"lt": 3}}, ["a2"]),
+        ({"score": {"eq": 10}}, ["n1"]),
+        ({"score": {"ne": 5}}, ["a2", "a3", "b1", "n1"]),
+        ({"score": {"gte": 5}}, ["a1", "n1"]),
+        ({"score": {"gt": 2, "lt": 10}}, ["a1"]),
+        ({"score": {"lte": 2.5}}, ["a2"]),
+        ({"score": {"gte": "a"}}, ["a3"]),  # strings compare with strings only
+        ({"flag": {"gte": 0}}, []),  # a boolean is not a number, although jsonb sorts it above them
+        ({"score": {"in": [2, 10]}}, ["a2", "n1"]),
+        ({"score": {"nin": [2, 10]}}, ["a1", "a3", "b1"]),
+        ({"score": {"in": []}}, []),
+        ({"flag": "*"}, ["a3"]),
+        ({"flag": {"ne": "*"}}, ["a1", "a2", "b1", "n1"]),
+        ({"topic": {"icontains": "TRAVEL"}}, ["a1"]),
+        ({"topic": {"contains": "Travel"}}, ["a1"]),
+        ({"topic": {"contains": "travel"}}, []),
+        ({"tags": {"contains": "x"}}, ["a1"]),
+        ({"topic": {"icontains": "_"}}, []),  # LIKE wildcards are escaped
+        ({"topic": {"icontains": "%"}}, []),
+        ({"0": "zero"}, ["n1"]),  # a key that looks like an array index
+        ({"0": {"icontains": "ZER"}}, ["n1"]),
+        ({"a__b": 1}, ["n1"]),  # a key that looks like a Django lookup path
+        ({"a__b": {"gte": 1}}, ["n1"]),
+        ({"contains": {"gte": 1}}, []),
+    ],
+)
+def test_metadata(mems, metadata, expected):
+    assert matching(mems, {"metadata": metadata}) == expected
+
+
+def test_metadata_wildcard_means_some_metadata(mems):
+    Memory.objects.filter(pk=mems["a2"].pk).update(metadata={})
+    assert matching(mems, {"metadata": "*"}) == ["a1", "a3", "n1"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"keywords": "deploy"}, ["a1", "a3", "b1"]),
+        ({"keywords": {"icontains": "DEPLOY"}}, ["a1", "a3", "b1"]),
+        ({"keywords": {"contains": "deploy"}}, ["a3"]),
+        ({"keywords": {"icontains": "%"}}, []),
+        ({"keywords": "green tea", "user_id": "alice"}, ["a2"]),
+    ],
+)
+def test_keywords(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+def test_memory_ids(mems):
+    a1, a2, b1 = (str(mems[name].id) for name in ("a1", "a2", "b1"))
+    elsewhere = str(Memory.objects.exclude(space=mems["space"]).get().id)
+    assert matching(mems, {"memory_ids": [a1, b1, elsewhere]}) == ["a1", "b1"]
+    assert matching(mems, {"memory_ids": {"in": [a2]}}) == ["a2"]
+    assert matching(mems, {"memory_ids": {"nin": [a1, a2]}}) == ["a3", "b1", "n1"]
+    assert matching(mems, {"memory_ids": a2}) == ["a2"]
+    assert matching(mems, {"memory_ids": {"ne": a2}}) == ["a1", "a3", "b1", "n1"]
+    assert matching(mems, {"memory_ids": a2.upper()}) == ["a2"]
+    assert matching(mems, {"OR": [{"memory_ids": [a1]}, {"user_id": "bob"}]}) == ["a1", "b1"]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"user_id": INJECTION},
+        {"user_id": {"in": [INJECTION]}},
+        {"agent_id": {"icontains": INJECTION + "x"}},
+        {"metadata": {INJECTION: "x"}},
+        {"metadata": {INJECTION: {"gte": 1}}},
+        {"metadata": {"topic": {"icontains": INJECTION}}},
+        {"categories": {"in": [INJECTION]}},
+    ],
+)
+def test_hostile_values_are_plain_data(mems, filters):
+    assert matching(mems, filters) == []
+    assert Memory.objects.count() == 6  # the table is still there
+
+
+def test_hostile_keyword_matches_literally(mems):
+    assert matching(mems, {"keywords": INJECTION}) == ["n1"]
+    assert Memory.objects.count() == 6
+
+
+def test_compiling_runs_no_query(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        q = compile_filters({"AND": [{"user_id": "alice"}, {"metadata": {"score": {"gte": 3}}}]}, loc=LOC)
+    assert isinstance(q, Q)
+
+
+def nested_and(levels: int) -> dict:
+    filters = {"user_id": "bob"}
+    for _ in range(levels):
+        filters = {"AND": [filters]}
+    return filters
+
+
+def test_nesting_up_to_the_cap_is_fine(mems):
+    assert matching(mems, nested_and(9)) == ["b1"]
+    assert matching(mems, {"OR": [{"user_id": "bob"}] * 100}) == ["b1"]
+
+
+BAD_UUID = "not-a-uuid"
+GOOD_UUID = "9f0b6f1e-2a8d-4f56-9a2c-3c1b1f0a9b7e"
+
+
+@pytest.mark.parametrize(
+    ("filters", "loc", "type_"),
+    [
+        ("alice", [], "dict_type"),
+        (["alice"], [], "dict_type"),
+        ({"colour": "red"}, ["colour"], "extra_forbidden"),
+        ({"and": [{"user_id": "a"}]}, ["and"], "extra_forbidden"),
+        ({"AND": [{"user_id": "a"}, {"colour": "red"}]}, ["AND", 1, "colour"], "extra_forbidden"),
+        ({"OR": [{"NOT": [{"user_id": "a", "size": 3}]}]}, ["OR", 0, "NOT", 0, "size"], "extra_forbidden"),
+        ({"AND": {"user_id": "a"}}, ["AND"], "list_type"),
+        ({"AND": []}, ["AND"], "too_short"),
+        ({"OR": [{}]}, ["OR", 0], "too_short"),
+        ({"OR": ["alice"]}, ["OR", 0], "dict_type"),
+        ({"OR": [{"user_id": "a"}] * 101}, ["OR"], "too_long"),
+        (nested_and(10), ["AND", 0] * 10, "too_long"),
+        ({"OR": [{"user_id": {"in": ["x"] * 999}}] * 3}, [], "too_long"),
+        ({"user_id": {"like": "a"}}, ["user_id", "like"], "extra_forbidden"),
+        ({"user_id": {"gt": "a"}}, ["user_id", "gt"], "value_error"),
+        ({"user_id": {"in": "alice"}}, ["user_id", "in"], "list_type"),
+        ({"user_id": {"in": ["a"] * 1001}}, ["user_id", "in"], "too_long"),
+        ({"user_id": {"in": ["a", 3]}}, ["user_id", "in", 1], "string_type"),
+        ({"user_id": 42}, ["user_id"], "string_type"),
+        ({"user_id": None}, ["user_id"], "string_type"),
+        ({"agent_id": ["bot"]}, ["agent_id"], "string_type"),
+        ({"user_id": {}}, ["user_id"], "too_short"),
+        ({"created_at": {"gte": "yesterday"}}, ["created_at", "gte"], "datetime_parsing"),
+        ({"created_at": {"gte": "2024-02-30"}}, ["created_at", "gte"], "datetime_parsing"),
+        ({"AND": [{"updated_at": "2024-13-01T00:00:00Z"}]}, ["AND", 0, "updated_at"], "datetime_parsing"),
+        ({"created_at": {"gte": 1720000000}}, ["created_at", "gte"], "datetime_type"),
+        ({"created_at": {"in": ["2024-01-01"]}}, ["created_at", "in"], "value_error"),
+        ({"categories": {"icontains": "tr"}}, ["categories", "icontains"], "value_error"),
+        ({"categories": {"in": "travel"}}, ["categories", "in"], "list_type"),
+        ({"categories": {"contains": 3}}, ["categories", "contains"], "string_type"),
+        ({"metadata": "travel"}, ["metadata"], "dict_type"),
+        ({"metadata": {}}, ["metadata"], "too_short"),
+        ({"metadata": {"score": {"gte": 3, "max": 5}}}, ["metadata", "score", "max"], "extra_forbidden"),
+        ({"metadata": {"score": {"gte": [3]}}}, ["metadata", "score", "gte"], "value_error"),
+        ({"metadata": {"score": {"gte": True}}}, ["metadata", "score", "gte"], "value_error"),
+        ({"metadata": {"score": {"in": 3}}}, ["metadata", "score", "in"], "list_type"),
+        ({"metadata": {"topic": {"icontains": 3}}}, ["metadata", "topic", "icontains"], "string_type"),
+        ({"keywords": {"eq": "x"}}, ["keywords", "eq"], "value_error"),
+        ({"keywords": ["x"]}, ["keywords"], "string_type"),
+        ({"memory_ids": [BAD_UUID]}, ["memory_ids", 0], "uuid_parsing"),
+        ({"memory_ids": {"in": [GOOD_UUID, BAD_UUID]}}, ["memory_ids", "in", 1], "uuid_parsing"),
+        ({"memory_ids": {"eq": 7}}, ["memory_ids", "eq"], "string_type"),
+        ({"memory_ids": {"gt": GOOD_UUID}}, ["memory_ids", "gt"], "value_error"),
+    ],
+)
+def test_invalid_filters_are_422_at_the_offending_key(filters, loc, type_):
+    entry = error_of(filters)
+    assert entry["loc"] == [*LOC, *loc]
+    assert entry["type"] == type_
+    assert entry["msg"]
+
+
+def test_invalid_input_is_a_422():
+    with pytest.raises(InvalidInput) as caught:
+        compile_filters({"user_id": {"between": [1, 2]}}, loc=LOC)
+    assert caught.value.status_code == 422
+    assert "between" in caught.value.detail[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (None, {}),
+        ({}, {}),
+        ("garbage", {}),
+        ({"user_id": "alice", "agent_id": "bot"}, {"user_id": "alice", "agent_id": "bot"}),
+        ({"app_id": "app1", "metadata": {"user_id": "x"}}, {"app_id": "app1"}),
+        (
+            {"AND": [{"user_id": "alice"}, {"AND": [{"run_id": {"eq": "r1"}}]}, {"agent_id": {"ne": "b"}}]},
+            {"user_id": "alice", "run_id": "r1"},
+        ),
+        ({"OR": [{"user_id": "alice"}]}, {}),
+        ({"NOT": [{"user_id": "alice"}]}, {}),
+        ({"AND": [{"OR": [{"user_id": "alice"}, {"user_id": "bob"}]}]}, {}),
+        ({"user_id": "*"}, {}),
+        ({"user_id": ""}, {}),
+        ({"user_id": {"in": ["alice"]}}, {}),
+        ({"user_id": {"eq": "alice", "ne": "bob"}}, {}),
+        ({"AND": "garbage", "run_id": 3}, {}),
+        ({"user_id": "alice", "AND": [{"user_id": "bob"}]}, {"user_id": "alice"}),
+    ],
+)
+def test_entity_ids_in(filters, expected):
+    assert entity_ids_in(filters) == expected
