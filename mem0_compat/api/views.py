@@ -73,10 +73,10 @@ def hits_out(hits) -> list[dict]:
     return [{**s.MemoryOut(hit.memory).data, "score": round(hit.score, 6)} for hit in hits]
 
 
-def add_from(view: Mem0View, data: dict) -> tuple[list[dict] | None, AddRequest | None]:
+def add_from(view: Mem0View, space, data: dict) -> tuple[list[dict] | None, AddRequest | None]:
     """Run an add now, or queue it when `async_mode` is set. Returns (results, queued request)."""
+    compile_filters(data.get("filters"), loc=["body", "filters"])  # 422 for a malformed filter, before a 400
     view.require_entity(services.entity_scope(data))
-    space = view.get_space()
     if data.get("async_mode"):
         return None, tasks.add_request_queue(space=space, data=data)
     return services.memory_add_request(space=space, data=data), None
@@ -95,7 +95,8 @@ class AddV3View(Mem0View):
     @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddV3Out, operation_id="mem0AddV3",
                    summary="Add memories (mem0ai 2.x)")
     def post(self, request, space_id):
-        results, queued = add_from(self, self.body(s.AddIn))
+        space = self.get_space()
+        results, queued = add_from(self, space, self.body(s.AddIn))
         if queued:
             return Response({"results": [], "status": "PENDING", "event_id": str(queued.pk)})
         return Response({"results": results, "status": "SUCCEEDED", "event_id": None})
@@ -107,8 +108,9 @@ class MemoriesV1View(Mem0View):
     @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddResultsOut, operation_id="mem0AddV1",
                    summary="Add memories (mem0ai 1.x); output_format v1.0 answers a bare list")
     def post(self, request, space_id):
+        space = self.get_space()
         data = self.body(s.AddIn)
-        results, queued = add_from(self, data)
+        results, queued = add_from(self, space, data)
         if queued:
             pending = [{"message": "Memory processing has been queued for background execution",
                         "status": "PENDING", "event_id": str(queued.pk)}]
@@ -121,22 +123,23 @@ class MemoriesV1View(Mem0View):
     @extend_schema(tags=TAG, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
                    operation_id="mem0ListV1", summary="List memories by entity ids (newest first)")
     def get(self, request, space_id):
-        data = self.query(s.V1GetAllQuery)
         space = self.get_space()
+        data = self.query(s.V1GetAllQuery)
         memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]))
         return Response({"results": memory_out(memories[: data.get("top_k") or DEFAULT_PAGE_SIZE])})
 
     @extend_schema(tags=TAG, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
                    operation_id="mem0DeleteAll", summary="Delete the memories matching a filter (one required)")
     def delete(self, request, space_id):
+        space = self.get_space()
         data = self.query(s.DeleteAllQuery)
         if data.get("filters"):
             data["filters"] = literal_dict(data["filters"], loc=["query", "filters"])
-        space = self.get_space()
+        condition = self.filters_of(data, loc=["query"])
         if not (data.get("filters") or any(data.get(field) for field in ENTITY_FIELDS)):
             raise BadRequest("At least one filter (user_id, agent_id, app_id, run_id or filters) is required; "
                              "use reset to delete every memory of the space.")
-        deleted = services.memory_delete_matching(space=space, filters=self.filters_of(data, loc=["query"]))
+        deleted = services.memory_delete_matching(space=space, filters=condition)
         return Response({"message": f"Memories deleted successfully! ({deleted})"})
 
 
@@ -159,11 +162,11 @@ class GetAllView(Mem0View):
                    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
                    summary="List memories matching filters, newest first, paginated")
     def post(self, request, space_id):
-        data = {**self.body(s.GetAllIn), **{k: v for k, v in self.query(s.V1GetAllQuery).items() if v}}
-        self.require_entity(services.entity_scope(data))
         space = self.get_space()
-        memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["body"]),
-                                         show_expired=data["show_expired"])
+        data = {**self.body(s.GetAllIn), **{k: v for k, v in self.query(s.V1GetAllQuery).items() if v}}
+        condition = self.filters_of(data, loc=["body"])
+        self.require_entity(services.entity_scope(data))
+        memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
         size = data.get("page_size") or data.get("top_k") or DEFAULT_PAGE_SIZE
         page = data.get("page") or 1
         count = memories.count()
@@ -182,11 +185,12 @@ class SearchView(Mem0View):
     @extend_schema(tags=TAG, request=s.SearchIn, responses={200: s.SearchResultsOut, 400: ErrorOut},
                    summary="Hybrid search (vector + full text), best first, score 0..1")
     def post(self, request, space_id):
+        space = self.get_space()
         data = self.body(s.SearchIn)
+        condition = self.filters_of(data, loc=["body"])
         if self.need_entity:
             self.require_entity(services.entity_scope(data))
-        space = self.get_space()
-        hits = run_search(space, data, self.filters_of(data, loc=["body"]))
+        hits = run_search(space, data, condition)
         results = hits_out(hits)
         return Response(results if data.get("output_format") == "v1.0" else {"results": results})
 
@@ -268,15 +272,17 @@ class BatchView(Mem0View):
     @extend_schema(tags=TAG, request=s.BatchUpdateIn, responses=s.MessageOut, operation_id="mem0BatchUpdate",
                    summary="Update up to 1000 memories, all or nothing")
     def put(self, request, space_id):
+        space = self.get_space()
         updates = self.body(s.BatchUpdateIn)["memories"]
-        count = services.memory_batch_update(space=self.get_space(), updates=updates)
+        count = services.memory_batch_update(space=space, updates=updates)
         return Response({"message": f"Successfully updated {count} memories"})
 
     @extend_schema(tags=TAG, request=s.BatchDeleteIn, responses=s.MessageOut, operation_id="mem0BatchDelete",
                    summary="Delete up to 1000 memories, all or nothing")
     def delete(self, request, space_id):
+        space = self.get_space()
         ids = [item["memory_id"] for item in self.body(s.BatchDeleteIn)["memories"]]
-        count = services.memory_batch_delete(space=self.get_space(), memory_ids=ids)
+        count = services.memory_batch_delete(space=space, memory_ids=ids)
         return Response({"message": f"Successfully deleted {count} memories"})
 
 
@@ -284,8 +290,8 @@ class ExportView(Mem0View):
     @extend_schema(tags=TAG, request=s.ExportIn, responses=s.MessageOut, operation_id="mem0ExportCreate",
                    summary="Export the memories matching filters in the shape of a JSON schema")
     def post(self, request, space_id):
-        data = self.body(s.ExportIn)
         space = self.get_space()
+        data = self.body(s.ExportIn)
         export = services.export_create(space=space, schema=data["schema"], filters=data.get("filters"),
                                         condition=self.filters_of(data, loc=["body"]))
         return Response({"message": "Memory export request received. The export is ready.", "id": str(export.pk)})
@@ -295,8 +301,9 @@ class ExportGetView(Mem0View):
     @extend_schema(tags=TAG, request=s.ExportGetIn, responses=s.MessageOut, operation_id="mem0ExportGet",
                    summary="The latest export (or the one named by memory_export_id)")
     def post(self, request, space_id):
+        space = self.get_space()
         data = self.body(s.ExportGetIn)
-        export = services.export_get(space=self.get_space(),
+        export = services.export_get(space=space,
                                      export_id=data.get("memory_export_id") or data.get("id"))
         return Response(export)
 
@@ -305,8 +312,8 @@ class FeedbackView(Mem0View):
     @extend_schema(tags=TAG, request=s.FeedbackIn, responses=s.MessageOut, operation_id="mem0Feedback",
                    summary="Record feedback on a memory")
     def post(self, request, space_id):
-        data = self.body(s.FeedbackIn)
         space = self.get_space()
+        data = self.body(s.FeedbackIn)
         if selectors.memory_get(space=space, memory_id=data["memory_id"]) is None:
             raise NotFound("Memory not found")
         MemoryFeedback.objects.create(space=space, **data)
@@ -333,7 +340,8 @@ class OssMemoriesView(MemoriesV1View):
     @extend_schema(tags=OSS, request=s.AddIn, responses=s.AddResultsOut, operation_id="ossAdd",
                    summary="Add memories")
     def post(self, request, space_id):
-        results, queued = add_from(self, self.body(s.AddIn))
+        space = self.get_space()
+        results, queued = add_from(self, space, self.body(s.AddIn))
         return Response({"results": results or [], **({"event_id": str(queued.pk)} if queued else {})})
 
     @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,

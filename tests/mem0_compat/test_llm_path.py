@@ -1,0 +1,104 @@
+"""The LLM path end to end: the stock mem0 client → our server → an OpenAI-compatible fake on 127.0.0.1
+with scripted replies. Extraction, then an add that UPDATEs one memory and DELETEs another, with history."""
+
+import re
+
+import pytest
+from mem0 import MemoryClient
+from mem0.exceptions import NetworkError
+
+from mem0_compat.models import Memory
+from tests.factories import MemorySpaceFactory
+from tests.fakes import FakeOpenAI
+
+
+@pytest.fixture
+def fake_llm():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def llm_space(user, fake_llm):
+    return MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake_llm.base_url)
+
+
+@pytest.fixture
+def client(live_server, api_key, llm_space):
+    return MemoryClient(host=f"{live_server.url}/api/v2/memory/{llm_space.id}", api_key=api_key)
+
+
+def decisions(*items):
+    return {"memory": [dict(zip(("id", "text", "event", "old_memory"), item, strict=False)) for item in items]}
+
+
+def test_facts_are_extracted_then_updated_and_deleted_with_history(client, fake_llm):
+    fake_llm.script(
+        {"facts": ["Name is Alice", "Lives in Paris", "Uses ArgoCD"]},
+        decisions(("0", "Name is Alice", "ADD"), ("1", "Lives in Paris", "ADD"), ("2", "Uses ArgoCD", "ADD")),
+    )
+    first = client.add([{"role": "user", "content": "Hi, I'm Alice, I live in Paris and deploy with ArgoCD."}],
+                       user_id="alice")
+    assert sorted((r["event"], r["memory"]) for r in first["results"]) == [
+        ("ADD", "Lives in Paris"), ("ADD", "Name is Alice"), ("ADD", "Uses ArgoCD")]
+    ids = {r["memory"]: r["id"] for r in first["results"]}
+
+    def second_decision(request):
+        # The update prompt lists the existing memories under temporary ids; answer by text.
+        listed = re.findall(r"\{'id': '(\d+)', 'text': '([^']*)'\}", request["messages"][0]["content"])
+        temp = {text: temp_id for temp_id, text in listed}
+        assert len(temp) == 3 and not any("-" in temp_id for temp_id in temp.values())  # never real uuids
+        return decisions((temp["Lives in Paris"], "Lives in Berlin", "UPDATE", "Lives in Paris"),
+                         (temp["Uses ArgoCD"], "Uses ArgoCD", "DELETE"),
+                         (temp["Name is Alice"], "Name is Alice", "NONE"))
+
+    fake_llm.script({"facts": ["Lives in Berlin", "No longer uses ArgoCD"]}, second_decision)
+    second = client.add([{"role": "user", "content": "I moved to Berlin and I stopped using ArgoCD."}],
+                        user_id="alice")
+    events = {(r["event"], r["memory"]) for r in second["results"]}
+    assert events == {("UPDATE", "Lives in Berlin"), ("DELETE", "Uses ArgoCD")}
+    updated = next(r for r in second["results"] if r["event"] == "UPDATE")
+    assert updated["id"] == ids["Lives in Paris"] and updated["previous_memory"] == "Lives in Paris"
+
+    assert [(h["event"], h["old_memory"], h["new_memory"]) for h in client.history(ids["Lives in Paris"])] == [
+        ("ADD", None, "Lives in Paris"), ("UPDATE", "Lives in Paris", "Lives in Berlin")]
+    assert [h["event"] for h in client.history(ids["Uses ArgoCD"])] == ["ADD", "DELETE"]
+    assert client.get(ids["Uses ArgoCD"]) is None
+    remaining = {m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]}
+    assert remaining == {"Name is Alice", "Lives in Berlin"}
+
+
+def test_custom_instructions_of_the_space_reach_the_prompt(client, fake_llm, llm_space):
+    llm_space.custom_instructions = "Only extract facts about deployment tooling. Reply in JSON with facts."
+    llm_space.save()
+    fake_llm.script({"facts": []})
+    assert client.add("We deploy with ArgoCD", user_id="alice")["results"] == []
+    system = fake_llm.requests[0]["messages"][0]
+    assert system["role"] == "system" and "Only extract facts about deployment tooling" in system["content"]
+
+
+def test_per_request_custom_instructions_win_over_the_spaces(client, fake_llm, llm_space):
+    llm_space.custom_instructions = "space-level prompt"
+    llm_space.save()
+    fake_llm.script({"facts": []})
+    client.add("We deploy with ArgoCD", user_id="alice", custom_instructions="request-level prompt, as JSON")
+    assert "request-level prompt" in fake_llm.requests[0]["messages"][0]["content"]
+
+
+def test_a_failing_llm_is_a_502_and_writes_nothing(client, fake_llm, llm_space):
+    fake_llm.fail_next(500, times=2)  # the OpenAI client retries once
+    with pytest.raises(NetworkError):
+        client.add("I live in Paris", user_id="alice")
+    assert not Memory.objects.filter(space=llm_space).exists()
+
+
+def test_a_non_json_llm_reply_is_a_502_and_writes_nothing(live_server, api_key, llm_space, fake_llm):
+    import requests
+
+    fake_llm.script("I am not JSON at all")
+    response = requests.post(f"{live_server.url}/api/v2/memory/{llm_space.id}/v3/memories/add/",
+                             json={"messages": [{"role": "user", "content": "I live in Paris"}], "user_id": "a"},
+                             headers={"Authorization": f"Token {api_key}"}, timeout=30)
+    assert response.status_code == 502
+    assert "not JSON" in response.json()["detail"]
+    assert not Memory.objects.filter(space=llm_space).exists()

@@ -1,0 +1,220 @@
+"""The mem0 routes the stock 2.x client does not use, driven as plain HTTP in the shapes their clients send:
+mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/search/`), the seed's v1 routes
+(`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
+
+import pytest
+
+from mem0_compat.models import Memory
+
+
+@pytest.fixture(autouse=True)
+def no_llm(settings):
+    settings.LLM_MODEL = None
+
+
+def base(space):
+    return f"/api/v2/memory/{space.id}/"
+
+
+def add(api, space, text, route="v1/memories/", **fields):
+    body = {"messages": [{"role": "user", "content": text}], "user_id": "alice", "infer": False, **fields}
+    response = api.post(base(space) + route, body, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_v1_add_answers_v1_1_results_or_a_bare_v1_0_list(api, space):
+    assert add(api, space, "Likes tea")["results"][0]["event"] == "ADD"
+    bare = add(api, space, "Likes coffee", output_format="v1.0")
+    assert bare == [{"id": bare[0]["id"], "data": {"memory": "Likes coffee"}, "event": "ADD"}]
+
+
+def test_v1_add_accepts_the_seeds_camel_case_keys(api, space):
+    response = api.post(base(space) + "v1/memories/", {"messages": [{"role": "user", "content": "Owns a bike"}],
+                                                       "userId": "alice", "agentId": "bot", "infer": False},
+                        format="json")
+    memory = Memory.objects.get(memory="Owns a bike")
+    assert response.status_code == 200 and (memory.user_id, memory.agent_id) == ("alice", "bot")
+
+
+def test_v1_add_ignores_unknown_top_level_keys(api, space):
+    result = add(api, space, "Plays chess", org_id="o", project_id="p", version="v2", something_new=1)
+    assert result["results"][0]["memory"] == "Plays chess"
+
+
+def test_v1_get_lists_by_entity_ids_with_top_k(api, space):
+    for text in ("one", "two", "three"):
+        add(api, space, text)
+    add(api, space, "bob's", user_id="bob")
+    body = api.get(base(space) + "v1/memories/", {"user_id": "alice", "top_k": 2}).json()
+    assert [m["memory"] for m in body["results"]] == ["three", "two"]
+
+
+def test_v2_get_all_and_search_in_the_1x_shapes(api, space):
+    add(api, space, "Deploys on Fridays using ArgoCD")
+    add(api, space, "Has a cat named Tuna")
+    listed = api.post(base(space) + "v2/memories/", {"filters": {"user_id": "alice"}, "org_id": "x"},
+                      format="json").json()
+    assert listed["count"] == 2
+    top_level = api.post(base(space) + "v2/memories/", {"user_id": "alice"}, format="json").json()
+    assert top_level["count"] == 2
+    found = api.post(base(space) + "v2/memories/search/", {"query": "deployment day", "user_id": "alice",
+                                                            "top_k": 1}, format="json").json()
+    assert [hit["memory"] for hit in found["results"]] == ["Deploys on Fridays using ArgoCD"]
+
+
+def test_v1_search_of_the_seed_does_not_need_an_entity(api, space):
+    add(api, space, "Speaks Portuguese")
+    found = api.post(base(space) + "v1/memories/search/", {"query": "languages spoken"}, format="json").json()
+    assert found["results"][0]["memory"] == "Speaks Portuguese"
+
+
+@pytest.mark.parametrize("route", ["v2/memories/", "v3/memories/", "v2/memories/search/", "v3/memories/search/",
+                                   "v3/memories/add/", "v1/memories/"])
+def test_routes_that_need_an_entity_id_say_so_with_400(api, space, route):
+    body = {"query": "x", "messages": [{"role": "user", "content": "x"}], "filters": {"app_id": "only-app"}}
+    response = api.post(base(space) + route, body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "At least one of user_id, agent_id, or run_id must be provided."}
+
+
+def test_delete_all_accepts_the_python_literal_filters_the_client_sends(api, space):
+    add(api, space, "a")
+    add(api, space, "b", user_id="bob")
+    response = api.delete(base(space) + "v1/memories/?filters=" + "{'user_id': 'alice'}")
+    assert response.status_code == 200
+    assert set(Memory.objects.alive().values_list("user_id", flat=True)) == {"bob"}
+
+
+@pytest.mark.parametrize("query", ["", "?filters=not-a-dict", "?filters=__import__('os')"])
+def test_delete_all_refuses_without_a_usable_filter(api, space, query):
+    add(api, space, "kept")
+    response = api.delete(base(space) + "v1/memories/" + query)
+    assert response.status_code in (400, 422)
+    assert Memory.objects.alive().count() == 1
+
+
+def test_async_mode_answers_pending_at_once_with_an_event_id(api, space):
+    body = add(api, space, "Queued memory", route="v3/memories/add/", async_mode=True)
+    assert body["status"] == "PENDING" and body["results"] == []
+    status = api.get(base(space) + f"v1/event/{body['event_id']}/").json()
+    assert status["event_id"] == body["event_id"] and status["status"] in ("PENDING", "RUNNING", "SUCCEEDED")
+
+
+def test_unknown_event_is_404(api, space):
+    response = api.get(base(space) + "v1/event/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"messages": [], "user_id": "a"}, ["body", "messages"]),
+    ({"messages": [{"role": "robot", "content": "x"}], "user_id": "a"}, ["body", "messages", 0, "role"]),
+    ({"messages": [{"role": "user", "content": ""}], "user_id": "a"}, ["body", "messages", 0, "content"]),
+    ({"messages": "hi", "user_id": "u" * 65}, ["body", "user_id"]),
+    ({"messages": "hi", "user_id": "a", "expiration_date": "next week"}, ["body", "expiration_date"]),
+    ({"messages": "hi", "user_id": "a", "timestamp": "yesterday"}, ["body", "timestamp"]),
+    ({"messages": "hi", "user_id": "a", "metadata": [1, 2]}, ["body", "metadata"]),
+    ({"messages": "hi", "user_id": "a", "output_format": "v9"}, ["body", "output_format"]),
+])
+def test_add_rejects_bad_input_with_422_and_writes_nothing(api, space, body, loc):
+    response = api.post(base(space) + "v3/memories/add/", body, format="json")
+    assert response.status_code == 422
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert not Memory.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ({"query": "", "filters": {"user_id": "a"}}, ["body", "query"]),
+    ({"query": "x", "filters": {"user_id": "a"}, "top_k": 51}, ["body", "top_k"]),
+    ({"query": "x", "filters": {"user_id": "a"}, "top_k": 0}, ["body", "top_k"]),
+    ({"query": "x", "filters": {"user_id": "a"}, "threshold": 2}, ["body", "threshold"]),
+    ({"query": "x", "filters": {"user_id": {"regex": ".*"}}}, ["body", "filters", "user_id", "regex"]),
+])
+def test_search_rejects_bad_input_with_422(api, space, body, loc):
+    response = api.post(base(space) + "v3/memories/search/", body, format="json")
+    assert response.status_code == 422
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_expired_memories_are_hidden_unless_asked_for(api, space):
+    add(api, space, "Old coupon code", expiration_date="2000-01-01")
+    add(api, space, "Current coupon code", expiration_date="2999-01-01")
+    listed = api.post(base(space) + "v3/memories/", {"filters": {"user_id": "alice"}}, format="json").json()
+    assert [m["memory"] for m in listed["results"]] == ["Current coupon code"]
+    everything = api.post(base(space) + "v3/memories/", {"filters": {"user_id": "alice"}, "show_expired": True},
+                          format="json").json()
+    assert everything["count"] == 2
+
+
+def test_timestamp_sets_created_at(api, space):
+    result = add(api, space, "Graduated", route="v3/memories/add/", timestamp=1_700_000_000)
+    memory = api.get(base(space) + f"v1/memories/{result['results'][0]['id']}/").json()
+    assert memory["created_at"].startswith("2023-11-14T22:13:20")
+
+
+def test_update_never_moves_a_memory_to_another_entity(api, space):
+    memory_id = add(api, space, "Mine")["results"][0]["id"]
+    response = api.put(base(space) + f"v1/memories/{memory_id}/",
+                       {"text": "Still mine", "metadata": {"user_id": "mallory"}, "user_id": "mallory"},
+                       format="json")
+    assert response.status_code == 200
+    memory = Memory.objects.get(pk=memory_id)
+    assert (memory.user_id, memory.memory, memory.metadata) == ("alice", "Still mine", {"user_id": "mallory"})
+
+
+def test_categories_are_stored_and_filterable(api, space):
+    add(api, space, "Flies to Lisbon in May", categories=["travel"])
+    add(api, space, "Eats vegan", categories=["food"])
+    found = api.post(base(space) + "v3/memories/", {"filters": {"AND": [{"user_id": "alice"},
+                                                                          {"categories": {"contains": "travel"}}]}},
+                     format="json").json()
+    assert [m["memory"] for m in found["results"]] == ["Flies to Lisbon in May"]
+
+
+# --- mem0's open-source server shape -----------------------------------------------------------------------
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_oss_shape_full_cycle(api, space, slash):
+    root = base(space)
+    created = api.post(root + "memories" + slash, {"messages": [{"role": "user", "content": "Runs marathons"}],
+                                                   "user_id": "alice", "infer": False}, format="json")
+    assert created.status_code == 200
+    memory_id = created.json()["results"][0]["id"]
+    assert api.get(root + "memories" + slash, {"user_id": "alice"}).json()["results"][0]["id"] == memory_id
+    assert api.get(root + f"memories/{memory_id}" + slash).json()["memory"] == "Runs marathons"
+    assert api.put(root + f"memories/{memory_id}" + slash, {"data": "Runs ultramarathons"},
+                   format="json").json()["memory"] == "Runs ultramarathons"
+    hits = api.post(root + "search" + slash, {"query": "running", "user_id": "alice"}, format="json").json()
+    assert hits["results"][0]["id"] == memory_id
+    history = api.get(root + f"memories/{memory_id}/history" + slash).json()
+    assert [h["event"] for h in history] == ["ADD", "UPDATE"]
+    assert api.delete(root + f"memories/{memory_id}" + slash).status_code == 200
+    assert api.get(root + f"memories/{memory_id}" + slash).status_code == 404
+
+
+def test_oss_delete_all_needs_an_entity_and_reset_wipes_the_space(api, space):
+    add(api, space, "x")
+    assert api.delete(base(space) + "memories").status_code == 400
+    assert api.delete(base(space) + "memories?user_id=alice").status_code == 200
+    add(api, space, "y")
+    assert "1 memories deleted" in api.post(base(space) + "reset").json()["message"]
+    assert not Memory.objects.alive().exists()
+
+
+def test_oss_configure_sets_the_spaces_llm_but_never_stores_a_key(api, space):
+    response = api.post(base(space) + "configure", {"llm": {"provider": "openai", "config": {
+        "model": "gpt-4o-mini", "openai_base_url": "http://127.0.0.1:9/v1", "api_key": "sk-secret"}},
+        "custom_fact_extraction_prompt": "Only deployment facts"}, format="json")
+    assert response.status_code == 200 and "not stored" in response.json()["message"]
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url, space.custom_instructions) == (
+        "gpt-4o-mini", "http://127.0.0.1:9/v1", "Only deployment facts")
+    assert "sk-secret" not in str(space.__dict__)
+    other = api.post(base(space) + "configure", {"llm": {"provider": "ollama", "config": {"model": "llama3"}}},
+                     format="json")
+    space.refresh_from_db()
+    assert other.status_code == 200 and space.llm_model_name == "ollama/llama3"
+
+
+def test_oss_configure_validates_like_the_space_patch(api, space):
+    response = api.post(base(space) + "configure", {"llm": {"config": {"model": "m" * 201}}}, format="json")
+    assert response.status_code == 422
