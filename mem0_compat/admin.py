@@ -57,8 +57,8 @@ class MemoryAdmin(SoftDeleteAdmin):
     show_full_result_count = False
     # Only shows the search box: `get_search_results` runs the engine instead of these lookups.
     search_fields = ["memory"]
-    search_help_text = (f"Hybrid search (meaning and words) over live memories, within the chosen space if any: "
-                        f"the best {SEARCH_TOP_K}, best first. Or a memory id.")
+    search_help_text = (f"Hybrid search (meaning and words) over live memories, within the chosen space if "
+                        f"any: the best {SEARCH_TOP_K}, best first. Or a memory id.")
     fieldsets = [
         (None, {
             "fields": ["id", "space", "memory", "metadata", "expiration_date"],
@@ -66,7 +66,9 @@ class MemoryAdmin(SoftDeleteAdmin):
                            "change is recorded in the history below.",
         }),
         ("Scope", {"fields": ENTITY_FIELDS}),
-        ("Details", {"fields": ["hash", "categories", "immutable", "created_at", "updated_at", "deleted_at"]}),
+        ("Details", {
+            "fields": ["hash", "categories", "immutable", "created_at", "updated_at", "deleted_at"],
+        }),
         ("History", {"fields": ["history"]}),
     ]
     readonly_fields = ["id", "space", *ENTITY_FIELDS, "hash", "categories", "immutable", "created_at",
@@ -82,10 +84,11 @@ class MemoryAdmin(SoftDeleteAdmin):
 
     @admin.display(description="History, oldest first")
     def history(self, obj):
+        entries = selectors.memory_history(space=obj.space, memory_id=obj.pk)
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((formats.localize(timezone.localtime(entry.created_at)), entry.event, entry.old_memory or "",
-              entry.new_memory or "") for entry in selectors.memory_history(space=obj.space, memory_id=obj.pk)),
+              entry.new_memory or "") for entry in entries),
         )
         changelist = reverse("admin:mem0_compat_memoryhistory_changelist")
         return format_html(
@@ -123,7 +126,8 @@ class MemoryAdmin(SoftDeleteAdmin):
         if memory_id is not None:
             return queryset.filter(pk=memory_id), False
         hits = self._search(queryset, term)
-        score = Case(*(When(pk=hit.memory.pk, then=Value(hit.score)) for hit in hits), output_field=FloatField())
+        score = Case(*(When(pk=hit.memory.pk, then=Value(hit.score)) for hit in hits),
+                     output_field=FloatField())
         found = queryset.filter(pk__in=[hit.memory.pk for hit in hits]).annotate(score=score)
         return found.order_by("-score", "pk"), False
 
@@ -136,8 +140,8 @@ class MemoryAdmin(SoftDeleteAdmin):
         shown = Q(pk__in=queryset.values("pk"))
         spaces = MemorySpace.objects.filter(pk__in=queryset.values("space_id"))
         hits = [hit for space in spaces
-                for hit in selectors.memory_search(space=space, query_vector=vector, query=term, filters=shown,
-                                                   top_k=SEARCH_TOP_K, show_expired=True)]
+                for hit in selectors.memory_search(space=space, query_vector=vector, query=term,
+                                                   filters=shown, top_k=SEARCH_TOP_K, show_expired=True)]
         return sorted(hits, key=lambda hit: -hit.score)[:SEARCH_TOP_K]
 
     def soft_delete(self, obj):
@@ -208,8 +212,8 @@ class MemoryHistoryAdmin(ReadOnlyAdmin):
     # A link even when the memory was purged since: the history outlives it.
     @admin.display(description="memory")
     def memory(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("admin:mem0_compat_memory_change", args=[obj.memory_id]),
-                           obj.memory_id)
+        url = reverse("admin:mem0_compat_memory_change", args=[obj.memory_id])
+        return format_html('<a href="{}">{}</a>', url, obj.memory_id)
 
     @admin.display(description="old memory")
     def old(self, obj):

@@ -74,3 +74,39 @@ def dr(live_server, api_key):
 
     datarobot.Client(token=api_key, endpoint=f"{live_server.url}/api/v2")
     return datarobot
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, tmp_path_factory):
+    """A real Celery worker process on the test database and this run's queue; stopped after the tests.
+    Its log is `worker.log` in a temporary directory (the `.log_path` attribute)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CONN_MAX_AGE": "0",
+           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "REDIS_URL": settings.REDIS_URL, "LLM_MODEL": "", "LLM_BASE_URL": ""}
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", f"tests-{os.getpid()}@%h",
+             "--without-gossip", "--without-mingle"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    worker.log_path = log_path
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if time.monotonic() > deadline or worker.poll() is not None:
+            worker.kill()
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)

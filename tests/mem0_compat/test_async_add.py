@@ -1,0 +1,66 @@
+"""`async_mode` adds run on a real Celery worker process: the answer is PENDING at once, the status route
+follows the request to SUCCEEDED, and a provider failure is retried with backoff before it succeeds."""
+
+import time
+
+import pytest
+
+from mem0_compat.models import AddRequest, Memory
+from tests.factories import MemorySpaceFactory
+from tests.fakes import FakeOpenAI
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for_status(api, space, event_id, wanted, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.get(f"/api/v2/memory/{space.id}/v1/event/{event_id}/").json()
+        if status["status"] in wanted:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"still {status['status']} after {timeout} s")
+
+
+def add_async(api, space, text):
+    response = api.post(f"/api/v2/memory/{space.id}/v3/memories/add/",
+                        {"messages": [{"role": "user", "content": text}], "user_id": "alice", "infer": False,
+                         "async_mode": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "PENDING"
+    return response.json()["event_id"]
+
+
+def test_an_async_add_is_done_by_the_worker(celery_worker_process, api, space):
+    event_id = add_async(api, space, "Queued: likes jazz")
+    status = wait_for_status(api, space, event_id, {"SUCCEEDED", "FAILED"})
+    assert status["status"] == "SUCCEEDED", status
+    assert [r["memory"] for r in status["results"]] == ["Queued: likes jazz"]
+    assert Memory.objects.filter(space=space, memory="Queued: likes jazz").exists()
+
+
+def test_a_failing_llm_is_retried_then_succeeds(celery_worker_process, api, user):
+    with FakeOpenAI() as fake:
+        space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake.base_url)
+        fake.fail_next(500, times=2)  # first attempt fails (the OpenAI client retries once itself)
+        fake.script({"facts": ["Likes jazz"]}, {"memory": [{"id": "0", "text": "Likes jazz", "event": "ADD"}]})
+        response = api.post(f"/api/v2/memory/{space.id}/v3/memories/add/",
+                            {"messages": [{"role": "user", "content": "I like jazz"}], "user_id": "alice",
+                             "async_mode": True}, format="json")
+        status = wait_for_status(api, space, response.json()["event_id"], {"SUCCEEDED", "FAILED"})
+    assert status["status"] == "SUCCEEDED", status
+    assert Memory.objects.get(space=space).memory == "Likes jazz"
+    assert "retry" in celery_worker_process.log_path.read_text().lower()
+
+
+def test_with_the_broker_down_the_api_answers_and_the_request_stays_pending(api, space, caplog, monkeypatch):
+    """The request is recorded in PostgreSQL before publishing, so a failed publish loses nothing."""
+    from mem0_compat import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_add_request, "delay", broker_down)
+    event_id = add_async(api, space, "kept for later")
+    assert AddRequest.objects.get(pk=event_id).status == "PENDING"
+    assert f"could not publish add request {event_id}" in caplog.text
