@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/python -m config.run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -83,6 +83,9 @@ class MemoryHistory(models.Model):
         ordering = ["created_at", "id"]
         verbose_name_plural = "memory history"
 
+    def __str__(self):
+        return f"{self.event} {self.memory_id}"
+
 
 class AddRequest(models.Model):
     """An add queued with `async_mode`: its status is what `GET /v1/event/{id}/` reports."""
@@ -102,6 +105,9 @@ class AddRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self):
+        return f"add {self.pk} ({self.status})"
+
 
 class MemoryExport(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -110,6 +116,9 @@ class MemoryExport(models.Model):
     filters = models.JSONField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"export {self.pk}"
 
 
 class MemoryFeedback(models.Model):
@@ -123,3 +132,6 @@ class MemoryFeedback(models.Model):
     feedback = models.CharField(max_length=16, choices=Kind.choices, null=True, blank=True)
     feedback_reason = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.feedback} on {self.memory_id}"

@@ -83,9 +83,10 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
                         .annotate(rank=SearchRank("search_vector", tsquery, cover_density=True))
                         .order_by("-rank").values("pk")[:pool])
         candidates |= Q(pk__in=text_matches)
+    no_rank = Value(0.0, output_field=FloatField())
     rows = Memory.objects.filter(candidates).annotate(
         distance=CosineDistance("embedding", query_vector),
-        rank=SearchRank("search_vector", tsquery, cover_density=True) if tsquery is not None else Value(0.0, output_field=FloatField()),
+        rank=SearchRank("search_vector", tsquery, cover_density=True) if tsquery is not None else no_rank,
     )
     with transaction.atomic():
         _enable_iterative_scan()

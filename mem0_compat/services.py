@@ -11,8 +11,7 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import date, datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime
 
 from django.db import transaction
 from django.db.models import Q
@@ -231,7 +230,7 @@ def memory_batch_delete(*, space: MemorySpace, memory_ids: list[uuid.UUID]) -> i
 
 def parse_timestamp(value) -> datetime:
     """Unix seconds (int, float or numeric string) → an aware datetime."""
-    return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
+    return datetime.fromtimestamp(float(value), tz=UTC)
 
 
 def entity_delete(*, space: MemorySpace, entity_field: str, name: str) -> int:

@@ -77,3 +77,9 @@ def test_openapi_document_is_valid_and_generates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     text = (tmp_path / "schema.yaml").read_text()
     assert "additionalProperties: false" in text and "HTTPValidationErrorOut" in text
+
+
+def test_models_and_migrations_agree():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -146,6 +146,6 @@ def _retry_after(exc) -> dict:
 
 
 def _database_unreachable(exc: DatabaseError) -> bool:
-    from django.db import OperationalError, InterfaceError
+    from django.db import InterfaceError, OperationalError
 
     return isinstance(exc, (OperationalError, InterfaceError))

@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from mem0_compat import admin as memory_admin
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_add, memory_delete, memory_update
 from tests.factories import MemoryFactory, MemorySpaceFactory, UserFactory
@@ -95,6 +96,15 @@ def test_search_is_scoped_to_the_chosen_space(admin_client, space):
     assert "ArgoCD" in everywhere and "Jenkins" in everywhere
     scoped = search(admin_client, "deploy", space__id__exact=space.pk)
     assert "ArgoCD" in scoped and "Jenkins" not in scoped
+
+
+def test_search_takes_its_best_hits_among_the_filtered_memories_only(admin_client, space, monkeypatch):
+    monkeypatch.setattr(memory_admin, "SEARCH_TOP_K", 1)
+    add(space, "Likes hiking")
+    add(space, "Deploys on Fridays using ArgoCD", user_id="bob")
+    add(MemorySpaceFactory(), "Deploys on Mondays using Jenkins")
+    content = search(admin_client, "deploy", space__id__exact=space.pk, user_id="alice")
+    assert "Likes hiking" in content
 
 
 def test_search_by_id_finds_that_memory(admin_client, memories):

@@ -10,7 +10,6 @@ from datarobot.models.memory import Session
 from sessions_app.models import Event
 from sessions_app.services import event_append_batch
 from sessions_app.tokens import count_tokens
-from tests.factories import make_session
 
 USER = {"type": "user", "id": "67500a000000000000000001"}
 AGENT = {"type": "agent", "id": "67500a000000000000000002"}

@@ -15,4 +15,5 @@ class Command(BaseCommand):
             key = api_key_revoke(prefix=prefix)
         except NotFound as exc:
             raise CommandError(exc.detail) from None
-        self.stdout.write(f"Revoked API key {key.prefix} of user {key.user.username} at {key.revoked_at:%Y-%m-%d %H:%M:%S}.")
+        revoked_at = f"{key.revoked_at:%Y-%m-%d %H:%M:%S}"
+        self.stdout.write(f"Revoked API key {key.prefix} of user {key.user.username} at {revoked_at}.")
