@@ -9,11 +9,13 @@ failed, 2 unknown name, 130 interrupted.
 import signal
 import sys
 
-from bench import chat_history
+from bench import chat_history, embedder, memory
 from bench.server import running_server
 
 BENCHMARKS = {
     "chat_history": chat_history.run,
+    "memory": memory.run,
+    "embedder": embedder.run,
 }
 
 

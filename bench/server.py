@@ -1,12 +1,13 @@
 """The service under test, started the way production starts it, and stopped afterwards.
 
 1. PostgreSQL: `DATABASE_URL` when set, else an embedded PostgreSQL + pgvector of its own under `.data/bench`
-   (never the development data in `.data`).
+   (never the development data in `.data`); likewise Redis: `REDIS_URL`, else an embedded one there.
 2. `manage.py migrate`, then `manage.py create_api_key bench-user --tenant bench` (the key is its last line).
 3. gunicorn as in the Procfile, on 127.0.0.1 and a free port, with `WEB_CONCURRENCY` workers (default 4),
    until `/ready` answers 200. Its output goes to `.data/bench/gunicorn.log`.
 
-Whatever happens (an error, Ctrl-C), gunicorn and the embedded PostgreSQL this run started are stopped.
+Whatever happens (an error, Ctrl-C), gunicorn and the embedded PostgreSQL and Redis this run started are
+stopped.
 """
 
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from config.embedded import EmbeddedPostgres, free_port
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data" / "bench"
@@ -36,6 +37,7 @@ class Server:
     api_key: str
     workers: int
     database: str  # "embedded" or "DATABASE_URL"
+    database_url: str  # for benchmarks that also work in process (bench.memory)
 
     @property
     def headers(self) -> dict:
@@ -55,7 +57,7 @@ def running_server() -> Iterator[Server]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(DATA_DIR)}
     workers = int(env.get("WEB_CONCURRENCY", "4"))
     database = "DATABASE_URL" if env.get("DATABASE_URL") else "embedded"
-    embedded = gunicorn = None
+    embedded = redis = gunicorn = None
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     try:
         if database == "embedded":
@@ -63,6 +65,11 @@ def running_server() -> Iterator[Server]:
             env["DATABASE_URL"], started = embedded.ensure_running()
             if not started:
                 embedded = None  # another bench run's server: not ours to stop
+        if not env.get("REDIS_URL"):  # else every process of the service would start it, and none stop it
+            redis = EmbeddedRedis(DATA_DIR)
+            env["REDIS_URL"], started = redis.ensure_running()
+            if not started:
+                redis = None
         manage("migrate", "--noinput", env=env)
         api_key = manage("create_api_key", "bench-user", "--tenant", "bench", env=env).splitlines()[-1]
         port = free_port()
@@ -78,10 +85,13 @@ def running_server() -> Iterator[Server]:
         wait_ready(url, gunicorn)
         print(f"Server: gunicorn, {workers} workers, on {url}; database: {database}; log {GUNICORN_LOG}",
               flush=True)
-        yield Server(url=url, api_key=api_key, workers=workers, database=database)
+        yield Server(url=url, api_key=api_key, workers=workers, database=database,
+                     database_url=env["DATABASE_URL"])
     finally:
         if gunicorn is not None:
             stop_gunicorn(gunicorn)
+        if redis is not None:
+            redis.stop()
         if embedded is not None:
             embedded.stop()
 

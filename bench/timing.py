@@ -46,34 +46,42 @@ class Timings:
             self.answers.append(response.json())
 
 
-def sequential(client: httpx.Client, method: str, url: str, *, count: int, expect: int, keep: bool = False,
-               **request) -> Timings:
-    """`count` times the same request, one after the other, on one keep-alive client."""
+def sequential(client: httpx.Client, method: str, url: str, *, count: int | None = None, expect: int,
+               keep: bool = False, each: list[dict] | None = None, **request) -> Timings:
+    """`count` times the same request, one after the other, on one keep-alive client. With `each` (keyword
+    arguments per request, e.g. `[{"json": ...}, ...]`, over `request`'s): one request for each of them."""
     timings = Timings()
     start = time.perf_counter()
-    for _ in range(count):
+    for varied in _requests(count, each):
         started = time.perf_counter()
-        timings.record(started, client.request(method, url, **request), expect, keep)
+        timings.record(started, client.request(method, url, **(request | varied)), expect, keep)
     timings.elapsed = time.perf_counter() - start
     return timings
 
 
-def concurrent(server: Server, method: str, url: str, *, count: int, clients: int, expect: int,
-               keep: bool = False, **request) -> Timings:
-    """`count` times the same request, from `clients` concurrent clients (asyncio, one connection each)."""
-    return asyncio.run(_concurrent(server, method, url, count=count, clients=clients, expect=expect,
-                                   keep=keep, request=request))
+def concurrent(server: Server, method: str, url: str, *, count: int | None = None, clients: int, expect: int,
+               keep: bool = False, each: list[dict] | None = None, **request) -> Timings:
+    """`count` times the same request (or one for each of `each`, as in `sequential`), from `clients`
+    concurrent clients (asyncio, one connection each)."""
+    return asyncio.run(_concurrent(server, method, url, requests=_requests(count, each), clients=clients,
+                                   expect=expect, keep=keep, request=request))
 
 
-async def _concurrent(server: Server, method: str, url: str, *, count: int, clients: int, expect: int,
+def _requests(count: int | None, each: list[dict] | None) -> list[dict]:
+    if (count is None) == (each is None):
+        raise TypeError("give either count or each")
+    return each if each is not None else [{}] * count
+
+
+async def _concurrent(server: Server, method: str, url: str, *, requests: list[dict], clients: int, expect: int,
                       keep: bool, request: dict) -> Timings:
     timings = Timings()
-    remaining = iter(range(count))  # shared by the clients: each takes the next request when it is free
+    remaining = iter(requests)  # shared by the clients: each takes the next request when it is free
 
     async def client_loop(client: httpx.AsyncClient) -> None:
-        for _ in remaining:
+        for varied in remaining:
             started = time.perf_counter()
-            timings.record(started, await client.request(method, url, **request), expect, keep)
+            timings.record(started, await client.request(method, url, **(request | varied)), expect, keep)
 
     async with server.async_client(clients) as client:
         start = time.perf_counter()

@@ -157,7 +157,7 @@ class EmbeddedRedis:
             port = self._running_port()
             started = port is None
             if started:
-                port = free_port()
+                port = self._previous_port() or free_port()  # a restart keeps the URL clients already have
                 subprocess.run(
                     [self._server(), "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
                      "--pidfile", str(self.pidfile), "--dir", str(self.dir), "--appendonly", "yes",
@@ -186,6 +186,18 @@ class EmbeddedRedis:
         if _live_pid(self.pidfile) is None or not self.portfile.exists():
             return None
         return int(self.portfile.read_text())
+
+    def _previous_port(self) -> int | None:
+        if not self.portfile.exists():
+            return None
+        port = int(self.portfile.read_text())
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis does: TIME_WAIT is no obstacle
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return None
+        return port
 
     @staticmethod
     def _wait_until_up(port: int) -> None:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "memoryspaces",
     "sessions_app",
     "mem0_compat",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +92,7 @@ if not REDIS_URL:
 
     REDIS_URL, EMBEDDED_REDIS_STARTED = EmbeddedRedis(DATA_DIR).ensure_running()
 CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -99,6 +101,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when Redis is down: the API keeps answering and the sweep re-enqueues later.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
 CELERY_TASK_PUBLISH_RETRY = False
+
+# --- session lifecycle ------------------------------------------------------------------------------------
+LIFECYCLE_SWEEP_SECONDS = int(os.environ.get("LIFECYCLE_SWEEP_SECONDS", 60))
+LIFECYCLE_SWEEP_BATCH = int(os.environ.get("LIFECYCLE_SWEEP_BATCH", 5000))  # rows per statement
+LIFECYCLE_SWEEP_MAX_BATCHES = int(os.environ.get("LIFECYCLE_SWEEP_MAX_BATCHES", 20))  # bounds one sweep's work
+LIFECYCLE_REPUBLISH_AFTER_SECONDS = int(os.environ.get("LIFECYCLE_REPUBLISH_AFTER_SECONDS", 120))
+LIFECYCLE_STALE_RUNNING_SECONDS = int(os.environ.get("LIFECYCLE_STALE_RUNNING_SECONDS", 1800))
+LIFECYCLE_MAX_RETRIES = int(os.environ.get("LIFECYCLE_MAX_RETRIES", 5))
+LIFECYCLE_EXTRACT_CHUNK = int(os.environ.get("LIFECYCLE_EXTRACT_CHUNK", 40))  # messages per extraction call
+CELERY_BEAT_SCHEDULE = {
+    "lifecycle-sweep": {"task": "lifecycle.tasks.sweep", "schedule": float(LIFECYCLE_SWEEP_SECONDS)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- token counting: tiktoken with BPE files shipped in a wheel, never downloaded -------------------------
 TIKTOKEN_CACHE_DIR = os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(DATA_DIR / "tiktoken"))

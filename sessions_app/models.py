@@ -3,7 +3,7 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
@@ -26,6 +26,10 @@ class Session(models.Model):
     event_count = models.BigIntegerField(default=0)
     token_count = models.BigIntegerField(default=0)
     last_event_at = models.DateTimeField(null=True, blank=True)
+    # The lowest eventCount / tokenCount threshold among strategies that have not fired: an append compares
+    # its new counters with these in the same statement, without reading the strategies.
+    next_event_trigger = models.BigIntegerField(null=True, blank=True)
+    next_token_trigger = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -37,6 +41,11 @@ class Session(models.Model):
         indexes = [
             models.Index(fields=["space", "created_at"], name="session_space_created"),
             GinIndex(fields=["participants"], name="session_participants_gin"),
+            # the sweep's catch-up for count triggers whose enqueue was lost (broker down)
+            models.Index(F("event_count") - F("next_event_trigger"), name="session_event_trigger_due",
+                         condition=Q(next_event_trigger__isnull=False, deleted_at__isnull=True)),
+            models.Index(F("token_count") - F("next_token_trigger"), name="session_token_trigger_due",
+                         condition=Q(next_token_trigger__isnull=False, deleted_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -70,15 +79,26 @@ class LifecycleStrategy(models.Model):
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     threshold = models.BigIntegerField(null=True, blank=True, help_text="seconds, events or tokens; empty for never")
     opts = models.JSONField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="ttl/idle: when it is due at the earliest (idle: moved forward lazily by the sweep)")
+    fired_at = models.DateTimeField(null=True, blank=True, help_text="when its execution was created")
 
     class Meta:
         ordering = ["session", "position"]
         verbose_name_plural = "lifecycle strategies"
         constraints = [models.UniqueConstraint(fields=["session", "position"], name="strategy_position_unique")]
-        indexes = [models.Index(fields=["trigger", "threshold"], name="strategy_trigger_threshold")]
+        indexes = [
+            # the sweep reads only strategies that are waiting, oldest due first
+            models.Index(fields=["due_at"], name="strategy_waiting_due",
+                         condition=Q(fired_at__isnull=True, due_at__isnull=False)),
+        ]
 
     def __str__(self):
         return f"{self.type} on {self.trigger}={self.threshold}"
+
+    def same_as(self, wire: dict) -> bool:
+        return self.as_wire() == {**wire, "opts": wire.get("opts")}
 
     def as_wire(self) -> dict:
         trigger = {self.trigger: True} if self.trigger == self.Trigger.NEVER else {self.trigger: self.threshold}

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from config.api.errors import Conflict, InvalidInput, NotFound
 from memoryspaces.models import MemorySpace
 from sessions_app.models import Event, LifecycleStrategy, Session
+from sessions_app.signals import count_trigger_reached
 from sessions_app.tokens import count_tokens, count_tokens_many
 
 DEFAULT_STRATEGIES = [{"type": "soft_delete", "trigger": {"ttl": 180 * 24 * 3600}, "opts": None}]
@@ -39,15 +40,37 @@ def _session_dedup_conflict(*, space: MemorySpace, key: str) -> Conflict:
     )
 
 
-def _strategy_rows(session: Session, strategies: list[dict]) -> list[LifecycleStrategy]:
-    rows = []
-    for position, strategy in enumerate(strategies):
-        (trigger, value), = strategy["trigger"].items()
-        rows.append(LifecycleStrategy(
-            session=session, position=position, type=strategy["type"], trigger=trigger,
-            threshold=None if trigger == LifecycleStrategy.Trigger.NEVER else value, opts=strategy.get("opts"),
-        ))
-    return rows
+def _strategy_row(session: Session, position: int, strategy: dict) -> LifecycleStrategy:
+    (trigger, value), = strategy["trigger"].items()
+    row = LifecycleStrategy(session=session, position=position, type=strategy["type"], trigger=trigger,
+                            threshold=None if trigger == LifecycleStrategy.Trigger.NEVER else value,
+                            opts=strategy.get("opts"))
+    row.due_at = _first_due(session, row)
+    return row
+
+
+def _first_due(session: Session, strategy: LifecycleStrategy) -> datetime | None:
+    """ttl: creation + ttl; idle: last activity + idle (the sweep moves it when activity continues)."""
+    if strategy.trigger == LifecycleStrategy.Trigger.TTL:
+        return session.created_at + timedelta(seconds=strategy.threshold)
+    if strategy.trigger == LifecycleStrategy.Trigger.IDLE:
+        return (session.last_event_at or session.created_at) + timedelta(seconds=strategy.threshold)
+    return None
+
+
+def count_triggers_refresh(*, session_ids: list) -> None:
+    """Recompute each session's lowest waiting eventCount / tokenCount threshold (see Session)."""
+    table, strategies = Session._meta.db_table, LifecycleStrategy._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {table} AS s SET
+                    next_event_trigger = (SELECT min(threshold) FROM {strategies}
+                                           WHERE session_id = s.id AND trigger = 'eventCount' AND fired_at IS NULL),
+                    next_token_trigger = (SELECT min(threshold) FROM {strategies}
+                                           WHERE session_id = s.id AND trigger = 'tokenCount' AND fired_at IS NULL)
+                WHERE s.id = ANY(%s)""",
+            [list(session_ids)],
+        )
 
 
 def session_create(*, space: MemorySpace, participants: list[str], strategies: list[dict],
@@ -64,7 +87,10 @@ def session_create(*, space: MemorySpace, participants: list[str], strategies: l
                 space=space, participants=participants, description=description, metadata=metadata,
                 deduplication_key=deduplication_key,
             )
-            LifecycleStrategy.objects.bulk_create(_strategy_rows(session, strategies or DEFAULT_STRATEGIES))
+            LifecycleStrategy.objects.bulk_create(
+                [_strategy_row(session, position, strategy)
+                 for position, strategy in enumerate(strategies or DEFAULT_STRATEGIES)])
+            count_triggers_refresh(session_ids=[session.pk])
     except IntegrityError:
         raise _session_dedup_conflict(space=space, key=deduplication_key) from None
     return session
@@ -76,7 +102,8 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
     """Change the given fields and/or replace the strategies; bump `version`.
 
     Locks the session row (SELECT … FOR UPDATE) so the `If-Match` version check and the write are atomic:
-    a stale version is a 409.
+    a stale version is a 409. A strategy that has already fired may be sent again unchanged, but changing or
+    removing it is a 409: its execution exists and cannot be undone.
     """
     locked = Session.objects.alive().select_for_update().filter(pk=session.pk).first()
     if locked is None:
@@ -87,11 +114,34 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
     for name, value in fields.items():
         setattr(locked, name, value)
     if strategies is not None:
-        locked.strategies.all().delete()
-        LifecycleStrategy.objects.bulk_create(_strategy_rows(locked, strategies))
+        _strategies_replace(locked, strategies)
     locked.version += 1
     locked.save()
     return locked
+
+
+def _strategies_replace(session: Session, strategies: list[dict]) -> None:
+    current = list(session.strategies.select_for_update().order_by("position"))
+    for row in current:
+        if row.fired_at is not None and (row.position >= len(strategies) or not row.same_as(strategies[row.position])):
+            raise Conflict(f"Lifecycle strategy {row.position} ({row.type} on {row.trigger}) has already run "
+                           "and cannot be changed or removed", errorName="LifecycleStrategyAlreadyRun")
+    kept = {row.position for row in current if row.fired_at is not None}
+    session.strategies.exclude(position__in=kept).delete()
+    LifecycleStrategy.objects.bulk_create([_strategy_row(session, position, strategy)
+                                           for position, strategy in enumerate(strategies) if position not in kept])
+    count_triggers_refresh(session_ids=[session.pk])
+
+
+@transaction.atomic
+def session_restore(*, session: Session) -> None:
+    """Undo a soft delete; waiting ttl/idle strategies get their due times again."""
+    Session.objects.filter(pk=session.pk).update(deleted_at=None)
+    session.refresh_from_db()
+    waiting = list(session.strategies.filter(fired_at__isnull=True))
+    for strategy in waiting:
+        strategy.due_at = _first_due(session, strategy)
+    LifecycleStrategy.objects.bulk_update(waiting, ["due_at"])
 
 
 @transaction.atomic
@@ -116,19 +166,23 @@ def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
                    SET next_sequence_id = next_sequence_id + %(count)s, event_count = event_count + %(count)s,
                        token_count = token_count + %(tokens)s, last_event_at = statement_timestamp()
                  WHERE id = %(session)s AND deleted_at IS NULL
-             RETURNING next_sequence_id - %(count)s AS first_id
+             RETURNING next_sequence_id - %(count)s AS first_id,
+                       coalesce(event_count >= next_event_trigger, false)
+                       OR coalesce(token_count >= next_token_trigger, false) AS count_trigger_due
+            ), inserted AS (
+                INSERT INTO {Event._meta.db_table}
+                       (session_id, sequence_id, event_type, emitter_type, emitter_id, body, token_count,
+                        first_created_at, created_at)
+                SELECT %(session)s, claimed.first_id + new.ord - 1, new.event_type, new.emitter_type,
+                       new.emitter_id, new.body, new.token_count, statement_timestamp(), statement_timestamp()
+                  FROM claimed,
+                       unnest(%(event_types)s::text[], %(emitter_types)s::text[], %(emitter_ids)s::text[],
+                              %(bodies)s::jsonb[], %(token_counts)s::int[])
+                       WITH ORDINALITY AS new(event_type, emitter_type, emitter_id, body, token_count, ord)
+             RETURNING id, sequence_id, created_at
             )
-            INSERT INTO {Event._meta.db_table}
-                   (session_id, sequence_id, event_type, emitter_type, emitter_id, body, token_count,
-                    first_created_at, created_at)
-            SELECT %(session)s, claimed.first_id + new.ord - 1, new.event_type, new.emitter_type, new.emitter_id,
-                   new.body, new.token_count, statement_timestamp(), statement_timestamp()
-              FROM claimed,
-                   unnest(%(event_types)s::text[], %(emitter_types)s::text[], %(emitter_ids)s::text[],
-                          %(bodies)s::jsonb[], %(token_counts)s::int[])
-                   WITH ORDINALITY AS new(event_type, emitter_type, emitter_id, body, token_count, ord)
-             ORDER BY new.ord
-         RETURNING id, sequence_id, created_at""",
+            SELECT inserted.id, inserted.sequence_id, inserted.created_at, claimed.count_trigger_due
+              FROM inserted, claimed ORDER BY inserted.sequence_id""",
             {
                 "count": len(events), "tokens": sum(tokens), "session": session.pk,
                 "event_types": [event["event_type"] for event in events],
@@ -138,14 +192,17 @@ def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
                 "token_counts": tokens,
             },
         )
-        rows = sorted(cursor.fetchall(), key=lambda row: row[1])
+        rows = cursor.fetchall()
     if not rows:
         raise NotFound("Session not found")
+    if rows[0][3]:
+        # Checked after commit by the lifecycle app, never inline: the append stays one statement.
+        transaction.on_commit(lambda: count_trigger_reached.send(Session, session_id=session.pk))
     return [
         Event(pk=pk, session_id=session.pk, sequence_id=sequence_id, event_type=event["event_type"],
               emitter_type=event["emitter"]["type"], emitter_id=event["emitter"].get("id"), body=event["body"],
               token_count=count, first_created_at=created_at, created_at=created_at)
-        for (pk, sequence_id, created_at), event, count in zip(rows, events, tokens, strict=True)
+        for (pk, sequence_id, created_at, _), event, count in zip(rows, events, tokens, strict=True)
     ]
 
 

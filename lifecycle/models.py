@@ -1,0 +1,40 @@
+import uuid
+
+from django.db import models
+
+from sessions_app.models import LifecycleStrategy, Session
+
+
+class StrategyExecution(models.Model):
+    """The one run of a lifecycle strategy for its session: unique per strategy, so racing sweeps and
+    redelivered tasks cannot run it twice. pending → running → succeeded / failed; retries go back to
+    pending with the last error kept."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    strategy = models.OneToOneField(LifecycleStrategy, on_delete=models.CASCADE, related_name="execution")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="executions")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(help_text="when the trigger fired")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["updated_at"], name="execution_unfinished",
+                         condition=models.Q(status__in=["pending", "running"])),
+            models.Index(fields=["status"], name="execution_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.strategy} for {self.session_id}: {self.status}"

@@ -1,0 +1,266 @@
+"""Lifecycle strategies, made to happen.
+
+Firing: a due strategy gets exactly one StrategyExecution row. The set-based statements below pick due
+strategies through the partial index on `due_at` (ttl/idle) or on the sessions' counters minus their next
+thresholds (eventCount/tokenCount), lock them with FOR UPDATE SKIP LOCKED (two racing sweeps take disjoint
+rows), mark them fired and insert the executions with ON CONFLICT DO NOTHING (the unique strategy id is the
+last guard). Each statement handles at most `LIFECYCLE_SWEEP_BATCH` rows and a sweep at most
+`LIFECYCLE_SWEEP_MAX_BATCHES` statements, so its cost is bounded whatever the number of sessions.
+
+Running: `execution_run` claims the row (pending, or running for longer than the stale limit after a worker
+died) in one UPDATE, does the work, and records success or the error. The state is in PostgreSQL; the Celery
+message only says "look at row X", and the sweep re-publishes rows whose message may have been lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from lifecycle.models import StrategyExecution
+from mem0_compat.models import ENTITY_FIELDS
+from sessions_app.models import Event, LifecycleStrategy, Session
+from sessions_app.services import count_triggers_refresh, session_soft_delete
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = LifecycleStrategy._meta.db_table
+SESSIONS = Session._meta.db_table
+EXECUTIONS = StrategyExecution._meta.db_table
+
+_FIRE = f"""
+    WITH fired AS (
+        UPDATE {STRATEGIES} AS st SET fired_at = %(now)s
+         WHERE st.id IN ({{due}})
+     RETURNING st.id, st.session_id
+    ), created AS (
+        INSERT INTO {EXECUTIONS} (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
+                                  updated_at)
+        SELECT gen_random_uuid(), fired.id, fired.session_id, 'pending', 0, %(now)s, '', %(now)s, %(now)s
+          FROM fired
+        ON CONFLICT (strategy_id) DO NOTHING
+     RETURNING id, session_id
+    )
+    SELECT id, session_id FROM created
+"""
+
+_DUE_BY_TIME = f"""
+    SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
+     WHERE st.fired_at IS NULL AND st.due_at IS NOT NULL AND st.due_at <= %(now)s AND s.deleted_at IS NULL
+       AND (st.trigger = 'ttl'
+            OR coalesce(s.last_event_at, s.created_at) + st.threshold * interval '1 second' <= %(now)s)
+     ORDER BY st.due_at
+     LIMIT %(batch)s
+       FOR UPDATE OF st SKIP LOCKED
+"""
+
+_DUE_BY_COUNT = f"""
+    SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
+     WHERE st.fired_at IS NULL AND s.deleted_at IS NULL AND s.id IN ({{sessions}})
+       AND ((st.trigger = 'eventCount' AND s.event_count >= st.threshold)
+            OR (st.trigger = 'tokenCount' AND s.token_count >= st.threshold))
+     LIMIT %(batch)s
+       FOR UPDATE OF st SKIP LOCKED
+"""
+
+_SESSIONS_OVER_COUNT = f"""
+    (SELECT id FROM {SESSIONS} WHERE next_event_trigger IS NOT NULL AND deleted_at IS NULL
+                                 AND event_count - next_event_trigger >= 0 LIMIT %(batch)s)
+    UNION
+    (SELECT id FROM {SESSIONS} WHERE next_token_trigger IS NOT NULL AND deleted_at IS NULL
+                                 AND token_count - next_token_trigger >= 0 LIMIT %(batch)s)
+"""
+
+# idle strategies whose earliest due time passed while the session kept being active: move them forward
+_IDLE_POSTPONE = f"""
+    UPDATE {STRATEGIES} AS st
+       SET due_at = coalesce(s.last_event_at, s.created_at) + st.threshold * interval '1 second'
+      FROM {SESSIONS} s
+     WHERE s.id = st.session_id AND st.id IN (
+            SELECT st2.id FROM {STRATEGIES} st2 JOIN {SESSIONS} s2 ON s2.id = st2.session_id
+             WHERE st2.fired_at IS NULL AND st2.trigger = 'idle' AND st2.due_at IS NOT NULL
+               AND st2.due_at <= %(now)s AND s2.deleted_at IS NULL
+               AND coalesce(s2.last_event_at, s2.created_at) + st2.threshold * interval '1 second' > %(now)s
+             ORDER BY st2.due_at LIMIT %(batch)s FOR UPDATE OF st2 SKIP LOCKED)
+"""
+
+# waiting strategies of deleted sessions leave the index (restoring a session schedules them again)
+_PARK_DELETED = f"""
+    UPDATE {STRATEGIES} SET due_at = NULL
+     WHERE id IN (SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
+                   WHERE st.fired_at IS NULL AND st.due_at IS NOT NULL AND st.due_at <= %(now)s
+                     AND s.deleted_at IS NOT NULL
+                   LIMIT %(batch)s FOR UPDATE OF st SKIP LOCKED)
+"""
+
+
+@dataclass
+class SweepReport:
+    fired: list = field(default_factory=list)  # execution ids created
+    postponed: int = 0  # idle strategies moved forward
+    parked: int = 0  # strategies of deleted sessions taken out of the schedule
+    republished: list = field(default_factory=list)  # executions whose message may have been lost
+
+    def summary(self) -> dict:
+        return {"fired": len(self.fired), "postponed": self.postponed, "parked": self.parked,
+                "republished": len(self.republished)}
+
+
+def sweep(*, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
+    """One pass: fire due ttl/idle strategies and count triggers that were missed, move idle due times
+    forward, and list executions to (re)publish. Bounded; run it again to go on. `now` is for tests."""
+    now = now or timezone.now()
+    params = {"now": now, "batch": settings.LIFECYCLE_SWEEP_BATCH}
+    report = SweepReport()
+    with transaction.atomic():
+        for _ in range(settings.LIFECYCLE_SWEEP_MAX_BATCHES):
+            postponed = _execute(_IDLE_POSTPONE, params)
+            parked = _execute(_PARK_DELETED, params)
+            fired = _fire(_DUE_BY_TIME, params)
+            report.postponed += postponed
+            report.parked += parked
+            report.fired += fired
+            if not (postponed or parked or len(fired) == params["batch"]):
+                break
+        report.fired += _fire(_DUE_BY_COUNT.format(sessions=_SESSIONS_OVER_COUNT), params, refresh_counts=True)
+        report.republished = _to_republish(now)
+        if dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+def fire_count_triggers(*, session_id, now: datetime | None = None) -> list:
+    """After an append reached a threshold: the executions of this session's due count strategies."""
+    params = {"now": now or timezone.now(), "batch": settings.LIFECYCLE_SWEEP_BATCH, "session": session_id}
+    with transaction.atomic():
+        return _fire(_DUE_BY_COUNT.format(sessions="%(session)s"), params, refresh_counts=True)
+
+
+def _fire(due_query: str, params: dict, *, refresh_counts: bool = False) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRE.format(due=due_query), params)
+        rows = cursor.fetchall()
+    if refresh_counts and rows:
+        count_triggers_refresh(session_ids=list({session_id for _, session_id in rows}))
+    return [execution_id for execution_id, _ in rows]
+
+
+def _execute(sql: str, params: dict) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _to_republish(now: datetime) -> list:
+    """Pending executions not picked up for a while, and running ones whose worker seems to have died."""
+    pending_since = now - timedelta(seconds=settings.LIFECYCLE_REPUBLISH_AFTER_SECONDS)
+    running_since = now - timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS)
+    stale = (StrategyExecution.objects.filter(status=StrategyExecution.Status.PENDING, updated_at__lte=pending_since)
+             | StrategyExecution.objects.filter(status=StrategyExecution.Status.RUNNING,
+                                                updated_at__lte=running_since))
+    return list(stale.order_by("updated_at").values_list("id", flat=True)[: settings.LIFECYCLE_SWEEP_BATCH])
+
+
+# --- running an execution --------------------------------------------------------------------------------
+class ExecutionFailed(Exception):
+    """The work failed in a way worth retrying (an LLM or embedder outage)."""
+
+
+def execution_claim(*, execution_id, now: datetime | None = None) -> StrategyExecution | None:
+    """pending → running (or a stale running one taken over), in one UPDATE; None if someone else has it or
+    it is finished."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {EXECUTIONS} SET status = 'running', attempts = attempts + 1, started_at = %(now)s,
+                       updated_at = %(now)s
+                 WHERE id = %(id)s AND (status = 'pending' OR (status = 'running' AND updated_at < %(stale)s))
+             RETURNING id""",
+            {"id": execution_id, "now": now, "stale": stale_before},
+        )
+        claimed = cursor.fetchone()
+    if claimed is None:
+        return None
+    return StrategyExecution.objects.select_related("strategy", "session", "session__space").get(pk=execution_id)
+
+
+def execution_perform(execution: StrategyExecution) -> dict:
+    """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying."""
+    strategy, session = execution.strategy, execution.session
+    if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
+        return {"softDeleted": _soft_delete(session)}
+    result = _extract_memories(session, strategy.opts or {})
+    if (strategy.opts or {}).get("softDelete", True):
+        result["softDeleted"] = _soft_delete(session)
+    return result
+
+
+def execution_finish(execution: StrategyExecution, *, status: str, result: dict | None = None,
+                     error: str = "") -> None:
+    finished = status in (StrategyExecution.Status.SUCCEEDED, StrategyExecution.Status.FAILED)
+    StrategyExecution.objects.filter(pk=execution.pk).update(
+        status=status, result=result, error=error[:10_000], updated_at=timezone.now(),
+        finished_at=timezone.now() if finished else None)
+
+
+def execution_retry(*, execution_id) -> bool:
+    """An operator's re-run of a failed execution: back to pending (the caller publishes it)."""
+    return bool(StrategyExecution.objects.filter(pk=execution_id, status=StrategyExecution.Status.FAILED)
+                .update(status=StrategyExecution.Status.PENDING, error="", finished_at=None,
+                        updated_at=timezone.now()))
+
+
+def _soft_delete(session: Session) -> bool:
+    from config.api.errors import NotFound
+
+    try:
+        session_soft_delete(session=session)
+    except NotFound:
+        return False  # already deleted: the goal is reached
+    return True
+
+
+def _extract_memories(session: Session, opts: dict) -> dict:
+    """The session's events, in order and in chunks, through the memory engine into the session's space.
+    Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
+    Re-running after a partial failure is safe: texts already stored in the scope are not stored again."""
+    from config.api.errors import UpstreamFailed
+    from mem0_compat.services import memory_add
+
+    scope = {"user_id": opts.get("userId") or session.participants[0], "agent_id": opts.get("agentId"),
+             "run_id": opts.get("runId") or str(session.pk), "app_id": opts.get("appId")}
+    scope = {key: value for key, value in scope.items() if key in ENTITY_FIELDS and value}
+    events = Event.objects.alive().filter(session=session).order_by("sequence_id")
+    messages = [{"role": "user" if event.emitter_type == "user" else "assistant",
+                 "content": str(event.body.get("content", ""))} for event in events.iterator(chunk_size=500)]
+    chunk = settings.LIFECYCLE_EXTRACT_CHUNK
+    results = []
+    try:
+        for start in range(0, len(messages), chunk):
+            results += memory_add(space=session.space, messages=messages[start:start + chunk], scope=scope,
+                                  metadata=opts.get("metadata"))
+    except UpstreamFailed as exc:
+        raise ExecutionFailed(str(exc.detail)) from exc
+    return {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],
+            "scope": scope}
+
+
+def status_counts() -> dict:
+    """For `lifecycle_status`: strategies by type, trigger and state; executions by status."""
+    from django.db.models import Count, Q
+
+    strategies = (LifecycleStrategy.objects.values("type", "trigger")
+                  .annotate(total=Count("pk"), waiting=Count("pk", filter=Q(fired_at__isnull=True)),
+                            fired=Count("pk", filter=Q(fired_at__isnull=False)))
+                  .order_by("type", "trigger"))
+    executions = StrategyExecution.objects.values("status").annotate(total=Count("pk")).order_by("status")
+    due_now = LifecycleStrategy.objects.filter(fired_at__isnull=True, due_at__lte=timezone.now()).count()
+    return {"strategies": list(strategies), "executions": {row["status"]: row["total"] for row in executions},
+            "due_by_time_now": due_now}
+

@@ -1,0 +1,69 @@
+"""Celery tasks of the lifecycle: the periodic sweep (beat), count-trigger checks after appends, and the
+execution of one strategy. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from lifecycle import services
+from lifecycle.models import StrategyExecution
+
+logger = logging.getLogger(__name__)
+
+
+def publish(task, *args) -> bool:
+    """Send a task; with the broker down, log and go on (the sweep re-publishes what is still pending)."""
+    try:
+        task.delay(*args)
+        return True
+    except Exception:
+        logger.warning("could not publish %s%s; the next sweep will", task.name, args, exc_info=True)
+        return False
+
+
+def publish_executions(execution_ids) -> None:
+    ids = [str(execution_id) for execution_id in execution_ids]
+    transaction.on_commit(lambda: [publish(run_execution, execution_id) for execution_id in ids])
+
+
+@shared_task
+def sweep() -> dict:
+    report = services.sweep()
+    publish_executions([*report.fired, *report.republished])
+    summary = report.summary()
+    if any(summary.values()):
+        logger.info("lifecycle sweep: %s", summary)
+    return summary
+
+
+@shared_task
+def check_count_triggers(session_id: str) -> int:
+    fired = services.fire_count_triggers(session_id=session_id)
+    publish_executions(fired)
+    return len(fired)
+
+
+@shared_task(bind=True, max_retries=None)
+def run_execution(self, execution_id: str) -> str:
+    execution = services.execution_claim(execution_id=execution_id)
+    if execution is None:
+        return "not claimed"  # finished, or being run by another worker
+    try:
+        result = services.execution_perform(execution)
+    except services.ExecutionFailed as exc:
+        return _failed(self, execution, str(exc))
+    except Exception as exc:  # a bug or a lost database: still retried, and visible as failed in the end
+        logger.exception("lifecycle execution %s failed", execution_id)
+        return _failed(self, execution, f"{type(exc).__name__}: {exc}")
+    services.execution_finish(execution, status=StrategyExecution.Status.SUCCEEDED, result=result)
+    return "succeeded"
+
+
+def _failed(task, execution: StrategyExecution, error: str) -> str:
+    if execution.attempts <= settings.LIFECYCLE_MAX_RETRIES:
+        services.execution_finish(execution, status=StrategyExecution.Status.PENDING, error=error)
+        raise task.retry(countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds
+    services.execution_finish(execution, status=StrategyExecution.Status.FAILED, error=error)
+    return "failed"

@@ -1,0 +1,142 @@
+"""The sweep, in-process, with a clock the test controls: each trigger fires when due and only then, exactly
+once, in bounded set-based statements."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from lifecycle import services
+from lifecycle.models import StrategyExecution
+from sessions_app.models import LifecycleStrategy, Session
+from sessions_app.services import event_append_batch, session_restore, session_soft_delete
+from tests.factories import make_session
+
+EVENT = {"body": {"content": "hello there"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
+
+
+def strategy(trigger, value, type_="soft_delete", opts=None):
+    return {"type": type_, "trigger": {trigger: value}, "opts": opts}
+
+
+def executions_of(session):
+    return list(StrategyExecution.objects.filter(session=session))
+
+
+def test_ttl_fires_when_the_session_is_old_enough_and_not_before(space):
+    session = make_session(space, strategies=[strategy("ttl", 3600)])
+    assert services.sweep(now=session.created_at + timedelta(seconds=3599)).fired == []
+    fired = services.sweep(now=session.created_at + timedelta(seconds=3600)).fired
+    assert [e.pk for e in executions_of(session)] == fired
+    assert LifecycleStrategy.objects.get(session=session).fired_at is not None
+
+
+def test_idle_waits_for_quiet_time_after_the_last_event(space):
+    session = make_session(space, strategies=[strategy("idle", 60)])
+    created = session.created_at
+    event_append_batch(session=session, events=[EVENT])
+    Session.objects.filter(pk=session.pk).update(last_event_at=created + timedelta(seconds=100))  # a late event
+    report = services.sweep(now=created + timedelta(seconds=61))
+    assert report.fired == [] and report.postponed == 1  # first due time passed, but the session was active
+    assert services.sweep(now=created + timedelta(seconds=159)).fired == []
+    assert len(services.sweep(now=created + timedelta(seconds=160)).fired) == 1
+
+
+def test_idle_of_a_session_without_events_counts_from_creation(space):
+    session = make_session(space, strategies=[strategy("idle", 10)])
+    assert services.sweep(now=session.created_at + timedelta(seconds=9)).fired == []
+    assert len(services.sweep(now=session.created_at + timedelta(seconds=10)).fired) == 1
+
+
+def test_count_triggers_fire_at_the_threshold(space):
+    session = make_session(space, strategies=[strategy("eventCount", 3), strategy("tokenCount", 1000)])
+    event_append_batch(session=session, events=[EVENT, EVENT])
+    assert services.fire_count_triggers(session_id=session.pk) == []
+    event_append_batch(session=session, events=[EVENT])
+    assert len(services.fire_count_triggers(session_id=session.pk)) == 1
+    assert services.fire_count_triggers(session_id=session.pk) == []  # once only
+    session.refresh_from_db()
+    assert (session.next_event_trigger, session.next_token_trigger) == (None, 1000)
+
+
+def test_the_sweep_catches_count_triggers_whose_check_was_lost(space):
+    session = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=session, events=[EVENT])  # the check task is never run here
+    assert len(services.sweep().fired) == 1
+    assert services.sweep().fired == []
+
+
+def test_never_and_deleted_sessions_never_fire(space):
+    never = make_session(space, strategies=[strategy("never", True)])
+    gone = make_session(space, strategies=[strategy("ttl", 1)])
+    session_soft_delete(session=gone)
+    later = never.created_at + timedelta(days=3650)
+    report = services.sweep(now=later)
+    assert report.fired == [] and report.parked == 1
+    session_restore(session=gone)
+    assert len(services.sweep(now=later).fired) == 1
+
+
+def test_dry_run_changes_nothing(space):
+    session = make_session(space, strategies=[strategy("ttl", 1)])
+    report = services.sweep(now=session.created_at + timedelta(seconds=5), dry_run=True)
+    assert len(report.fired) == 1
+    assert not StrategyExecution.objects.exists()
+    assert LifecycleStrategy.objects.get(session=session).fired_at is None
+
+
+def test_a_sweep_is_bounded_and_the_next_one_goes_on(space, settings):
+    settings.LIFECYCLE_SWEEP_BATCH = 3
+    settings.LIFECYCLE_SWEEP_MAX_BATCHES = 2
+    sessions = [make_session(space, strategies=[strategy("ttl", 1)]) for _ in range(10)]
+    later = sessions[-1].created_at + timedelta(seconds=5)
+    assert len(services.sweep(now=later).fired) == 6
+    assert len(services.sweep(now=later).fired) == 4
+    assert StrategyExecution.objects.count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_sweeps_fire_each_strategy_exactly_once(space):
+    sessions = [make_session(space, strategies=[strategy("ttl", 1), strategy("idle", 1)]) for _ in range(40)]
+    later = max(s.created_at for s in sessions) + timedelta(seconds=5)
+    barrier, reports = threading.Barrier(2), []
+
+    def sweeper():
+        barrier.wait()
+        try:
+            reports.append(services.sweep(now=later))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fired = [execution for report in reports for execution in report.fired]
+    assert len(fired) == len(set(fired)) == 80
+    assert StrategyExecution.objects.count() == 80
+    assert StrategyExecution.objects.values("strategy").distinct().count() == 80
+
+
+def test_a_strategy_that_has_run_cannot_be_changed(api, space):
+    session = make_session(space, strategies=[strategy("ttl", 1), strategy("ttl", 99999)])
+    services.sweep(now=session.created_at + timedelta(seconds=5))
+    url = f"/api/v2/memory/{space.id}/sessions/{session.id}/"
+    changed = api.patch(url, {"lifecycleStrategies": [strategy("ttl", 2), strategy("ttl", 99999)]}, format="json")
+    assert changed.status_code == 409 and changed.json()["errorName"] == "LifecycleStrategyAlreadyRun"
+    removed = api.patch(url, {"lifecycleStrategies": [strategy("idle", 5)]}, format="json")
+    assert removed.status_code == 409
+    kept = api.patch(url, {"lifecycleStrategies": [strategy("ttl", 1), strategy("idle", 5)]}, format="json")
+    assert kept.status_code == 200
+    assert [(s.position, s.trigger, s.fired_at is not None) for s in
+            LifecycleStrategy.objects.filter(session=session).order_by("position")] == [
+        (0, "ttl", True), (1, "idle", False)]
+    assert StrategyExecution.objects.filter(session=session).count() == 1
+
+
+def test_session_counts_are_untouched_by_a_sweep(space):
+    session = make_session(space, strategies=[strategy("ttl", 1)])
+    services.sweep(now=session.created_at + timedelta(seconds=5))
+    assert Session.objects.get(pk=session.pk).deleted_at is None  # firing is not running

@@ -1,0 +1,135 @@
+"""Lifecycle strategies run by a real Celery worker process on a real Redis: triggers fire on time (a clock
+the test controls for ttl/idle), extraction feeds the memory engine, failures are retried, and a Redis
+outage loses nothing."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+
+from lifecycle import services, tasks
+from lifecycle.models import StrategyExecution
+from mem0_compat.models import Memory
+from sessions_app.models import Session
+from tests.factories import MemorySpaceFactory, make_session
+from tests.fakes import FakeOpenAI
+
+pytestmark = pytest.mark.django_db(transaction=True)
+EVENT = {"body": {"content": "hello"}, "emitter": {"type": "user", "id": "u1"}}
+
+
+def wait_until(condition, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def deleted(session) -> bool:
+    return Session.objects.get(pk=session.pk).deleted_at is not None
+
+
+def append(api, session, *contents, emitter=None):
+    events = [{"body": {"content": c}, "emitter": emitter or EVENT["emitter"]} for c in contents]
+    response = api.post(f"/api/v2/memory/{session.space_id}/sessions/{session.id}/events/batch/",
+                        {"events": events}, format="json")
+    assert response.status_code == 201, response.content
+    return response
+
+
+def test_event_count_fires_after_the_triggering_append_only(celery_worker_process, api, space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"eventCount": 3}}])
+    append(api, session, "one", "two")
+    time.sleep(1)
+    assert not StrategyExecution.objects.exists() and not deleted(session)
+    append(api, session, "three")
+    wait_until(lambda: deleted(session), what="the soft delete")
+    execution = StrategyExecution.objects.get(session=session)
+    assert (execution.status, execution.attempts, execution.result) == ("succeeded", 1, {"softDeleted": True})
+
+
+def test_token_count_fires_when_the_content_reaches_the_threshold(celery_worker_process, api, space):
+    # "a few words only" is 4 tokens, the long message 14: only both together reach 18
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"tokenCount": 18}}])
+    append(api, session, "a few words only")
+    time.sleep(1)
+    assert not deleted(session)
+    append(api, session, "and now a much longer message that certainly takes the total over twenty tokens")
+    wait_until(lambda: deleted(session), what="the soft delete")
+
+
+def test_ttl_fires_through_the_sweep_on_a_controlled_clock(celery_worker_process, space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"ttl": 86400}}])
+    early = services.sweep(now=session.created_at + timedelta(hours=23))
+    assert early.fired == []
+    due = services.sweep(now=session.created_at + timedelta(hours=24))
+    tasks.publish_executions(due.fired)
+    wait_until(lambda: deleted(session), what="the soft delete")
+
+
+def test_extract_memories_feeds_the_engine_and_the_mem0_client_finds_them(celery_worker_process, live_server,
+                                                                           api, api_key, space):
+    from mem0 import MemoryClient
+
+    session = make_session(space, participants=["alice"], strategies=[
+        {"type": "extract_memories", "trigger": {"eventCount": 2}, "opts": {"softDelete": True}}])
+    append(api, session, "I deploy on Fridays using ArgoCD")
+    append(api, session, "Noted, Fridays with ArgoCD.", emitter={"type": "agent", "id": "bot"})
+    wait_until(lambda: StrategyExecution.objects.filter(session=session, status="succeeded").exists(),
+               what="the extraction")
+    assert deleted(session)
+    client = MemoryClient(host=f"{live_server.url}/api/v2/memory/{space.id}", api_key=api_key)
+    hits = client.search("when do we deploy", filters={"AND": [{"user_id": "alice"}, {"run_id": str(session.id)}]})
+    assert "ArgoCD" in hits["results"][0]["memory"]
+
+
+def test_extract_memories_honours_scope_options_and_keeps_the_session(celery_worker_process, api, space):
+    session = make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 1},
+                                               "opts": {"userId": "carol", "agentId": "helper",
+                                                        "softDelete": False}}])
+    append(api, session, "My favourite color is green")
+    wait_until(lambda: StrategyExecution.objects.filter(session=session, status="succeeded").exists(),
+               what="the extraction")
+    memory = Memory.objects.get(space=space)
+    assert (memory.user_id, memory.agent_id, memory.run_id) == ("carol", "helper", str(session.id))
+    assert not deleted(session)
+
+
+def test_a_failing_extraction_is_retried_then_succeeds(celery_worker_process, api, user):
+    with FakeOpenAI() as fake:
+        space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake.base_url)
+        session = make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 1}}])
+        fake.fail_next(500, times=2)  # the whole first attempt fails (the OpenAI client retries once)
+        fake.script({"facts": ["Likes jazz"]}, {"memory": [{"id": "0", "text": "Likes jazz", "event": "ADD"}]})
+        append(api, session, "I like jazz")
+        wait_until(lambda: StrategyExecution.objects.filter(session=session, status__in=["succeeded", "failed"])
+                   .exists(), what="the execution to finish")
+    execution = StrategyExecution.objects.get(session=session)
+    assert (execution.status, execution.attempts) == ("succeeded", 2)
+    assert Memory.objects.get(space=space).memory == "Likes jazz"
+
+
+@pytest.mark.skipif(not settings.EMBEDDED_REDIS_STARTED and "REDIS_URL" in __import__("os").environ,
+                    reason="stops and restarts the embedded Redis; an external REDIS_URL is not ours to stop")
+def test_redis_down_loses_no_execution(celery_worker_process, api, space, caplog):
+    from config.embedded import EmbeddedRedis
+
+    redis = EmbeddedRedis(settings.DATA_DIR)
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"eventCount": 1}}])
+    redis.stop()
+    try:
+        append(api, session, "written while the broker is down")  # the API keeps answering
+        assert api.get(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/").json()["total"] == 1
+    finally:
+        url, _ = redis.ensure_running()
+    assert url == settings.REDIS_URL
+    assert "could not publish" in caplog.text
+    time.sleep(1)
+    assert not deleted(session) and not StrategyExecution.objects.exists()
+    report = services.sweep()  # the periodic sweep, once Redis is back
+    assert len(report.fired) == 1
+    tasks.publish_executions(report.fired)
+    wait_until(lambda: deleted(session), timeout=90, what="the soft delete after Redis came back")
