@@ -1,0 +1,103 @@
+"""Operators' commands: purge_deleted, sweep_lifecycle, lifecycle_status."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from lifecycle import services
+from lifecycle.models import StrategyExecution
+from mem0_compat.models import Memory, MemoryHistory
+from memoryspaces.models import MemorySpace
+from sessions_app.models import Event, LifecycleStrategy, Session
+from sessions_app.services import event_append_batch
+from tests.factories import MemoryFactory, MemorySpaceFactory, make_session
+
+EVENT = {"body": {"content": "hi"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
+
+
+def days_ago(days):
+    return timezone.now() - timedelta(days=days)
+
+
+@pytest.fixture
+def world(user):
+    """Rows deleted 10 days ago (to purge), 2 days ago (too recent) and live ones, at every level."""
+    space = MemorySpaceFactory(owner=user)
+    old_session, new_session, live_session = (make_session(space) for _ in range(3))
+    for session in (old_session, new_session, live_session):
+        event_append_batch(session=session, events=[EVENT, EVENT])
+    services.sweep(now=timezone.now() + timedelta(days=400))  # gives the sessions executions to purge too
+    Session.objects.filter(pk=old_session.pk).update(deleted_at=days_ago(10))
+    Session.objects.filter(pk=new_session.pk).update(deleted_at=days_ago(2))
+    Event.objects.filter(session=live_session, sequence_id=0).update(deleted_at=days_ago(10))
+    old_memory = MemoryFactory(space=space, deleted_at=days_ago(10))
+    MemoryHistory.objects.create(space=space, memory_id=old_memory.pk, event="ADD", new_memory=old_memory.memory)
+    new_memory = MemoryFactory(space=space, deleted_at=days_ago(2))
+    live_memory = MemoryFactory(space=space)
+    gone_space = MemorySpaceFactory(owner=user, deleted_at=days_ago(10))
+    gone_session = make_session(gone_space)
+    event_append_batch(session=gone_session, events=[EVENT])
+    MemoryFactory(space=gone_space)
+    return locals()
+
+
+def test_purge_removes_exactly_what_is_older_than_the_cutoff(world, capsys):
+    call_command("purge_deleted", "--older-than", "7")
+    output = capsys.readouterr().out
+    assert output.startswith("Purged ") and "2 sessions" in output and "1 spaces" in output
+    assert set(Session.objects.values_list("pk", flat=True)) == {world["new_session"].pk, world["live_session"].pk}
+    assert not Event.objects.filter(session__in=[world["old_session"].pk]).exists()
+    assert list(Event.objects.filter(session=world["live_session"]).values_list("sequence_id", flat=True)) == [1]
+    assert Event.objects.filter(session=world["new_session"]).count() == 2
+    assert set(Memory.objects.values_list("pk", flat=True)) == {world["new_memory"].pk, world["live_memory"].pk}
+    assert MemoryHistory.objects.filter(memory_id=world["old_memory"].pk).exists()  # history outlives it
+    assert not MemorySpace.objects.filter(pk=world["gone_space"].pk).exists()
+    assert not StrategyExecution.objects.filter(session_id=world["old_session"].pk).exists()
+    assert not LifecycleStrategy.objects.filter(session_id=world["old_session"].pk).exists()
+
+
+def test_purge_can_be_limited_to_one_kind(world):
+    call_command("purge_deleted", "--older-than", "7", "--memories")
+    assert not Memory.objects.filter(pk=world["old_memory"].pk).exists()
+    assert Session.objects.filter(pk=world["old_session"].pk).exists()
+    assert MemorySpace.objects.filter(pk=world["gone_space"].pk).exists()
+
+
+def test_purge_in_small_batches_gives_the_same_result(world):
+    call_command("purge_deleted", "--older-than", "7", "--batch-size", "1")
+    assert Session.objects.count() == 2 and Memory.objects.count() == 2
+
+
+def test_purge_dry_run_counts_and_deletes_nothing(world, capsys):
+    before = (Session.objects.count(), Event.objects.count(), Memory.objects.count())
+    call_command("purge_deleted", "--older-than", "7", "--dry-run")
+    assert "Dry run: would purge 1 sessions, 1 events, 1 memories, 1 spaces" in capsys.readouterr().out
+    assert (Session.objects.count(), Event.objects.count(), Memory.objects.count()) == before
+
+
+def test_purge_refuses_nonsense(db):
+    with pytest.raises(CommandError):
+        call_command("purge_deleted", "--older-than", "-1")
+
+
+def test_sweep_command_fires_due_strategies_and_dry_run_does_not(space, capsys):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"ttl": 1}}])
+    Session.objects.filter(pk=session.pk).update(created_at=days_ago(1))
+    LifecycleStrategy.objects.filter(session=session).update(due_at=days_ago(1))
+    call_command("sweep_lifecycle", "--dry-run")
+    assert "Dry run: would have fired 1" in capsys.readouterr().out
+    assert not StrategyExecution.objects.exists()
+    call_command("sweep_lifecycle")
+    assert "Sweep: fired 1" in capsys.readouterr().out
+    assert StrategyExecution.objects.get().session_id == session.pk
+
+
+def test_lifecycle_status_counts_strategies_and_executions(space, capsys):
+    make_session(space)  # the default 180-day soft delete
+    make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 5}}])
+    call_command("lifecycle_status")
+    output = capsys.readouterr().out
+    assert "soft_delete" in output and "ttl" in output and "extract_memories" in output
+    assert "Executions: pending 0, running 0, succeeded 0, failed 0." in output
