@@ -1,9 +1,10 @@
 """`make run`: everything the service needs, in the foreground, until Ctrl-C.
 
-1. The embedded PostgreSQL (when DATABASE_URL is unset), kept under DATA_DIR.
-2. Migrations, static files, and a first API key when none exists (printed once).
-3. The processes of the Procfile under honcho: gunicorn on 127.0.0.1:$PORT (default 8000).
-Ctrl-C (or SIGTERM) stops the processes, then the embedded database this run started.
+1. The embedded PostgreSQL (when DATABASE_URL is unset) and Redis (when REDIS_URL is unset), under DATA_DIR.
+2. Migrations, and a first API key when none exists (printed once).
+3. The processes of the Procfile under honcho: gunicorn on 127.0.0.1:$PORT (default 8000), a Celery worker
+   and Celery beat.
+Ctrl-C (or SIGTERM) stops the processes, then the embedded services this run started.
 """
 
 import os
@@ -21,20 +22,20 @@ def manage(*args: str, env: dict) -> None:
 
 
 def main() -> int:
-    from config.embedded import EmbeddedPostgres
+    from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the Procfile's commands live in the venv
     port = int(env.setdefault("PORT", "8000"))
     data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
-    embedded = None
-    if not env.get("DATABASE_URL"):
-        embedded = EmbeddedPostgres(data_dir)
-        env["DATABASE_URL"], started = embedded.ensure_running()
-        if not started:
-            embedded = None  # someone else's server (another `make run`): not ours to stop
-        print(f"Embedded PostgreSQL + pgvector: data in {data_dir / 'pg'}", flush=True)
+    ours = []  # embedded services this run started, to stop at the end (another run's are not ours)
+    for variable, service, label in (("DATABASE_URL", EmbeddedPostgres(data_dir), "PostgreSQL + pgvector"),
+                                     ("REDIS_URL", EmbeddedRedis(data_dir), "Redis")):
+        if not env.get(variable):
+            env[variable], started = service.ensure_running()
+            ours += [service] if started else []
+            print(f"Embedded {label}: data in {data_dir}", flush=True)
 
     honcho = None
 
@@ -59,9 +60,10 @@ def main() -> int:
             except KeyboardInterrupt:
                 continue  # the terminal sent SIGINT to honcho too; wait for it to stop its processes
     finally:
-        if embedded is not None:
-            embedded.stop()
-            print("Embedded PostgreSQL stopped.", flush=True)
+        for service in reversed(ours):
+            service.stop()
+        if ours:
+            print("Embedded services stopped.", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ def health(request):
 
 
 def ready(request):
-    """200 only when the database answers (and the broker, once one is configured)."""
-    checks = {"database": _database_ok()}
+    """200 only when the database and the broker answer."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
     status = 200 if all(checks.values()) else 503
     return JsonResponse({"status": "ready" if status == 200 else "unavailable", "checks": checks}, status=status)
 
@@ -23,6 +23,17 @@ def _database_ok() -> bool:
         return True
     except Exception:  # any failure means "not ready"; the reason is in the database's own logs
         connection.close()
+        return False
+
+
+def _broker_ok() -> bool:
+    import redis
+    from django.conf import settings
+
+    try:
+        return bool(redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1,
+                                         socket_timeout=1).ping())
+    except redis.RedisError:
         return False
 
 

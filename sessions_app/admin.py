@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 
 from memoryspaces.admin import DeletedFilter, SoftDeleteAdmin
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import event_delete, session_soft_delete
+from sessions_app.services import event_delete, session_restore, session_soft_delete
 
 RECENT_EVENTS = 50
 
@@ -16,9 +16,24 @@ def _content(event: Event) -> str:
 
 
 class LifecycleStrategyInline(admin.TabularInline):
+    """Each strategy with its lifecycle state: when it is due, whether it fired, and how its run went."""
+
     model = LifecycleStrategy
     extra = 0
     max_num = 5
+    fields = ["position", "type", "trigger", "threshold", "opts", "due_at", "fired_at", "execution_status"]
+    readonly_fields = ["due_at", "fired_at", "execution_status"]
+
+    @admin.display(description="execution")
+    def execution_status(self, obj):
+        execution = getattr(obj, "execution", None)
+        if execution is None:
+            return "—"
+        url = reverse("admin:lifecycle_strategyexecution_change", args=[execution.pk])
+        return format_html('<a href="{}">{} (attempts {})</a>', url, execution.status, execution.attempts)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("execution")
 
 
 @admin.register(Session)
@@ -41,7 +56,7 @@ class SessionAdmin(SoftDeleteAdmin):
         session_soft_delete(session=obj)
 
     def restore(self, obj):
-        Session.objects.filter(pk=obj.pk).update(deleted_at=None)
+        session_restore(session=obj)  # also schedules its waiting ttl/idle strategies again
 
     @admin.display(description=f"Last {RECENT_EVENTS} events")
     def recent_events(self, obj):

@@ -9,10 +9,19 @@ def test_health_is_200_json(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_ready_is_200_when_the_database_answers(client, db):
+def test_ready_is_200_when_the_database_and_the_broker_answer(client, db):
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": True}
+    assert response.json()["checks"] == {"database": True, "broker": True}
+
+
+def test_ready_is_503_when_the_broker_does_not_answer(client, db, settings):
+    from config.embedded import free_port
+
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": True, "broker": False}
 
 
 def test_ready_is_503_when_the_database_does_not_answer(client, db, monkeypatch):
@@ -22,7 +31,7 @@ def test_ready_is_503_when_the_database_does_not_answer(client, db, monkeypatch)
     monkeypatch.setattr(connection, "cursor", broken_cursor)
     response = client.get("/ready")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": False}
+    assert response.json()["checks"]["database"] is False
 
 
 def test_landing_page_links_docs_and_admin(client):
@@ -79,7 +88,7 @@ def test_openapi_document_is_valid_and_generates_without_warnings(tmp_path):
     assert "additionalProperties: false" in text and "HTTPValidationErrorOut" in text
 
 
-def test_models_and_migrations_agree():
+def test_models_and_migrations_agree(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)

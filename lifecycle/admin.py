@@ -1,0 +1,41 @@
+from django.contrib import admin, messages
+
+from lifecycle import services
+from lifecycle.models import StrategyExecution
+from lifecycle.tasks import publish_executions
+
+
+@admin.register(StrategyExecution)
+class StrategyExecutionAdmin(admin.ModelAdmin):
+    list_display = ["id", "session", "strategy", "status", "attempts", "due_at", "started_at", "finished_at",
+                    "short_error"]
+    list_filter = ["status", "strategy__type", "strategy__trigger"]
+    list_select_related = ["session", "strategy"]
+    search_fields = ["=id", "=session__id", "error"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in StrategyExecution._meta.fields]
+    actions = ["rerun_failed"]
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.error[:120]
+
+    @admin.action(description="Re-run the selected failed executions")
+    def rerun_failed(self, request, queryset):
+        reset = [execution.pk for execution in queryset.filter(status=StrategyExecution.Status.FAILED)
+                 if services.execution_retry(execution_id=execution.pk)]
+        publish_executions(reset)
+        skipped = queryset.count() - len(reset)
+        self.message_user(request, f"{len(reset)} queued again" + (f"; {skipped} were not failed" if skipped else ""),
+                          messages.SUCCESS if reset else messages.WARNING)
+
+    # Executions are created by the sweep and changed by workers only.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,37 @@
+from datetime import timedelta
+
+from lifecycle import services
+from lifecycle.models import StrategyExecution
+from tests.factories import make_session
+
+
+def failed_execution(space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"ttl": 1}}])
+    (execution_id,) = services.sweep(now=session.created_at + timedelta(seconds=5)).fired
+    StrategyExecution.objects.filter(pk=execution_id).update(status="failed", error="LLM unreachable", attempts=6)
+    return session, StrategyExecution.objects.get(pk=execution_id)
+
+
+def test_executions_are_listed_filterable_and_viewable(admin_client, space):
+    session, execution = failed_execution(space)
+    listing = admin_client.get("/admin/lifecycle/strategyexecution/?status__exact=failed")
+    assert listing.status_code == 200 and "LLM unreachable" in listing.content.decode()
+    assert "LLM unreachable" not in admin_client.get(
+        "/admin/lifecycle/strategyexecution/?status__exact=succeeded").content.decode()
+    assert admin_client.get(f"/admin/lifecycle/strategyexecution/{execution.pk}/change/").status_code == 200
+
+
+def test_rerun_puts_a_failed_execution_back_to_pending(admin_client, space):
+    session, execution = failed_execution(space)
+    response = admin_client.post("/admin/lifecycle/strategyexecution/",
+                                 {"action": "rerun_failed", "_selected_action": [execution.pk]}, follow=True)
+    assert "1 queued again" in response.content.decode()
+    execution.refresh_from_db()
+    assert (execution.status, execution.error) == ("pending", "")
+
+
+def test_session_page_shows_each_strategys_lifecycle_state(admin_client, space):
+    session, execution = failed_execution(space)
+    page = admin_client.get(f"/admin/sessions_app/session/{session.pk}/change/").content.decode()
+    assert "failed (attempts 6)" in page
+    assert f"/admin/lifecycle/strategyexecution/{execution.pk}/change/" in page
