@@ -1,0 +1,43 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from tqdm import tqdm
+
+from mem0_compat.embeddings import get_embedder
+from mem0_compat.models import Memory
+from mem0_compat.vector_column import column_dimensions, set_dimensions
+
+
+class Command(BaseCommand):
+    help = ("Re-embed every memory with the configured embedder (after changing EMBEDDER), resizing the "
+            "embedding column to EMBEDDING_DIMENSIONS first when it differs.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=256)
+        parser.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+
+    def handle(self, *args, batch_size, dry_run, **options):
+        embedder = get_embedder()
+        current, wanted = column_dimensions(), settings.EMBEDDING_DIMENSIONS
+        total = Memory.objects.count()
+        if dry_run:
+            self.stdout.write(f"Dry run: would re-embed {total} memories with {embedder.name} "
+                              f"(column vector({current}) -> vector({wanted})).")
+            return
+        set_dimensions(wanted)  # also rebuilds the HNSW index
+        done = 0
+        with tqdm(total=total, unit=" memories", disable=not self.stdout.isatty()) as bar:
+            last_pk = None
+            while True:
+                page = Memory.objects.order_by("pk").only("pk", "memory")
+                batch = list((page.filter(pk__gt=last_pk) if last_pk else page)[:batch_size])
+                if not batch:
+                    break
+                for memory, vector in zip(batch, embedder.embed([m.memory for m in batch]), strict=True):
+                    memory.embedding = vector
+                with transaction.atomic():
+                    Memory.objects.bulk_update(batch, ["embedding"])
+                done += len(batch)
+                last_pk = batch[-1].pk
+                bar.update(len(batch))
+        self.stdout.write(f"Re-embedded {done} memories with {embedder.name} into vector({wanted}).")

@@ -1,0 +1,19 @@
+import numpy as np
+from django.core.management import call_command
+
+from mem0_compat import services
+from mem0_compat.embeddings import get_embedder
+from mem0_compat.models import Memory
+
+
+def test_reembed_rewrites_every_embedding_with_the_configured_embedder(space, capsys):
+    services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}], scope={"user_id": "a"},
+                        infer=False)
+    Memory.objects.update(embedding=np.zeros(384).tolist())  # as if stored by another embedder
+    call_command("reembed", "--dry-run")
+    assert "would re-embed 1 memories" in capsys.readouterr().out
+    assert not np.any(Memory.objects.get().embedding)
+    call_command("reembed")
+    assert "Re-embedded 1 memories" in capsys.readouterr().out
+    expected = get_embedder().embed(["Likes tea"])[0]
+    assert np.allclose(Memory.objects.get().embedding, expected, atol=1e-5)
