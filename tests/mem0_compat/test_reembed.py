@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from django.core.management import call_command
 
 from mem0_compat import services
@@ -6,6 +7,7 @@ from mem0_compat.embeddings import get_embedder
 from mem0_compat.models import Memory
 
 
+@pytest.mark.django_db(transaction=True)  # it rebuilds an index: not inside the test's own transaction
 def test_reembed_rewrites_every_embedding_with_the_configured_embedder(space, capsys):
     services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}], scope={"user_id": "a"},
                         infer=False)
