@@ -1,3 +1,4 @@
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
@@ -12,4 +13,7 @@ class JSONOrEmptyParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         if stream is None:
             return {}
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None

@@ -20,10 +20,15 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class TextField(serializers.CharField):
-    """A string, and only a string: DRF would turn 12 or 1.5 into "12"/"1.5" silently."""
+MAX_JSON_DEPTH = 32
 
-    default_error_messages = {"string_type": "Input should be a valid string"}
+
+class TextField(serializers.CharField):
+    """A string, and only a string (DRF would turn 12 or 1.5 into "12"/"1.5" silently), without NUL
+    characters (PostgreSQL cannot store them)."""
+
+    default_error_messages = {"string_type": "Input should be a valid string",
+                              "nul": "Strings may not contain NUL (\\u0000) characters"}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
@@ -32,7 +37,25 @@ class TextField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("string_type")
+        if "\x00" in data:
+            self.fail("nul")
         return super().to_internal_value(data)
+
+
+def check_json(value, *, depth: int = 0) -> None:
+    """Any JSON PostgreSQL can store as jsonb, nested at most MAX_JSON_DEPTH levels."""
+    if depth > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("Strings may not contain NUL (\\u0000) characters", code="nul")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key, depth=depth + 1)
+            check_json(item, depth=depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item, depth=depth + 1)
 
 
 def nullable_text(max_length: int, **kwargs) -> TextField:
@@ -41,10 +64,24 @@ def nullable_text(max_length: int, **kwargs) -> TextField:
     )
 
 
+class SafeJSONField(serializers.JSONField):
+    """Any JSON value, within `check_json`'s bounds."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        check_json(value)
+        return value
+
+
 class JSONObjectField(serializers.DictField):
-    """A JSON object kept exactly as received (any keys, any nesting)."""
+    """A JSON object kept exactly as received (any keys; nesting and NULs bounded by `check_json`)."""
 
     child = serializers.JSONField()
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        check_json(value)
+        return value
 
 
 class PageQuery(serializers.Serializer):

@@ -6,7 +6,7 @@ import re
 
 from rest_framework import serializers
 
-from config.api.serializers import JSONObjectField, TextField
+from config.api.serializers import JSONObjectField, SafeJSONField, TextField
 
 MAX_MESSAGES = 100
 ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
@@ -66,7 +66,7 @@ class AddIn(EntityIdsIn):
     infer = serializers.BooleanField(default=True)
     categories = serializers.ListField(child=TextField(min_length=1, max_length=100), required=False,
                                        allow_null=True, max_length=50)
-    custom_categories = serializers.JSONField(required=False, allow_null=True)
+    custom_categories = SafeJSONField(required=False, allow_null=True)
     custom_instructions = TextField(max_length=10_000, required=False, allow_null=True)
     includes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
     excludes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
@@ -151,7 +151,7 @@ class BatchDeleteIn(serializers.Serializer):
 
 
 class ExportIn(EntityIdsIn):
-    schema = serializers.JSONField(help_text="a JSON schema (object) or its JSON text")
+    schema = SafeJSONField(help_text="a JSON schema (object) or its JSON text")
     filters = JSONObjectField(required=False, allow_null=True)
 
 

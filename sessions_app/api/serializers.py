@@ -1,7 +1,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import JSONObjectField, PageQuery, StrictSerializer, TextField, nullable_text
+from config.api.serializers import (
+    JSONObjectField,
+    PageQuery,
+    StrictSerializer,
+    TextField,
+    check_json,
+    nullable_text,
+)
 from sessions_app.models import Event, LifecycleStrategy
 
 MAX_TTL_SECONDS = 63_072_000
@@ -121,6 +128,7 @@ class EventBodyIn(serializers.Serializer):
 
     def to_internal_value(self, data):
         checked = super().to_internal_value(data)
+        check_json(data)
         return {**data, **checked}
 
 

@@ -1,0 +1,168 @@
+"""Hostile input gets a clear 4xx with a JSON body, and nothing partial is written."""
+
+import json
+
+import pytest
+
+from mem0_compat.models import Memory
+from memoryspaces.models import MemorySpace
+from memoryspaces.throttling import ApiKeyRateThrottle
+from sessions_app.models import Event, Session
+
+USER = {"type": "user", "id": "u"}
+
+
+@pytest.fixture(autouse=True)
+def no_llm(settings):
+    settings.LLM_MODEL = None
+
+
+def events_url(session):
+    return f"/api/v2/memory/{session.space_id}/sessions/{session.id}/events/"
+
+
+def post_raw(api, url, raw: bytes, content_type="application/json"):
+    return api.generic("POST", url, raw, content_type=content_type)
+
+
+def assert_json_error(response, status):
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert response["Content-Type"] == "application/json"
+    assert "detail" in response.json()
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(api, session, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = post_raw(api, events_url(session), json.dumps({"body": {"content": "x" * 5000},
+                                                              "emitter": USER}).encode())
+    assert_json_error(response, 413)
+    assert not Event.objects.exists()
+
+
+def test_deeply_nested_json_is_422(api, session):
+    nested = "[" * 100_000 + "]" * 100_000
+    assert_json_error(post_raw(api, events_url(session), nested.encode()), 422)
+    deep_body = {"content": "x", "extra": json.loads("[" * 40 + "]" * 40)}
+    response = api.post(events_url(session), {"body": deep_body, "emitter": USER}, format="json")
+    assert_json_error(response, 422)
+    assert not Event.objects.exists()
+
+
+def test_huge_metadata_within_the_body_limit_is_stored_whole_or_refused(api, space):
+    metadata = {f"k{i}": "v" * 100 for i in range(20_000)}  # ~2.4 MB
+    response = api.post(f"/api/v2/memory/{space.id}/sessions/", {"participants": ["p"], "metadata": metadata},
+                        format="json")
+    assert response.status_code == 201
+    assert Session.objects.get().metadata == metadata
+
+
+@pytest.mark.parametrize("raw", [b'{"body": {"content": "\xff\xfe"}, "emitter": {"type": "user"}}',
+                                 b'{"body": {"content": "x"}, "emitter": ', b"not json at all", b"\x00\x00"])
+def test_invalid_utf8_and_broken_json_are_422(api, session, raw):
+    assert_json_error(post_raw(api, events_url(session), raw), 422)
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("body", [
+    {"body": {"content": "nul \x00 inside"}, "emitter": USER},
+    {"body": {"content": "ok", "extra": "nul \x00"}, "emitter": USER},
+    {"body": {"content": "ok", "k\x00": 1}, "emitter": USER},
+    {"body": {"content": "ok"}, "emitter": {"type": "user", "id": "a\x00b"}},
+])
+def test_nul_characters_are_422_not_a_database_error(api, session, body):
+    assert_json_error(api.post(events_url(session), body, format="json"), 422)
+    assert not Event.objects.exists()
+
+
+def test_nul_in_memory_text_and_metadata_is_422(api, space):
+    root = f"/api/v2/memory/{space.id}/"
+    for body in ({"messages": [{"role": "user", "content": "a\x00"}], "user_id": "u", "infer": False},
+                 {"messages": "ok", "user_id": "u", "infer": False, "metadata": {"x": "\x00"}}):
+        assert_json_error(api.post(root + "v3/memories/add/", body, format="json"), 422)
+    assert not Memory.objects.exists()
+
+
+def test_ten_thousand_events_in_one_batch_are_refused_whole(api, session):
+    response = api.post(events_url(session) + "batch/",
+                        {"events": [{"body": {"content": "x"}, "emitter": USER}] * 10_000}, format="json")
+    assert_json_error(response, 422)
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("query", ["offset=-1", "offset=99999999999999999999", "limit=-5", "limit=1000000",
+                                   "lastN=-3", "lastN=99999999999", "offset=1e3", "limit=%00"])
+def test_negative_and_huge_paging_is_422(api, session, query):
+    assert_json_error(api.get(events_url(session) + "?" + query), 422)
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%00", "1%27%20OR%201=1--",
+                                  "00000000-0000-0000-0000-000000000000%00"])
+def test_path_traversal_and_junk_in_ids_are_4xx(api, space, path):
+    for url in (f"/api/v2/memory/{path}/", f"/api/v2/memory/{space.id}/sessions/{path}/",
+                f"/api/v2/memory/{space.id}/v1/memories/{path}/"):
+        response = api.get(url)
+        assert 400 <= response.status_code < 500, (url, response.status_code)
+        assert response["Content-Type"] == "application/json"
+
+
+INJECTIONS = ["' OR 1=1 --", "'; DROP TABLE mem0_compat_memory; --", "%", "_", "\\", "$$", "*/", "' || pg_sleep(5) --"]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_sql_looking_strings_in_every_filter_field_are_data(api, space, value):
+    root = f"/api/v2/memory/{space.id}/"
+    api.post(root + "v3/memories/add/", {"messages": "Likes tea", "user_id": "alice", "infer": False},
+             format="json")
+    filters = [{"user_id": value}, {"agent_id": {"in": [value]}}, {"run_id": {"icontains": value}},
+               {"app_id": {"ne": value}}, {"metadata": {value: value}}, {"categories": {"contains": value}},
+               {"keywords": {"icontains": value}}, {"created_at": {"gte": value}}, {"memory_ids": [value]}]
+    for condition in filters:
+        response = api.post(root + "v3/memories/", {"filters": {"AND": [{"user_id": "alice"}, condition]}},
+                            format="json")
+        assert response.status_code in (200, 422), (condition, response.status_code)
+        if response.status_code == 200:
+            expected = 1 if "ne" in str(condition) else 0
+            assert response.json()["count"] == expected, condition
+    assert Memory.objects.count() == 1 and MemorySpace.objects.filter(pk=space.pk).exists()
+
+
+@pytest.mark.parametrize("operator", ["$where", "regex", "raw", "__class__", "exact", "in;DROP"])
+def test_unknown_filter_operators_are_422(api, space, operator):
+    response = api.post(f"/api/v2/memory/{space.id}/v3/memories/search/",
+                        {"query": "x", "filters": {"user_id": {operator: "a"}}}, format="json")
+    assert_json_error(response, 422)
+
+
+def test_rate_limit_answers_429_with_retry_after(api, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/minute"})
+    from django.core.cache import cache
+
+    cache.clear()
+    statuses = [api.get("/api/v2/memory/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = api.get("/api/v2/memory/")
+    assert_json_error(refused, 429)
+    assert 0 < int(refused["Retry-After"]) <= 61
+
+
+def test_the_rate_limit_is_per_key(api, other_api, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/minute"})
+    from django.core.cache import cache
+
+    cache.clear()
+    assert api.get("/api/v2/memory/").status_code == 200
+    assert api.get("/api/v2/memory/").status_code == 429
+    assert other_api.get("/api/v2/memory/").status_code == 200
+
+
+def test_a_lost_rate_limiter_lets_requests_through(api, monkeypatch, settings):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/minute"})
+    monkeypatch.setattr(ApiKeyRateThrottle, "cache", _BrokenCache())
+    assert [api.get("/api/v2/memory/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+class _BrokenCache:
+    def get(self, *args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    set = get
