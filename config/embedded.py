@@ -37,6 +37,7 @@ class EmbeddedPostgres:
         self.pgdata = self.data_dir / "pg"
         self.password_file = self.data_dir / "pg-password"
         self.lock_file = self.data_dir / "pg.lock"
+        self.portfile = self.data_dir / "pg.port"
 
     # -- public ------------------------------------------------------------------------------------------
     def ensure_running(self) -> tuple[str, bool]:
@@ -48,7 +49,8 @@ class EmbeddedPostgres:
             port = self._running_port()
             started = port is None
             if started:
-                port = free_port()
+                port = _reusable_port(self.portfile) or free_port()  # a restart keeps the URL clients have
+                self.portfile.write_text(str(port))
                 self._pg_ctl(
                     "-w", "-t", "60", "-l", str(self.pgdata / "log"),
                     "-o", f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''",
@@ -157,7 +159,7 @@ class EmbeddedRedis:
             port = self._running_port()
             started = port is None
             if started:
-                port = self._previous_port() or free_port()  # a restart keeps the URL clients already have
+                port = _reusable_port(self.portfile) or free_port()  # a restart keeps the URL clients have
                 subprocess.run(
                     [self._server(), "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
                      "--pidfile", str(self.pidfile), "--dir", str(self.dir), "--appendonly", "yes",
@@ -187,17 +189,6 @@ class EmbeddedRedis:
             return None
         return int(self.portfile.read_text())
 
-    def _previous_port(self) -> int | None:
-        if not self.portfile.exists():
-            return None
-        port = int(self.portfile.read_text())
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis does: TIME_WAIT is no obstacle
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return None
-        return port
 
     @staticmethod
     def _wait_until_up(port: int) -> None:
@@ -208,6 +199,21 @@ class EmbeddedRedis:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"embedded Redis did not start on 127.0.0.1:{port}")
+
+
+def _reusable_port(portfile: Path) -> int | None:
+    """The port a previous run of this server used, if it is free again."""
+    try:
+        port = int(portfile.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no obstacle
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
 
 
 @contextmanager
