@@ -50,13 +50,13 @@ class EmbeddedPostgres:
             started = port is None
             if started:
                 port = _reusable_port(self.portfile) or free_port()  # a restart keeps the URL clients have
-                self.portfile.write_text(str(port))
                 self._pg_ctl(
                     "-w", "-t", "60", "-l", str(self.pgdata / "log"),
                     "-o", f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''",
                     "start",
                 )
                 self._ensure_database(port)
+            self.portfile.write_text(str(port))
         return self.url(port), started
 
     def stop(self) -> None:

@@ -76,10 +76,9 @@ def dr(live_server, api_key):
     return datarobot
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, tmp_path_factory):
-    """A real Celery worker process on the test database and this run's queue; stopped after the tests.
-    Its log is `worker.log` in a temporary directory (the `.log_path` attribute)."""
+def start_celery_worker(log_path, **env_overrides):
+    """A real Celery worker process on the test database and this run's queue. Its log goes to `log_path`
+    (also its `.log_path` attribute). The caller stops it."""
     import os
     import subprocess
     import sys
@@ -91,12 +90,11 @@ def celery_worker_process(django_db_setup, tmp_path_factory):
     db = connection.settings_dict
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CONN_MAX_AGE": "0",
            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "REDIS_URL": settings.REDIS_URL, "LLM_MODEL": "", "LLM_BASE_URL": ""}
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+           "REDIS_URL": settings.REDIS_URL, "LLM_MODEL": "", "LLM_BASE_URL": "", **env_overrides}
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", f"tests-{os.getpid()}@%h",
+             "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", f"tests-{os.getpid()}-%i@%h",
              "--without-gossip", "--without-mingle"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -107,6 +105,13 @@ def celery_worker_process(django_db_setup, tmp_path_factory):
             worker.kill()
             raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, tmp_path_factory):
+    """One real Celery worker for the whole run; stopped after the tests."""
+    worker = start_celery_worker(tmp_path_factory.mktemp("celery") / "worker.log")
     yield worker
     worker.terminate()
     worker.wait(timeout=30)
