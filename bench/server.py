@@ -3,7 +3,7 @@
 1. PostgreSQL: `DATABASE_URL` when set, else an embedded PostgreSQL + pgvector of its own under `.data/bench`
    (never the development data in `.data`); likewise Redis: `REDIS_URL`, else an embedded one there.
 2. `manage.py migrate`, then `manage.py create_api_key bench-user --tenant bench` (the key is its last line).
-3. gunicorn as in the Procfile, on 127.0.0.1 and a free port, with `WEB_CONCURRENCY` workers (default 4),
+3. The Procfile's web process (gunicorn), on 127.0.0.1 and a free port, with `WEB_CONCURRENCY` workers (default 4),
    until `/ready` answers 200. Its output goes to `.data/bench/gunicorn.log`.
 
 Whatever happens (an error, Ctrl-C), gunicorn and the embedded PostgreSQL and Redis this run started are
@@ -73,11 +73,12 @@ def running_server() -> Iterator[Server]:
         manage("migrate", "--noinput", env=env)
         api_key = manage("create_api_key", "bench-user", "--tenant", "bench", env=env).splitlines()[-1]
         port = free_port()
+        web = procfile()["web"]  # exactly what `make run` starts
+        env.update(PORT=str(port), WEB_CONCURRENCY=str(workers),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
         with open(GUNICORN_LOG, "w") as log:
             gunicorn = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(workers), "--access-logfile", "-", "--graceful-timeout", "10",
-                 "--timeout", str(REQUEST_TIMEOUT_SECONDS)],
+                ["sh", "-c", web],
                 env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches only us; we stop gunicorn ourselves, in order
             )
@@ -94,6 +95,11 @@ def running_server() -> Iterator[Server]:
             redis.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def procfile() -> dict[str, str]:
+    lines = (BASE_DIR / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
 def manage(*args: str, env: dict) -> str:
@@ -121,9 +127,10 @@ def wait_ready(url: str, gunicorn: subprocess.Popen) -> None:
 
 
 def stop_gunicorn(gunicorn: subprocess.Popen) -> None:
-    """SIGTERM to the master (graceful stop of its workers); SIGKILL to its process group if that hangs."""
+    """SIGTERM to the process group (the shell running the Procfile line, gunicorn's master and workers);
+    SIGKILL to it if that hangs."""
     if gunicorn.poll() is None:
-        gunicorn.terminate()
+        os.killpg(gunicorn.pid, signal.SIGTERM)
         try:
             gunicorn.wait(timeout=30)
         except subprocess.TimeoutExpired:

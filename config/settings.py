@@ -86,6 +86,11 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.
 # Off by default: a health check is one more round trip per request. A connection that died (database
 # restarted) fails one request with a 503 and is replaced on the next.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", False)
+# pgvector: filtered HNSW scans go on until they have enough rows (else a filtered scope served from the index
+# returns too few), set once per connection instead of per query.
+HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", 100))
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    f"-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- broker: REDIS_URL, else an embedded Redis under DATA_DIR ----------------------------------------------
@@ -128,6 +133,9 @@ TOKEN_ENCODING = os.environ.get("TOKEN_ENCODING", "cl100k_base")
 # "<provider>/<model>" for an OpenAI-compatible endpoint or one of mem0's embedder providers.
 EMBEDDER = os.environ.get("EMBEDDER", "minilm")
 EMBEDDING_DIMENSIONS = int(os.environ.get("EMBEDDING_DIMENSIONS") or {"minilm": 384, "static": 64}.get(EMBEDDER, 1536))
+# onnxruntime threads per process: all cores for one process (benchmarks, reembed); the Procfile gives each
+# web process one, since several web processes already share the cores.
+EMBEDDER_THREADS = int(os.environ.get("EMBEDDER_THREADS") or os.cpu_count() or 1)
 EMBEDDER_BASE_URL = os.environ.get("EMBEDDER_BASE_URL")
 EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
 # LLM for fact extraction: a space's llmModelName/llmBaseUrl, else these defaults; with no model at all the
@@ -138,7 +146,7 @@ LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
 # Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
 SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.25))
-HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", 100))
+SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 2000))  # full-text matches ranked at most
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))

@@ -50,7 +50,7 @@ class MiniLMEmbedder:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = settings.EMBEDDER_THREADS
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             minilm_files.onnx_graph(models_dir), options, providers=["CPUExecutionProvider"])

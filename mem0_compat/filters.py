@@ -115,6 +115,25 @@ def entity_ids_in(filters: dict | None) -> dict[str, str]:
     return found
 
 
+def entity_fields_constrained(filters: dict | None) -> set[str]:
+    """Entity fields with any condition (wildcard and operators included) at the top level or inside
+    top-level ANDs: what "at least one of user_id, agent_id or run_id" asks of a search or listing."""
+    found: set[str] = set()
+
+    def visit(node, depth):
+        if not isinstance(node, dict) or depth > MAX_DEPTH:
+            return
+        for key, value in node.items():
+            if key == "AND" and isinstance(value, list):
+                for child in value:
+                    visit(child, depth + 1)
+            elif key in ENTITY_FIELDS and value not in (None, "", {}):
+                found.add(key)
+
+    visit(filters, 1)
+    return found
+
+
 class _Compiler:
     """Walks the filter tree; keeps count of the terms so one request cannot build a huge query."""
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection, transaction
-from django.db.models import Count, FloatField, Max, Min, Q, QuerySet, Value
+from django.db.models import Count, F, FloatField, Max, Min, Q, QuerySet, Value
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -70,27 +69,30 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     """Hybrid search: the nearest memories by cosine distance (pgvector) united with the best full-text
     matches (tsvector), then scored `(1 - w) * similarity + w * text_rank / best_text_rank`, best first.
 
-    Both candidate lists come from one SQL statement. HNSW iterative scan is switched on for the statement's
-    transaction, so a filtered scope that the planner serves from the HNSW index still returns `top_k` rows.
+    One statement: the candidate ids of both legs in a UNION, and those rows (without their vectors).
+    The text leg ranks at most SEARCH_TEXT_SCAN_LIMIT matches, so a common word in a huge scope cannot make
+    it rank the whole table. HNSW iterative scan is on for every connection (see DATABASES OPTIONS), so a
+    filtered scope served from the HNSW index still returns its rows.
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
     scope = memories_of(space=space, filters=filters, show_expired=show_expired)
     pool = max(top_k * 4, 40)
-    candidates = Q(pk__in=scope.order_by(CosineDistance("embedding", query_vector)).values("pk")[:pool])
+    candidates = scope.order_by(CosineDistance("embedding", query_vector)).values_list("pk", flat=True)[:pool]
     tsquery = text_query(query) if weight > 0 else None
     if tsquery is not None:
-        text_matches = (scope.filter(search_vector=tsquery)
-                        .annotate(rank=SearchRank("search_vector", tsquery, cover_density=True))
-                        .order_by("-rank").values("pk")[:pool])
-        candidates |= Q(pk__in=text_matches)
-    no_rank = Value(0.0, output_field=FloatField())
-    rows = Memory.objects.filter(candidates).annotate(
-        distance=CosineDistance("embedding", query_vector),
-        rank=SearchRank("search_vector", tsquery, cover_density=True) if tsquery is not None else no_rank,
+        matches = scope.filter(search_vector=tsquery).values("pk")[: settings.SEARCH_TEXT_SCAN_LIMIT]
+        candidates = candidates.union(
+            Memory.objects.filter(pk__in=matches)
+            .annotate(rank=SearchRank(F("search_vector"), tsquery, cover_density=True))
+            .order_by("-rank").values_list("pk", flat=True)[:pool]
+        )
+    found = list(
+        Memory.objects.filter(pk__in=candidates).defer("embedding", "search_vector").annotate(
+            distance=CosineDistance("embedding", query_vector),
+            rank=(SearchRank(F("search_vector"), tsquery, cover_density=True) if tsquery is not None
+                  else Value(0.0, output_field=FloatField())),
+        )
     )
-    with transaction.atomic():
-        _enable_iterative_scan()
-        found = list(rows)
     best_rank = max((row.rank for row in found), default=0.0) or 1.0
     hits = []
     for row in found:
@@ -101,12 +103,6 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     if threshold is not None:
         hits = [hit for hit in hits if hit.score >= threshold]
     return hits[:top_k]
-
-
-def _enable_iterative_scan() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.HNSW_EF_SEARCH])
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:

@@ -7,7 +7,7 @@ import json
 import math
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from config.api.errors import BadRequest, InvalidInput, NotFound
@@ -15,7 +15,7 @@ from config.api.schema import ErrorOut
 from config.api.views import validate
 from mem0_compat import selectors, services, tasks
 from mem0_compat.api import serializers as s
-from mem0_compat.filters import compile_filters
+from mem0_compat.filters import compile_filters, entity_fields_constrained
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, MemoryFeedback
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.base import SpaceScopedView
@@ -25,6 +25,8 @@ from memoryspaces.services import space_update
 TAG = ["mem0: memories"]
 NEED_ENTITY = "At least one of user_id, agent_id, or run_id must be provided."
 DEFAULT_PAGE_SIZE = 100
+# mem0's get of a missing memory answers 200 with null (the client then returns None).
+NULLABLE_MEMORY = OpenApiResponse({"allOf": [{"$ref": "#/components/schemas/MemoryOut"}], "nullable": True})
 
 
 class Mem0View(SpaceScopedView):
@@ -41,7 +43,15 @@ class Mem0View(SpaceScopedView):
 
     @staticmethod
     def require_entity(scope: dict) -> None:
+        """An add needs the ids it stores the memories under."""
         if not any(scope.get(field) for field in ("user_id", "agent_id", "run_id")):
+            raise BadRequest(NEED_ENTITY)
+
+    @staticmethod
+    def require_entity_filter(data: dict) -> None:
+        """A search or listing needs a condition on one of the ids; `{"user_id": "*"}` (any user) counts."""
+        named = {field for field in ENTITY_FIELDS if data.get(field)} | entity_fields_constrained(data.get("filters"))
+        if not named & {"user_id", "agent_id", "run_id"}:
             raise BadRequest(NEED_ENTITY)
 
     @staticmethod
@@ -70,7 +80,8 @@ def memory_out(memories) -> list[dict]:
 
 
 def hits_out(hits) -> list[dict]:
-    return [{**s.MemoryOut(hit.memory).data, "score": round(hit.score, 6)} for hit in hits]
+    rows = s.MemoryOut([hit.memory for hit in hits], many=True).data
+    return [{**row, "score": round(hit.score, 6)} for row, hit in zip(rows, hits, strict=True)]
 
 
 def add_from(view: Mem0View, space, data: dict) -> tuple[list[dict] | None, AddRequest | None]:
@@ -92,7 +103,8 @@ class PingView(Mem0View):
 
 
 class AddV3View(Mem0View):
-    @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddV3Out, operation_id="mem0AddV3",
+    @extend_schema(tags=TAG, request=s.AddIn, responses={200: s.AddV3Out, 400: ErrorOut, 502: ErrorOut},
+                   operation_id="mem0AddV3",
                    summary="Add memories (mem0ai 2.x)")
     def post(self, request, space_id):
         space = self.get_space()
@@ -105,7 +117,8 @@ class AddV3View(Mem0View):
 class MemoriesV1View(Mem0View):
     """`POST` adds (mem0ai 1.x, seed); `GET` lists by entity ids; `DELETE` deletes by filter."""
 
-    @extend_schema(tags=TAG, request=s.AddIn, responses=s.AddResultsOut, operation_id="mem0AddV1",
+    @extend_schema(tags=TAG, request=s.AddIn, responses={200: s.AddV1Out, 400: ErrorOut, 502: ErrorOut},
+                   operation_id="mem0AddV1",
                    summary="Add memories (mem0ai 1.x); output_format v1.0 answers a bare list")
     def post(self, request, space_id):
         space = self.get_space()
@@ -159,13 +172,13 @@ class GetAllView(Mem0View):
     """v2 (mem0ai 1.x) and v3 (2.x) listing: filters in the body, page/page_size in the query or body."""
 
     @extend_schema(tags=TAG, request=s.GetAllIn, responses={200: s.PageOfMemoriesOut, 400: ErrorOut},
-                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+                   parameters=[s.V1GetAllQuery],
                    summary="List memories matching filters, newest first, paginated")
     def post(self, request, space_id):
         space = self.get_space()
         data = {**self.body(s.GetAllIn), **{k: v for k, v in self.query(s.V1GetAllQuery).items() if v}}
         condition = self.filters_of(data, loc=["body"])
-        self.require_entity(services.entity_scope(data))
+        self.require_entity_filter(data)
         memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
         size = data.get("page_size") or data.get("top_k") or DEFAULT_PAGE_SIZE
         page = data.get("page") or 1
@@ -182,14 +195,14 @@ class SearchView(Mem0View):
 
     need_entity = True
 
-    @extend_schema(tags=TAG, request=s.SearchIn, responses={200: s.SearchResultsOut, 400: ErrorOut},
+    @extend_schema(tags=TAG, request=s.SearchIn, responses={200: s.SearchOut, 400: ErrorOut, 502: ErrorOut},
                    summary="Hybrid search (vector + full text), best first, score 0..1")
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.SearchIn)
         condition = self.filters_of(data, loc=["body"])
         if self.need_entity:
-            self.require_entity(services.entity_scope(data))
+            self.require_entity_filter(data)
         hits = run_search(space, data, condition)
         results = hits_out(hits)
         return Response(results if data.get("output_format") == "v1.0" else {"results": results})
@@ -208,13 +221,13 @@ def run_search(space, data: dict, filters: Q):
 
 
 class MemoryDetailView(Mem0View):
-    @extend_schema(tags=TAG, responses=s.MemoryOut, operation_id="mem0Get",
+    @extend_schema(tags=TAG, responses=NULLABLE_MEMORY, operation_id="mem0Get",
                    summary="Get one memory; null when it does not exist")
     def get(self, request, space_id, memory_id):
         memory = selectors.memory_get(space=self.get_space(), memory_id=self.memory_id())
         return Response(s.MemoryOut(memory).data if memory else None)
 
-    @extend_schema(tags=TAG, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut},
+    @extend_schema(tags=TAG, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut, 502: ErrorOut},
                    operation_id="mem0Update", summary="Update text (re-embedded), metadata, timestamp, expiration")
     def put(self, request, space_id, memory_id):
         space, memory_id = self.get_space(), self.memory_id()
@@ -226,7 +239,7 @@ class MemoryDetailView(Mem0View):
         memory = services.memory_update(space=space, memory_id=memory_id, fields=data)
         return Response(s.MemoryOut(memory).data)
 
-    @extend_schema(tags=TAG, responses=s.MessageOut, operation_id="mem0Delete", summary="Delete one memory")
+    @extend_schema(tags=TAG, responses={200: s.MessageOut}, operation_id="mem0Delete", summary="Delete one memory")
     def delete(self, request, space_id, memory_id):
         services.memory_delete(space=self.get_space(), memory_id=self.memory_id())
         return Response({"message": "Memory deleted successfully!"})
@@ -257,7 +270,7 @@ class EntitiesView(Mem0View):
 
 
 class EntityDeleteView(Mem0View):
-    @extend_schema(tags=TAG, responses=s.MessageOut, operation_id="mem0EntityDelete",
+    @extend_schema(tags=TAG, responses={200: s.MessageOut}, operation_id="mem0EntityDelete",
                    summary="Delete every memory of one user / agent / app / run")
     def delete(self, request, space_id, entity_type, name):
         if entity_type not in ENTITY_TYPES:
@@ -269,7 +282,8 @@ class EntityDeleteView(Mem0View):
 
 
 class BatchView(Mem0View):
-    @extend_schema(tags=TAG, request=s.BatchUpdateIn, responses=s.MessageOut, operation_id="mem0BatchUpdate",
+    @extend_schema(tags=TAG, request=s.BatchUpdateIn, responses={200: s.MessageOut, 409: ErrorOut, 502: ErrorOut},
+                   operation_id="mem0BatchUpdate",
                    summary="Update up to 1000 memories, all or nothing")
     def put(self, request, space_id):
         space = self.get_space()
@@ -277,7 +291,7 @@ class BatchView(Mem0View):
         count = services.memory_batch_update(space=space, updates=updates)
         return Response({"message": f"Successfully updated {count} memories"})
 
-    @extend_schema(tags=TAG, request=s.BatchDeleteIn, responses=s.MessageOut, operation_id="mem0BatchDelete",
+    @extend_schema(tags=TAG, request=s.BatchDeleteIn, responses={200: s.MessageOut}, operation_id="mem0BatchDelete",
                    summary="Delete up to 1000 memories, all or nothing")
     def delete(self, request, space_id):
         space = self.get_space()
@@ -287,7 +301,7 @@ class BatchView(Mem0View):
 
 
 class ExportView(Mem0View):
-    @extend_schema(tags=TAG, request=s.ExportIn, responses=s.MessageOut, operation_id="mem0ExportCreate",
+    @extend_schema(tags=TAG, request=s.ExportIn, responses=s.ExportCreatedOut, operation_id="mem0ExportCreate",
                    summary="Export the memories matching filters in the shape of a JSON schema")
     def post(self, request, space_id):
         space = self.get_space()
@@ -298,7 +312,7 @@ class ExportView(Mem0View):
 
 
 class ExportGetView(Mem0View):
-    @extend_schema(tags=TAG, request=s.ExportGetIn, responses=s.MessageOut, operation_id="mem0ExportGet",
+    @extend_schema(tags=TAG, request=s.ExportGetIn, responses=s.ExportOut, operation_id="mem0ExportGet",
                    summary="The latest export (or the one named by memory_export_id)")
     def post(self, request, space_id):
         space = self.get_space()
@@ -309,7 +323,7 @@ class ExportGetView(Mem0View):
 
 
 class FeedbackView(Mem0View):
-    @extend_schema(tags=TAG, request=s.FeedbackIn, responses=s.MessageOut, operation_id="mem0Feedback",
+    @extend_schema(tags=TAG, request=s.FeedbackIn, responses=s.FeedbackOut, operation_id="mem0Feedback",
                    summary="Record feedback on a memory")
     def post(self, request, space_id):
         space = self.get_space()
@@ -337,7 +351,8 @@ OSS = ["mem0 server shape"]
 
 
 class OssMemoriesView(MemoriesV1View):
-    @extend_schema(tags=OSS, request=s.AddIn, responses=s.AddResultsOut, operation_id="ossAdd",
+    @extend_schema(tags=OSS, request=s.AddIn, responses={200: s.OssAddOut, 400: ErrorOut, 502: ErrorOut},
+                   operation_id="ossAdd",
                    summary="Add memories")
     def post(self, request, space_id):
         space = self.get_space()
@@ -363,12 +378,12 @@ class OssMemoryDetailView(MemoryDetailView):
             raise NotFound("Memory not found")
         return Response(s.MemoryOut(memory).data)
 
-    @extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut},
+    @extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut, 502: ErrorOut},
                    operation_id="ossUpdate", summary="Update one memory")
     def put(self, request, space_id, memory_id):
         return super().put(request, space_id, memory_id)
 
-    @extend_schema(tags=OSS, responses=s.MessageOut, operation_id="ossDelete", summary="Delete one memory")
+    @extend_schema(tags=OSS, responses={200: s.MessageOut}, operation_id="ossDelete", summary="Delete one memory")
     def delete(self, request, space_id, memory_id):
         return super().delete(request, space_id, memory_id)
 
@@ -380,7 +395,7 @@ class OssHistoryView(HistoryView):
 
 
 class OssSearchView(SearchV1View):
-    @extend_schema(tags=OSS, request=s.SearchIn, responses=s.SearchResultsOut, operation_id="ossSearch",
+    @extend_schema(tags=OSS, request=s.SearchIn, responses={200: s.SearchOut, 502: ErrorOut}, operation_id="ossSearch",
                    summary="Search memories")
     def post(self, request, space_id):
         return super().post(request, space_id)
@@ -394,7 +409,7 @@ class OssResetView(ResetView):
 
 
 class OssConfigureView(Mem0View):
-    @extend_schema(tags=OSS, request=s.ConfigureIn, responses=s.MessageOut, operation_id="ossConfigure",
+    @extend_schema(tags=OSS, request=s.ConfigureIn, responses=s.ConfigureOut, operation_id="ossConfigure",
                    summary="Set this space's LLM (model, base URL) and extraction prompt")
     def post(self, request, space_id):
         space = self.get_space()

@@ -218,3 +218,14 @@ def test_oss_configure_sets_the_spaces_llm_but_never_stores_a_key(api, space):
 def test_oss_configure_validates_like_the_space_patch(api, space):
     response = api.post(base(space) + "configure", {"llm": {"config": {"model": "m" * 201}}}, format="json")
     assert response.status_code == 422
+
+
+def test_a_wildcard_entity_filter_searches_the_whole_space(api, space):
+    add(api, space, "Alice likes tea")
+    add(api, space, "Bob likes coffee", user_id="bob")
+    found = api.post(base(space) + "v3/memories/search/", {"query": "drinks", "filters": {"user_id": "*"}},
+                     format="json")
+    assert found.status_code == 200
+    assert {hit["user_id"] for hit in found.json()["results"]} == {"alice", "bob"}
+    listed = api.post(base(space) + "v3/memories/", {"filters": {"user_id": "*"}}, format="json").json()
+    assert listed["count"] == 2
