@@ -69,7 +69,8 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     """Hybrid search: the nearest memories by cosine distance (pgvector) united with the best full-text
     matches (tsvector), then scored `(1 - w) * similarity + w * text_rank / best_text_rank`, best first.
 
-    One statement: the candidate ids of both legs in a UNION, and those rows (without their vectors).
+    Two statements: the candidates of both legs (a UNION) with their distance and text rank only, then the
+    `top_k` best rows, without their vectors.
     The text leg ranks at most SEARCH_TEXT_SCAN_LIMIT matches, so a common word in a huge scope cannot make
     it rank the whole table. HNSW iterative scan is on for every connection (see DATABASES OPTIONS), so a
     filtered scope served from the HNSW index still returns its rows.
@@ -83,26 +84,26 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
         matches = scope.filter(search_vector=tsquery).values("pk")[: settings.SEARCH_TEXT_SCAN_LIMIT]
         candidates = candidates.union(
             Memory.objects.filter(pk__in=matches)
-            .annotate(rank=SearchRank(F("search_vector"), tsquery, cover_density=True))
+            .annotate(rank=SearchRank(F("search_vector"), tsquery))
             .order_by("-rank").values_list("pk", flat=True)[:pool]
         )
-    found = list(
-        Memory.objects.filter(pk__in=candidates).defer("embedding", "search_vector").annotate(
-            distance=CosineDistance("embedding", query_vector),
-            rank=(SearchRank(F("search_vector"), tsquery, cover_density=True) if tsquery is not None
-                  else Value(0.0, output_field=FloatField())),
+    no_rank = Value(0.0, output_field=FloatField())
+    scored = list(
+        Memory.objects.filter(pk__in=candidates).values_list(
+            "pk", CosineDistance("embedding", query_vector),
+            SearchRank(F("search_vector"), tsquery) if tsquery is not None else no_rank,
         )
     )
-    best_rank = max((row.rank for row in found), default=0.0) or 1.0
-    hits = []
-    for row in found:
-        similarity = min(max(1.0 - float(row.distance if row.distance is not None else 1.0), 0.0), 1.0)
-        text = float(row.rank) / best_rank
-        hits.append(Hit(row, (1 - weight) * similarity + weight * text, similarity, text))
-    hits.sort(key=lambda hit: (-hit.score, str(hit.memory.pk)))
-    if threshold is not None:
-        hits = [hit for hit in hits if hit.score >= threshold]
-    return hits[:top_k]
+    best_rank = max((rank for _, _, rank in scored), default=0.0) or 1.0
+    ranked = []
+    for pk, distance, rank in scored:
+        similarity = min(max(1.0 - float(distance if distance is not None else 1.0), 0.0), 1.0)
+        text = float(rank) / best_rank
+        ranked.append(((1 - weight) * similarity + weight * text, similarity, text, pk))
+    ranked.sort(key=lambda item: (-item[0], str(item[3])))
+    ranked = [item for item in ranked if threshold is None or item[0] >= threshold][:top_k]
+    rows = Memory.objects.defer("embedding", "search_vector").in_bulk([item[3] for item in ranked])
+    return [Hit(rows[pk], score, similarity, text) for score, similarity, text, pk in ranked]
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:
