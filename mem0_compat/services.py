@@ -13,9 +13,10 @@ import logging
 import uuid
 from datetime import UTC, date, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from config.api.errors import Conflict, InvalidInput, NotFound, UpstreamFailed
 from mem0_compat import selectors
@@ -72,6 +73,10 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     stamp = timestamp or timezone.now()
     fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
               "expiration_date": expiration_date}
+    if all(decision.event == "ADD" for decision in decisions):
+        # one statement, atomic by itself: the common case of infer=false pays one round trip and one commit
+        return _insert_new(space=space, scope=scope, texts=[d.text for d in decisions], vectors=vectors,
+                           fields=fields, stamp=stamp, messages=messages)
     with transaction.atomic():
         return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fields=fields, stamp=stamp,
                       messages=messages)
@@ -108,37 +113,76 @@ def _decide(*, space: MemorySpace, messages: list[dict], scope: dict, instructio
 
 def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list[dict]:
     """Locking: rows to update or delete are locked (SELECT … FOR UPDATE) before they change."""
-    results, seen_hashes = [], set()
+    results = _insert_new(space=space, scope=scope, texts=[d.text for d in decisions if d.event == "ADD"],
+                          vectors=vectors, fields=fields, stamp=stamp, messages=messages)
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
     locked = {str(m.pk): m for m in Memory.objects.alive().select_for_update()
               .filter(space=space, pk__in=targets).filter(selectors.scope_filter(scope))}
-    scoped = Memory.objects.alive().filter(space=space).filter(selectors.scope_filter(scope))
     for decision in decisions:
-        if decision.event == "ADD":
-            digest = text_hash(decision.text)
-            if digest in seen_hashes or scoped.filter(hash=digest).exists():
-                continue
-            seen_hashes.add(digest)
-            memory = Memory.objects.create(
-                space=space, memory=decision.text, hash=digest, embedding=vectors[decision.text],
-                created_at=stamp, updated_at=stamp, **{f: scope.get(f) for f in ENTITY_FIELDS}, **fields)
-            _history(memory, "ADD", None, memory.memory, messages)
-            results.append({"id": str(memory.pk), "memory": memory.memory, "event": "ADD"})
-        elif decision.event in ("UPDATE", "DELETE"):
-            memory = locked.get(str(decision.memory_id))
-            if memory is None or memory.immutable:
-                continue  # the decision named a memory outside this scope, or one that may not change
-            if decision.event == "UPDATE":
-                old = memory.memory
-                _set_text(memory, decision.text, vectors[decision.text])
-                memory.save()
-                _history(memory, "UPDATE", old, memory.memory, messages)
-                results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
-                                "previous_memory": old})
-            else:
-                _soft_delete(memory, messages)
-                results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
+        if decision.event not in ("UPDATE", "DELETE"):
+            continue
+        memory = locked.get(str(decision.memory_id))
+        if memory is None or memory.immutable:
+            continue  # the decision named a memory outside this scope, or one that may not change
+        if decision.event == "UPDATE":
+            old = memory.memory
+            _set_text(memory, decision.text, vectors[decision.text])
+            memory.save()
+            _history(memory, "UPDATE", old, memory.memory, messages)
+            results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
+                            "previous_memory": old})
+        else:
+            _soft_delete(memory, messages)
+            results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     return results
+
+
+def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> list[dict]:
+    """Insert the texts not yet stored in this entity scope (by hash; repeats within `texts` once), with
+    their ADD history rows, in one statement. Returns their results in input order."""
+    if not texts:
+        return []
+    given = {field: scope[field] for field in ENTITY_FIELDS if scope.get(field)}
+    same_scope = "".join(f" AND m.{field} = %({field})s" for field in given)
+    memories, history = Memory._meta.db_table, MemoryHistory._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH incoming AS (
+                SELECT DISTINCT ON (hash) memory, hash, embedding, ord
+                  FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[])
+                       WITH ORDINALITY AS t(memory, hash, embedding, ord)
+                 WHERE NOT EXISTS (SELECT 1 FROM {memories} m WHERE m.space_id = %(space)s
+                                      AND m.hash = t.hash AND m.deleted_at IS NULL{same_scope})
+                 ORDER BY hash, ord
+            ), inserted AS (
+                INSERT INTO {memories} (id, space_id, memory, hash, embedding, user_id, agent_id, app_id, run_id,
+                                        metadata, categories, immutable, expiration_date, created_at, updated_at)
+                SELECT gen_random_uuid(), %(space)s, memory, hash, embedding::vector, %(user_id)s, %(agent_id)s,
+                       %(app_id)s, %(run_id)s, %(metadata)s, %(categories)s, %(immutable)s, %(expiration_date)s,
+                       %(stamp)s, %(stamp)s
+                  FROM incoming ORDER BY ord
+             RETURNING id, memory, hash
+            ), logged AS (
+                INSERT INTO {history} (id, space_id, memory_id, old_memory, new_memory, event, input, metadata,
+                                       created_at, updated_at, is_deleted)
+                SELECT gen_random_uuid(), %(space)s, id, NULL, memory, 'ADD', %(input)s, %(metadata)s,
+                       now(), now(), false FROM inserted
+            )
+            SELECT inserted.id, inserted.memory FROM inserted JOIN incoming USING (hash) ORDER BY incoming.ord""",
+            {"texts": texts, "hashes": [text_hash(text) for text in texts],
+             "vectors": [_vector_text(vectors[text]) for text in texts], "space": space.pk,
+             **{field: scope.get(field) for field in ENTITY_FIELDS},
+             "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
+             "categories": fields["categories"], "immutable": fields["immutable"],
+             "expiration_date": fields["expiration_date"], "stamp": stamp,
+             "input": Jsonb(messages) if messages is not None else None},
+        )
+        return [{"id": str(pk), "memory": text, "event": "ADD"} for pk, text in cursor.fetchall()]
+
+
+def _vector_text(vector) -> str:
+    return "[" + ",".join(repr(float(value)) for value in vector) + "]"
 
 
 def _set_text(memory: Memory, text: str, vector) -> None:
