@@ -9,13 +9,16 @@ failed, 2 unknown name, 130 interrupted.
 import signal
 import sys
 
-from bench import chat_history, embedder, memory
+from bench import chat_history, embedder, lifecycle, load, memory, retrieval
 from bench.server import running_server
 
 BENCHMARKS = {
     "chat_history": chat_history.run,
     "memory": memory.run,
     "embedder": embedder.run,
+    "retrieval": retrieval.run,
+    "lifecycle": lifecycle.run,
+    "load": load.run,
 }
 
 

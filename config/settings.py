@@ -145,7 +145,7 @@ LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
 LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
 # Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
-SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.25))
+SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.5))  # best on LoCoMo (bench retrieval)
 SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 1000))  # full-text matches ranked at most
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
