@@ -8,6 +8,9 @@
 
 Whatever happens (an error, Ctrl-C), gunicorn and the embedded PostgreSQL and Redis this run started are
 stopped.
+
+`running_worker(server)` adds the Procfile's worker process (Celery) on the same database and Redis, for a
+benchmark that needs one (bench.lifecycle); it is stopped when the benchmark leaves it.
 """
 
 import os
@@ -27,6 +30,7 @@ from config.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data" / "bench"
 GUNICORN_LOG = DATA_DIR / "gunicorn.log"
+WORKER_LOG = DATA_DIR / "celery-worker.log"
 READY_TIMEOUT_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 120  # gunicorn's own --timeout
 
@@ -38,6 +42,7 @@ class Server:
     workers: int
     database: str  # "embedded" or "DATABASE_URL"
     database_url: str  # for benchmarks that also work in process (bench.memory)
+    redis_url: str = ""  # the broker the server publishes to (bench.lifecycle runs a Celery worker on it)
 
     @property
     def headers(self) -> dict:
@@ -87,7 +92,7 @@ def running_server() -> Iterator[Server]:
         print(f"Server: gunicorn, {workers} workers, on {url}; database: {database}; log {GUNICORN_LOG}",
               flush=True)
         yield Server(url=url, api_key=api_key, workers=workers, database=database,
-                     database_url=env["DATABASE_URL"])
+                     database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"])
     finally:
         if gunicorn is not None:
             stop_gunicorn(gunicorn)
@@ -95,6 +100,37 @@ def running_server() -> Iterator[Server]:
             redis.stop()
         if embedded is not None:
             embedded.stop()
+
+
+@contextmanager
+def running_worker(server: Server) -> Iterator[subprocess.Popen]:
+    """The Procfile's `worker` line (Celery) on the server's database and Redis, until the block is left (an
+    error and Ctrl-C included). Ready once its log says so; its output goes to `.data/bench/celery-worker.log`."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(DATA_DIR),
+           "DATABASE_URL": server.database_url, "REDIS_URL": server.redis_url,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    worker = None
+    try:
+        with open(WORKER_LOG, "w") as log:
+            worker = subprocess.Popen(
+                ["sh", "-c", procfile()["worker"]],
+                env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while " ready." not in WORKER_LOG.read_text():
+            if worker.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited with {worker.returncode}:\n"
+                                   f"{WORKER_LOG.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker was not ready within {READY_TIMEOUT_SECONDS} s; "
+                                   f"see {WORKER_LOG}")
+            time.sleep(0.2)
+        print(f"Celery worker (Procfile worker line) ready; log {WORKER_LOG}", flush=True)
+        yield worker
+    finally:
+        if worker is not None:
+            stop_group(worker)
 
 
 def procfile() -> dict[str, str]:
@@ -129,10 +165,16 @@ def wait_ready(url: str, gunicorn: subprocess.Popen) -> None:
 def stop_gunicorn(gunicorn: subprocess.Popen) -> None:
     """SIGTERM to the process group (the shell running the Procfile line, gunicorn's master and workers);
     SIGKILL to it if that hangs."""
-    if gunicorn.poll() is None:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
+    stop_group(gunicorn)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group of a Procfile line started in a session of its own (the shell, the
+    master and its children); SIGKILL to it if that hangs."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            gunicorn.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(gunicorn.pid, signal.SIGKILL)
-            gunicorn.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
