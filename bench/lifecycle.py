@@ -170,10 +170,8 @@ def percentiles(values: list[float]) -> dict:
 # -- statement timing -------------------------------------------------------------------------------------
 
 STATEMENT_KINDS = [  # (kind, a fragment only its SQL has), the first match wins
-    ("idle_postpone", "SET due_at = coalesce"),
-    ("park_deleted", "SET due_at = NULL"),
+    ("time_pass", "classified AS MATERIALIZED"),
     ("fire_by_count", "next_event_trigger IS NOT NULL"),
-    ("fire_by_time", "WITH fired AS"),
     ("count_refresh", "next_event_trigger = (SELECT min"),
     ("republish", "lifecycle_strategyexecution"),
 ]
@@ -363,9 +361,7 @@ class Bench:
 
         params = {"now": timezone.now(), "batch": settings.LIFECYCLE_SWEEP_BATCH}
         statements = {
-            "idle_postpone": services._IDLE_POSTPONE,
-            "park_deleted": services._PARK_DELETED,
-            "fire_by_time": services._FIRE.format(due=services._DUE_BY_TIME),
+            "time_pass": services._TIME_PASS,
             "fire_by_count": services._FIRE.format(
                 due=services._DUE_BY_COUNT.format(sessions=services._SESSIONS_OVER_COUNT)),
         }

@@ -4,8 +4,9 @@ Firing: a due strategy gets exactly one StrategyExecution row. The set-based sta
 strategies through the partial index on `due_at` (ttl/idle) or on the sessions' counters minus their next
 thresholds (eventCount/tokenCount), lock them with FOR UPDATE SKIP LOCKED (two racing sweeps take disjoint
 rows), mark them fired and insert the executions with ON CONFLICT DO NOTHING (the unique strategy id is the
-last guard). Each statement handles at most `LIFECYCLE_SWEEP_BATCH` rows and a sweep at most
-`LIFECYCLE_SWEEP_MAX_BATCHES` statements, so its cost is bounded whatever the number of sessions.
+last guard). Sessions are only ever looked up by primary key from the strategies picked, so a pass costs
+what it picks, not the size of the tables. Each statement handles at most `LIFECYCLE_SWEEP_BATCH` rows and a
+sweep at most `LIFECYCLE_SWEEP_MAX_BATCHES` statements, so its cost is bounded whatever the number of sessions.
 
 Running: `execution_run` claims the row (pending, or running for longer than the stale limit after a worker
 died) in one UPDATE, does the work, and records success or the error. The state is in PostgreSQL; the Celery
@@ -49,16 +50,6 @@ _FIRE = f"""
     SELECT id, session_id FROM created
 """
 
-_DUE_BY_TIME = f"""
-    SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
-     WHERE st.fired_at IS NULL AND st.due_at IS NOT NULL AND st.due_at <= %(now)s AND s.deleted_at IS NULL
-       AND (st.trigger = 'ttl'
-            OR coalesce(s.last_event_at, s.created_at) + st.threshold * interval '1 second' <= %(now)s)
-     ORDER BY st.due_at
-     LIMIT %(batch)s
-       FOR UPDATE OF st SKIP LOCKED
-"""
-
 _DUE_BY_COUNT = f"""
     SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
      WHERE st.fired_at IS NULL AND s.deleted_at IS NULL AND s.id IN ({{sessions}})
@@ -76,26 +67,44 @@ _SESSIONS_OVER_COUNT = f"""
                                  AND token_count - next_token_trigger >= 0 LIMIT %(batch)s)
 """
 
-# idle strategies whose earliest due time passed while the session kept being active: move them forward
-_IDLE_POSTPONE = f"""
-    UPDATE {STRATEGIES} AS st
-       SET due_at = coalesce(s.last_event_at, s.created_at) + st.threshold * interval '1 second'
-      FROM {SESSIONS} s
-     WHERE s.id = st.session_id AND st.id IN (
-            SELECT st2.id FROM {STRATEGIES} st2 JOIN {SESSIONS} s2 ON s2.id = st2.session_id
-             WHERE st2.fired_at IS NULL AND st2.trigger = 'idle' AND st2.due_at IS NOT NULL
-               AND st2.due_at <= %(now)s AND s2.deleted_at IS NULL
-               AND coalesce(s2.last_event_at, s2.created_at) + st2.threshold * interval '1 second' > %(now)s
-             ORDER BY st2.due_at LIMIT %(batch)s FOR UPDATE OF st2 SKIP LOCKED)
-"""
-
-# waiting strategies of deleted sessions leave the index (restoring a session schedules them again)
-_PARK_DELETED = f"""
-    UPDATE {STRATEGIES} SET due_at = NULL
-     WHERE id IN (SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
-                   WHERE st.fired_at IS NULL AND st.due_at IS NOT NULL AND st.due_at <= %(now)s
-                     AND s.deleted_at IS NOT NULL
-                   LIMIT %(batch)s FOR UPDATE OF st SKIP LOCKED)
+# One pass over the waiting strategies whose due time has come, oldest first, read from the partial index
+# and locked (SKIP LOCKED: a concurrent sweep takes other rows). Each is then, by its session (looked up by
+# primary key): parked when the session is deleted (it leaves the index; restoring the session schedules it
+# again), postponed when it is an idle strategy of a session that was active since (lazy due times), or fired.
+_TIME_PASS = f"""
+    WITH due AS MATERIALIZED (
+        SELECT st.id, st.session_id, st.trigger, st.threshold FROM {STRATEGIES} st
+         WHERE st.fired_at IS NULL AND st.due_at IS NOT NULL AND st.due_at <= %(now)s
+         ORDER BY st.due_at LIMIT %(batch)s
+           FOR UPDATE OF st SKIP LOCKED
+    ), classified AS MATERIALIZED (
+        SELECT due.id, due.session_id,
+               coalesce(s.last_event_at, s.created_at) + due.threshold * interval '1 second' AS idle_due,
+               CASE WHEN s.deleted_at IS NOT NULL THEN 'park'
+                    WHEN due.trigger = 'idle'
+                         AND coalesce(s.last_event_at, s.created_at) + due.threshold * interval '1 second'
+                             > %(now)s THEN 'postpone'
+                    ELSE 'fire' END AS action
+          FROM due JOIN {SESSIONS} s ON s.id = due.session_id
+    ), parked AS (
+        UPDATE {STRATEGIES} st SET due_at = NULL FROM classified c
+         WHERE st.id = c.id AND c.action = 'park' RETURNING st.id
+    ), postponed AS (
+        UPDATE {STRATEGIES} st SET due_at = c.idle_due FROM classified c
+         WHERE st.id = c.id AND c.action = 'postpone' RETURNING st.id
+    ), fired AS (
+        UPDATE {STRATEGIES} st SET fired_at = %(now)s FROM classified c
+         WHERE st.id = c.id AND c.action = 'fire' RETURNING st.id, st.session_id
+    ), created AS (
+        INSERT INTO {EXECUTIONS} (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
+                                  updated_at)
+        SELECT gen_random_uuid(), fired.id, fired.session_id, 'pending', 0, %(now)s, '', %(now)s, %(now)s
+          FROM fired
+        ON CONFLICT (strategy_id) DO NOTHING
+     RETURNING id
+    )
+    SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM parked), (SELECT count(*) FROM postponed),
+           ARRAY(SELECT id FROM created)
 """
 
 
@@ -119,13 +128,13 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
     report = SweepReport()
     with transaction.atomic():
         for _ in range(settings.LIFECYCLE_SWEEP_MAX_BATCHES):
-            postponed = _execute(_IDLE_POSTPONE, params)
-            parked = _execute(_PARK_DELETED, params)
-            fired = _fire(_DUE_BY_TIME, params)
-            report.postponed += postponed
+            with connection.cursor() as cursor:
+                cursor.execute(_TIME_PASS, params)
+                taken, parked, postponed, fired = cursor.fetchone()
             report.parked += parked
+            report.postponed += postponed
             report.fired += fired
-            if not (postponed or parked or len(fired) == params["batch"]):
+            if taken < params["batch"]:
                 break
         report.fired += _fire(_DUE_BY_COUNT.format(sessions=_SESSIONS_OVER_COUNT), params, refresh_counts=True)
         report.republished = _to_republish(now)
@@ -148,12 +157,6 @@ def _fire(due_query: str, params: dict, *, refresh_counts: bool = False) -> list
     if refresh_counts and rows:
         count_triggers_refresh(session_ids=list({session_id for _, session_id in rows}))
     return [execution_id for execution_id, _ in rows]
-
-
-def _execute(sql: str, params: dict) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def _to_republish(now: datetime) -> list:
