@@ -39,6 +39,17 @@ def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[E
 
 
 def event_last_n(*, session: Session, n: int, event_type: str | None = None) -> list[Event]:
-    """The last `n` events in chronological order: an index range scan backwards, whatever the session size."""
-    newest_first = list(event_list(session=session, event_type=event_type).order_by("-sequence_id")[:n])
+    """The last `n` events in chronological order, whatever the session size.
+
+    Usually they are the ids from `next_sequence_id - n` on: a range of the (session, sequence) index, which
+    the planner takes even when its statistics have not caught up with a session that grew fast (then the
+    plain ORDER BY … LIMIT can turn into reading and sorting the whole session). Deleted events or a type
+    filter fall back to that query.
+    """
+    events = event_list(session=session, event_type=event_type)
+    if event_type is None:
+        recent = list(events.filter(sequence_id__gte=session.next_sequence_id - n))
+        if len(recent) >= n:
+            return recent[-n:]
+    newest_first = list(events.order_by("-sequence_id")[:n])
     return newest_first[::-1]

@@ -272,3 +272,10 @@ def test_append_to_a_session_deleted_after_lookup_is_404_and_writes_nothing(sess
     with pytest.raises(NotFound):
         append(session, "late")
     assert Event.objects.count() == 0
+
+
+def test_last_n_skips_deleted_events(api, session):
+    append(session, *[f"m{i}" for i in range(6)])
+    api.delete(events_url(session, "4/"))
+    last = api.get(events_url(session), {"lastN": 3}).json()["items"]
+    assert [e["sequenceId"] for e in last] == [2, 3, 5]
