@@ -80,7 +80,7 @@ def _recall(axis) -> None:
         axis.bar([c + (index - (len(names) - 1) / 2) * width for c in range(len(categories))], values, width,
                  label=name)
     axis.set_xticks(range(len(categories)),
-                    ["overall", "1 multi-hop", "2 temporal", "3 open-domain", "4 single-hop"])
+                    ["overall", "1\nmulti-hop", "2\ntemporal", "3\nopen-domain", "4\nsingle-hop"])
     axis.set_ylabel("evidence recall@10 (%)")
     axis.set_ylim(0, 100)
     conversations = retrieval.get("sizes", {}).get("conversations", "?")
