@@ -74,7 +74,10 @@ def test_a_worker_killed_mid_task_leaves_the_work_to_the_next_one(api, user, set
             first.wait(timeout=10)
         second = start_celery_worker(tmp_path / "second.log", LIFECYCLE_STALE_RUNNING_SECONDS="5")
         try:
-            report = lifecycle.sweep(now=timezone.now() + timedelta(seconds=10))
+            # The worker judges staleness by the real clock: wait until the dead worker's claim is 5 s old.
+            claimed_at = StrategyExecution.objects.get(session=session).updated_at
+            time.sleep(max(0.0, (claimed_at + timedelta(seconds=6) - timezone.now()).total_seconds()))
+            report = lifecycle.sweep()
             assert len(report.republished) == 1  # the execution of the dead worker
             lifecycle_tasks.publish_executions(report.republished)
             wait_until(lambda: StrategyExecution.objects.filter(session=session, status="succeeded").exists())

@@ -1,6 +1,8 @@
 """OpenAPI generation (drf-spectacular) that tells the truth about every operation: the API-key security
 scheme, `additionalProperties: false` for strict bodies, and the error answers every view can give."""
 
+from contextlib import contextmanager
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
@@ -24,14 +26,80 @@ class HTTPValidationErrorOut(serializers.Serializer):
     detail = ValidationErrorItemOut(many=True)
 
 
+UUID = {"type": "string", "format": "uuid"}
+# Path parameters are plain `<str:…>` in the URLs (so that a malformed one is a 422 naming it, not a 404 from
+# the resolver); this is what the views accept.
+PATH_PARAMETERS = {
+    "space_id": UUID,
+    "session_id": UUID,
+    "memory_id": UUID,
+    "event_id": UUID,
+    "sequence_id": {"type": "integer", "minimum": 0, "maximum": 2**62},
+    "entity_type": {"type": "string", "enum": ["user", "agent", "app", "run"]},
+    "name": {"type": "string", "minLength": 1},
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before retrying"}}
+
+
 class ApiAutoSchema(AutoSchema):
+    def get_request_serializer(self):
+        return None  # the views are plain APIViews: a body is what @extend_schema(request=...) declares
+
+    def _get_request_body(self, direction="request"):
+        """A DELETE with a declared body (mem0's batch delete) documents it; drf-spectacular would drop it."""
+        if self.method == "DELETE" and self.get_request_serializer() is not None:
+            with self._as_method("POST"):
+                return super()._get_request_body(direction)
+        return super()._get_request_body(direction)
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """The views validate PATCH bodies in full, never in DRF's partial mode (the fields a PATCH may leave out
+        are optional in its serializer): document them as they are, not as "Patched…" copies that require
+        nothing."""
+        if self.method == "PATCH":
+            with self._as_method("PUT"):
+                return super()._get_request_for_media_type(serializer, direction)
+        return super()._get_request_for_media_type(serializer, direction)
+
+    @contextmanager
+    def _as_method(self, method: str):
+        original, self.method = self.method, method
+        try:
+            yield
+        finally:
+            self.method = original
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """`many=True` serializers with min_length / max_length: minItems / maxItems."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            if field.min_length is not None:
+                schema["minItems"] = field.min_length
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema
+
+    def _resolve_path_parameters(self, variables):
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            if parameter["name"] in PATH_PARAMETERS:
+                parameter["schema"] = dict(PATH_PARAMETERS[parameter["name"]])
+        return parameters
+
     def _get_response_bodies(self, direction="response"):
+        """Every operation can also answer: 401 (no or bad key), 413 (body over the size limit, from
+        RequestSizeLimitMiddleware), 422 (invalid input), 429 (rate limit, when API_RATE_LIMIT is set), 503
+        (database unreachable), and 404 when its path names an object."""
         responses = super()._get_response_bodies(direction)
-        errors = {"401": ErrorOut, "422": HTTPValidationErrorOut, "503": ErrorOut}
+        errors = {"401": ErrorOut, "413": ErrorOut, "422": HTTPValidationErrorOut, "429": ErrorOut,
+                  "503": ErrorOut}
         if "{" in self.path:
             errors["404"] = ErrorOut
         for code, serializer in errors.items():
-            responses.setdefault(code, self._get_response_for_code(serializer, code, direction=direction))
+            if code not in responses:
+                responses[code] = self._get_response_for_code(serializer, code, direction=direction)
+                if code in ("429", "503"):
+                    responses[code]["headers"] = RETRY_AFTER
         return responses
 
 
@@ -51,6 +119,7 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_basic_serializer(self.target, direction)
         schema["additionalProperties"] = False
+        schema.update(getattr(self.target, "openapi_extra", {}))  # e.g. minProperties / maxProperties
         return schema
 
     def get_name(self, auto_schema, direction):

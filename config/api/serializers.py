@@ -74,9 +74,10 @@ class SafeJSONField(serializers.JSONField):
 
 
 class JSONObjectField(serializers.DictField):
-    """A JSON object kept exactly as received (any keys; nesting and NULs bounded by `check_json`)."""
+    """A JSON object kept exactly as received (any keys, any values, null included; nesting and NULs bounded
+    by `check_json`)."""
 
-    child = serializers.JSONField()
+    child = serializers.JSONField(allow_null=True)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)

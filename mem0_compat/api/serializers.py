@@ -4,6 +4,7 @@ because mem0 clients add fields such as org_id/project_id/version."""
 
 import re
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import JSONObjectField, SafeJSONField, TextField
@@ -30,6 +31,15 @@ class EntityIdsIn(Mem0Serializer):
     agent_id = TextField(**ENTITY_ID)
     app_id = TextField(**ENTITY_ID)
     run_id = TextField(**ENTITY_ID)
+
+
+class EntityIdsQuery(Mem0Serializer):
+    """The entity ids as query parameters (never null there)."""
+
+    user_id = TextField(min_length=1, max_length=64, required=False)
+    agent_id = TextField(min_length=1, max_length=64, required=False)
+    app_id = TextField(min_length=1, max_length=64, required=False)
+    run_id = TextField(min_length=1, max_length=64, required=False)
 
 
 class MessageIn(serializers.Serializer):
@@ -102,13 +112,13 @@ class GetAllIn(EntityIdsIn):
     show_expired = serializers.BooleanField(default=False)
 
 
-class V1GetAllQuery(EntityIdsIn):
+class V1GetAllQuery(EntityIdsQuery):
     top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
 
 
-class DeleteAllQuery(EntityIdsIn):
+class DeleteAllQuery(EntityIdsQuery):
     filters = TextField(max_length=10_000, required=False, help_text="a JSON or Python-literal dict")
 
 
@@ -150,8 +160,17 @@ class BatchDeleteIn(serializers.Serializer):
     memories = BatchDeleteItemIn(many=True, min_length=1, max_length=1000)
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "object", "required": ["properties"],
+     "properties": {"properties": {"type": "object", "minProperties": 1}}},
+    {"type": "string", "minLength": 1},
+]})
+class ExportSchemaField(SafeJSONField):
+    """A JSON schema with properties (an object), or its JSON text: anything else is a 422."""
+
+
 class ExportIn(EntityIdsIn):
-    schema = SafeJSONField(help_text="a JSON schema (object) or its JSON text")
+    schema = ExportSchemaField(help_text="a JSON schema (object) or its JSON text")
     filters = JSONObjectField(required=False, allow_null=True)
 
 
@@ -168,11 +187,18 @@ class FeedbackIn(Mem0Serializer):
     feedback_reason = TextField(max_length=5000, required=False, allow_null=True)
 
 
+class LlmConfigIn(serializers.Serializer):
+    """`{provider, config: {model, openai_base_url|base_url|ollama_base_url, ...}}`; other keys are ignored."""
+
+    provider = TextField(min_length=1, max_length=100, required=False, allow_null=True)
+    config = JSONObjectField(required=False, allow_null=True)
+
+
 class ConfigureIn(serializers.Serializer):
     """mem0's server configuration: `llm: {provider, config: {model, openai_base_url|base_url}}` and
     `custom_fact_extraction_prompt`. API keys are never stored from here: set them in the environment."""
 
-    llm = JSONObjectField(required=False, allow_null=True)
+    llm = LlmConfigIn(required=False, allow_null=True)
     custom_fact_extraction_prompt = TextField(max_length=10_000, required=False, allow_null=True)
 
 
@@ -222,7 +248,44 @@ class AddResultsOut(serializers.Serializer):
 
 class AddV3Out(AddResultsOut):
     status = serializers.ChoiceField(choices=["SUCCEEDED", "PENDING"])
+    event_id = serializers.UUIDField(allow_null=True, help_text="set when the add was queued (PENDING)")
+
+
+class OssAddOut(AddResultsOut):
+    event_id = serializers.UUIDField(required=False, help_text="only when the add was queued (async_mode)")
+
+
+class AddQueuedOut(serializers.Serializer):
+    """What the v1 route answers for an add queued with async_mode."""
+
+    message = serializers.CharField()
+    status = serializers.ChoiceField(choices=["PENDING"])
     event_id = serializers.UUIDField()
+
+
+class MemoryTextOut(serializers.Serializer):
+    memory = serializers.CharField()
+
+
+class AddV10ItemOut(serializers.Serializer):
+    """One result of an add with output_format v1.0."""
+
+    id = serializers.UUIDField()
+    data = MemoryTextOut()
+    event = serializers.ChoiceField(choices=["ADD", "UPDATE", "DELETE"])
+
+
+class AddV1ResultsOut(serializers.Serializer):
+    results = PolymorphicProxySerializer(component_name="AddResultOrQueuedOut", resource_type_field_name=None,
+                                         serializers=[AddResultOut, AddQueuedOut], many=True)
+
+
+AddV1Out = PolymorphicProxySerializer(
+    component_name="AddV1Out", resource_type_field_name=None, many=False,
+    serializers=[AddV1ResultsOut, PolymorphicProxySerializer(
+        component_name="AddV10ItemOrQueuedOut", serializers=[AddV10ItemOut, AddQueuedOut],
+        resource_type_field_name=None, many=True)],
+)
 
 
 class PageOfMemoriesOut(serializers.Serializer):
@@ -240,8 +303,36 @@ class SearchResultsOut(serializers.Serializer):
     results = SearchHitOut(many=True)
 
 
+# output_format v1.1 (the default): {"results": [...]}; v1.0: the bare list.
+SearchOut = PolymorphicProxySerializer(component_name="SearchOut", resource_type_field_name=None, many=False,
+                                       serializers=[SearchResultsOut, SearchHitOut(many=True)])
+
+
 class MessageOut(serializers.Serializer):
     message = serializers.CharField()
+
+
+class ExportCreatedOut(MessageOut):
+    id = serializers.UUIDField()
+
+
+class ExportOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    schema = serializers.JSONField()
+    filters = serializers.DictField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    count = serializers.IntegerField()
+    memories = serializers.ListField(child=serializers.DictField())
+
+
+class FeedbackOut(MessageOut):
+    memory_id = serializers.UUIDField()
+    feedback = serializers.CharField(allow_null=True, required=False)
+    feedback_reason = serializers.CharField(allow_null=True, allow_blank=True, required=False)
+
+
+class ConfigureOut(MessageOut):
+    applied = serializers.DictField(help_text="the space settings that changed")
 
 
 class PingOut(serializers.Serializer):

@@ -61,6 +61,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             partial.write(data)
             partial.flush()
             os.fsync(partial.fileno())
+            os.chmod(partial.name, 0o644)  # mkstemp's 0600 would hide it from workers running as another user
         except BaseException:
             os.unlink(partial.name)
             raise

@@ -18,8 +18,21 @@ MAX_LAST_N = 100
 
 
 # --- lifecycle strategies ---------------------------------------------------------------------------------
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class TrueField(serializers.BooleanField):
+    """`true`, and only `true`."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value is not True:
+            raise serializers.ValidationError("never must be true", code="literal_error")
+        return value
+
+
 class TriggerIn(StrictSerializer):
     """Exactly one of the keys."""
+
+    openapi_extra = {"minProperties": 1, "maxProperties": 1}
 
     ttl = serializers.IntegerField(min_value=1, max_value=MAX_TTL_SECONDS, required=False,
                                    help_text="session age in seconds")
@@ -27,12 +40,7 @@ class TriggerIn(StrictSerializer):
                                     help_text="seconds since the last event (or creation)")
     eventCount = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     tokenCount = serializers.IntegerField(min_value=1, max_value=100_000_000, required=False)
-    never = serializers.BooleanField(required=False, help_text="must be true")
-
-    def validate_never(self, value):
-        if value is not True:
-            raise serializers.ValidationError("never must be true", code="literal_error")
-        return value
+    never = TrueField(required=False, help_text="must be true")
 
     def validate(self, attrs):
         if len(attrs) != 1:

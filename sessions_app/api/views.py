@@ -26,8 +26,14 @@ SESSIONS, EVENTS = ["Sessions"], ["Events"]
 SessionPage = page_of(SessionOut, "PaginatedSessionList")
 EventPage = page_of(EventOut, "PaginatedEventList")
 EventItems = items_of(EventOut, "EventItems")
-IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
+IF_MATCH = OpenApiParameter("If-Match", {"type": "string", "pattern": r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$'},
+                            OpenApiParameter.HEADER, required=False,
                             description='The session `version` this update is based on: `"3"` or `3`; 409 if stale.')
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" or "①", which int() then refuses."""
+    return text.isascii() and text.isdigit()
 
 
 class SessionScopedView(SpaceScopedView):
@@ -44,7 +50,7 @@ class SessionScopedView(SpaceScopedView):
 
     def path_sequence_id(self) -> int:
         raw = self.kwargs["sequence_id"]
-        if not raw.isdigit() or int(raw) > 2**62:
+        if not _is_decimal(raw) or int(raw) > 2**62:
             raise InvalidInput.at(["path", "sequence_id"], "Input should be a valid non-negative integer",
                                   "int_parsing", input=raw[:200])
         return int(raw)
@@ -102,7 +108,7 @@ class SessionDetailView(SessionScopedView):
         if header is None or header.strip() == "*":
             return None
         value = header.strip().removeprefix("W/").strip('"')
-        if not value.isdigit():
+        if not _is_decimal(value):
             raise InvalidInput.at(["header", "If-Match"], "If-Match must be the session version, e.g. \"3\"",
                                   "int_parsing", input=header[:200])
         return int(value)
