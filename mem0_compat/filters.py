@@ -89,49 +89,38 @@ def compile_filters(filters: dict | None, *, loc: list) -> Q:
     return _Compiler(list(loc)).node(filters, list(loc), depth=1)
 
 
+def _entity_conditions(filters, depth: int = 1):
+    """(field, condition) for the entity fields at the top level or inside (nested) top-level ANDs, in order.
+    Input that is not valid filters is tolerated: this may run before `compile_filters` validates it."""
+    if not isinstance(filters, dict) or depth > MAX_DEPTH:
+        return
+    for key, value in filters.items():
+        if key == "AND" and isinstance(value, list):
+            for child in value:
+                yield from _entity_conditions(child, depth + 1)
+        elif key in ENTITY_FIELDS:
+            yield key, value
+
+
 def entity_ids_in(filters: dict | None) -> dict[str, str]:
     """The entity ids the filters pin by plain equality, at the top level or inside (nested) top-level ANDs.
 
     `{"AND": [{"user_id": "alice"}, {"agent_id": {"eq": "bot"}}]}` → `{"user_id": "alice", "agent_id":
-    "bot"}`. Ids under OR / NOT, wildcards and other operators pin nothing. Input that is not valid filters
-    is tolerated (the first id found for a field wins): this may run before `compile_filters` validates it.
+    "bot"}`. Ids under OR / NOT, wildcards and other operators pin nothing; the first id found for a field wins.
     """
     found: dict[str, str] = {}
-
-    def visit(node, depth):
-        if not isinstance(node, dict) or depth > MAX_DEPTH:
-            return
-        for key, value in node.items():
-            if key == "AND" and isinstance(value, list):
-                for child in value:
-                    visit(child, depth + 1)
-            elif key in ENTITY_FIELDS and key not in found:
-                if isinstance(value, dict) and set(value) == {"eq"}:
-                    value = value["eq"]
-                if isinstance(value, str) and value and value != WILDCARD:
-                    found[key] = value
-
-    visit(filters, 1)
+    for field, value in _entity_conditions(filters):
+        if isinstance(value, dict) and set(value) == {"eq"}:
+            value = value["eq"]
+        if field not in found and isinstance(value, str) and value and value != WILDCARD:
+            found[field] = value
     return found
 
 
 def entity_fields_constrained(filters: dict | None) -> set[str]:
     """Entity fields with any condition (wildcard and operators included) at the top level or inside
     top-level ANDs: what "at least one of user_id, agent_id or run_id" asks of a search or listing."""
-    found: set[str] = set()
-
-    def visit(node, depth):
-        if not isinstance(node, dict) or depth > MAX_DEPTH:
-            return
-        for key, value in node.items():
-            if key == "AND" and isinstance(value, list):
-                for child in value:
-                    visit(child, depth + 1)
-            elif key in ENTITY_FIELDS and value not in (None, "", {}):
-                found.add(key)
-
-    visit(filters, 1)
-    return found
+    return {field for field, value in _entity_conditions(filters) if value not in (None, "", {})}
 
 
 class _Compiler:
