@@ -76,9 +76,9 @@ def dr(live_server, api_key):
     return datarobot
 
 
-def start_celery_worker(log_path, **env_overrides):
-    """A real Celery worker process on the test database and this run's queue. Its log goes to `log_path`
-    (also its `.log_path` attribute). The caller stops it."""
+def start_celery_worker(log_path, queue=None, **env_overrides):
+    """A real Celery worker process on the test database and this run's queue (or `queue`). Its log goes to
+    `log_path` (also its `.log_path` attribute). The caller stops it."""
     import os
     import subprocess
     import sys
@@ -88,13 +88,14 @@ def start_celery_worker(log_path, **env_overrides):
     from django.db import connection
 
     db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CONN_MAX_AGE": "0",
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CONN_MAX_AGE": "0", "CELERY_QUEUE": queue,
            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "REDIS_URL": settings.REDIS_URL, "LLM_MODEL": "", "LLM_BASE_URL": "", **env_overrides}
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", f"tests-{os.getpid()}-%i@%h",
+             "--queues", queue, "--hostname", f"tests-{os.getpid()}-{queue}-%i@%h",
              "--without-gossip", "--without-mingle"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
