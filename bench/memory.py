@@ -416,23 +416,7 @@ class Bench:
         return MemorySpace.objects.get(pk=answer.json()["memorySpaceId"])
 
     def mem0(self, table: str):
-        """mem0's own engine: `mem0.Memory` with its pgvector store on our PostgreSQL, and our embedder in
-        place of the one its config names (a placeholder: nothing reaches OpenAI; the LLM is unused, infer=False)."""
-        from django.conf import settings
-        from mem0 import Memory
-
-        url = urlsplit(self.db.url)
-        store = {"dbname": url.path.lstrip("/"), "user": unquote(url.username), "password": unquote(url.password),
-                 "host": url.hostname, "port": url.port, "collection_name": table,
-                 "embedding_model_dims": settings.EMBEDDING_DIMENSIONS, "hnsw": True}
-        memory = Memory.from_config({
-            "vector_store": {"provider": "pgvector", "config": store},
-            "embedder": {"provider": "openai",
-                         "config": {"api_key": "unused", "embedding_dims": settings.EMBEDDING_DIMENSIONS}},
-            "llm": {"provider": "openai", "config": {"api_key": "unused"}},
-            "history_db_path": str(self.scratch / f"{table}-history.db"),
-        })
-        memory.embedding_model = SameEmbedder(self.embedder)
+        memory = mem0_engine(self.db.url, table, self.scratch, self.embedder)
         self.mem0_instances.append(memory)
         return memory, memory.embedding_model
 
@@ -652,6 +636,28 @@ class Bench:
                 cursor.execute(f"TRUNCATE {TABLE}")
         if not self.db.count("SELECT count(*) FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX]):
             self.db.build_index(lambda: set_dimensions(settings.EMBEDDING_DIMENSIONS, self.db.conn))  # interrupted
+
+
+def mem0_engine(database_url: str, table: str, scratch: Path, embedder):
+    """mem0's own engine: `mem0.Memory` with its pgvector store (collection `table`) on our PostgreSQL, and our
+    embedder in place of the one its config names (a placeholder: nothing reaches OpenAI; the LLM is unused,
+    infer=False). The caller closes it."""
+    from django.conf import settings
+    from mem0 import Memory
+
+    url = urlsplit(database_url)
+    store = {"dbname": url.path.lstrip("/"), "user": unquote(url.username), "password": unquote(url.password),
+             "host": url.hostname, "port": url.port, "collection_name": table,
+             "embedding_model_dims": settings.EMBEDDING_DIMENSIONS, "hnsw": True}
+    memory = Memory.from_config({
+        "vector_store": {"provider": "pgvector", "config": store},
+        "embedder": {"provider": "openai",
+                     "config": {"api_key": "unused", "embedding_dims": settings.EMBEDDING_DIMENSIONS}},
+        "llm": {"provider": "openai", "config": {"api_key": "unused"}},
+        "history_db_path": str(scratch / f"{table}-history.db"),
+    })
+    memory.embedding_model = SameEmbedder(embedder)
+    return memory
 
 
 class SameEmbedder:

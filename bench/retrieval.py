@@ -44,9 +44,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from bench.memory import Database, SameEmbedder, setup_django
+from bench.memory import Database, mem0_engine, setup_django
 from bench.server import BASE_DIR, Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "retrieval.json"
@@ -317,21 +316,7 @@ class Bench:
         """`mem0.Memory` with its pgvector store on our PostgreSQL (a collection per conversation, HNSW as
         mem0 makes it) and our embedder in place of the one its config names (a placeholder: nothing reaches
         OpenAI; the LLM is never called, infer=False). As bench/memory.py configures it."""
-        from django.conf import settings
-        from mem0 import Memory
-
-        url = urlsplit(self.db.url)
-        store = {"dbname": url.path.lstrip("/"), "user": unquote(url.username), "password": unquote(url.password),
-                 "host": url.hostname, "port": url.port, "collection_name": table,
-                 "embedding_model_dims": settings.EMBEDDING_DIMENSIONS, "hnsw": True}
-        memory = Memory.from_config({
-            "vector_store": {"provider": "pgvector", "config": store},
-            "embedder": {"provider": "openai",
-                         "config": {"api_key": "unused", "embedding_dims": settings.EMBEDDING_DIMENSIONS}},
-            "llm": {"provider": "openai", "config": {"api_key": "unused"}},
-            "history_db_path": str(self.scratch / f"{table}-history.db"),
-        })
-        memory.embedding_model = SameEmbedder(self.embedder)
+        memory = mem0_engine(self.db.url, table, self.scratch, self.embedder)
         self.mem0_instances.append(memory)
         return memory, memory.embedding_model
 
