@@ -7,7 +7,7 @@ import json
 import math
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
 from config.api.errors import BadRequest, InvalidInput, NotFound
@@ -350,6 +350,12 @@ class AddStatusView(Mem0View):
 OSS = ["mem0 server shape"]
 
 
+@extend_schema_view(
+    get=extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
+                      operation_id="ossList", summary="List memories by entity ids"),
+    delete=extend_schema(tags=OSS, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
+                         operation_id="ossDeleteAll", summary="Delete the memories of an entity (one id required)"),
+)
 class OssMemoriesView(MemoriesV1View):
     @extend_schema(tags=OSS, request=s.AddIn, responses={200: s.OssAddOut, 400: ErrorOut, 502: ErrorOut},
                    operation_id="ossAdd",
@@ -359,17 +365,13 @@ class OssMemoriesView(MemoriesV1View):
         results, queued = add_from(self, space, self.body(s.AddIn))
         return Response({"results": results or [], **({"event_id": str(queued.pk)} if queued else {})})
 
-    @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
-                   operation_id="ossList", summary="List memories by entity ids")
-    def get(self, request, space_id):
-        return super().get(request, space_id)
 
-    @extend_schema(tags=OSS, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
-                   operation_id="ossDeleteAll", summary="Delete the memories of an entity (one id required)")
-    def delete(self, request, space_id):
-        return super().delete(request, space_id)
-
-
+@extend_schema_view(
+    put=extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut, 502: ErrorOut},
+                      operation_id="ossUpdate", summary="Update one memory"),
+    delete=extend_schema(tags=OSS, responses={200: s.MessageOut}, operation_id="ossDelete",
+                         summary="Delete one memory"),
+)
 class OssMemoryDetailView(MemoryDetailView):
     @extend_schema(tags=OSS, responses=s.MemoryOut, operation_id="ossGet", summary="Get one memory (404 if none)")
     def get(self, request, space_id, memory_id):
@@ -378,34 +380,24 @@ class OssMemoryDetailView(MemoryDetailView):
             raise NotFound("Memory not found")
         return Response(s.MemoryOut(memory).data)
 
-    @extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut, 502: ErrorOut},
-                   operation_id="ossUpdate", summary="Update one memory")
-    def put(self, request, space_id, memory_id):
-        return super().put(request, space_id, memory_id)
 
-    @extend_schema(tags=OSS, responses={200: s.MessageOut}, operation_id="ossDelete", summary="Delete one memory")
-    def delete(self, request, space_id, memory_id):
-        return super().delete(request, space_id, memory_id)
-
-
+# The routes below behave exactly like their platform twins; only their OpenAPI description differs.
+@extend_schema_view(get=extend_schema(tags=OSS, responses=s.HistoryOut(many=True), operation_id="ossHistory",
+                                      summary="History"))
 class OssHistoryView(HistoryView):
-    @extend_schema(tags=OSS, responses=s.HistoryOut(many=True), operation_id="ossHistory", summary="History")
-    def get(self, request, space_id, memory_id):
-        return super().get(request, space_id, memory_id)
+    pass
 
 
+@extend_schema_view(post=extend_schema(tags=OSS, request=s.SearchIn, responses={200: s.SearchOut, 502: ErrorOut},
+                                       operation_id="ossSearch", summary="Search memories"))
 class OssSearchView(SearchV1View):
-    @extend_schema(tags=OSS, request=s.SearchIn, responses={200: s.SearchOut, 502: ErrorOut}, operation_id="ossSearch",
-                   summary="Search memories")
-    def post(self, request, space_id):
-        return super().post(request, space_id)
+    pass
 
 
+@extend_schema_view(post=extend_schema(tags=OSS, request=None, responses=s.MessageOut, operation_id="ossReset",
+                                       summary="Delete every memory of this space"))
 class OssResetView(ResetView):
-    @extend_schema(tags=OSS, request=None, responses=s.MessageOut, operation_id="ossReset",
-                   summary="Delete every memory of this space")
-    def post(self, request, space_id):
-        return super().post(request, space_id)
+    pass
 
 
 class OssConfigureView(Mem0View):
