@@ -146,7 +146,9 @@ LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
 # Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
 SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.5))  # best on LoCoMo (bench retrieval)
-SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 1000))  # full-text matches ranked at most
+SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 200))  # rows a full-text tier reads at most
+SEARCH_TEXT_COMMON_SHARE = float(os.environ.get("SEARCH_TEXT_COMMON_SHARE", 0.02))  # words too common to pick rows
+SEARCH_EXACT_MAX_ROWS = int(os.environ.get("SEARCH_EXACT_MAX_ROWS", 2000))  # scopes searched exactly, row by row
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Count, F, FloatField, Max, Min, Q, QuerySet, Value
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -63,47 +65,195 @@ class Hit:
     text_rank: float
 
 
+def _scope_where(scope: QuerySet[Memory]) -> tuple[str, list]:
+    """The WHERE clause of `scope` (a filtered QuerySet of Memory, no joins) as SQL over the unaliased table."""
+    query = scope.query
+    if sum(1 for count in query.alias_refcount.values() if count) > 1:
+        raise ValueError("memory_search scopes must not join other tables")
+    sql, params = query.get_compiler(using=scope.db).compile(query.where)
+    return sql, list(params)
+
+
+def _pinned_entity_ids(filters: Q | None) -> dict[str, str]:
+    """The entity ids `filters` pins by plain equality in its top-level AND (as compile_filters writes them)."""
+    pinned: dict[str, str] = {}
+    if filters is None or filters.negated or filters.connector != Q.AND:
+        return pinned
+    for child in filters.children:
+        if isinstance(child, Q):
+            pinned = {**_pinned_entity_ids(child), **pinned}
+        elif child[0] in ENTITY_FIELDS and isinstance(child[1], str):
+            pinned.setdefault(child[0], child[1])
+    return pinned
+
+
+_scope_sizes: dict[tuple, tuple[int, float]] = {}
+SCOPE_SIZE_SECONDS = 60
+SCOPE_SIZE_ENTRIES = 10_000
+
+
+def _scope_size_bound(space: MemorySpace, pinned: dict[str, str], limit: int) -> int:
+    """How many memories (deleted ones too) the space holds for these entity ids, counted up to `limit` from
+    the (space, entity) btree alone: an upper bound on any scope with those ids. Remembered for a minute per
+    process: a scope that grew or shrank meanwhile is searched by the other method, as correctly."""
+    key = (space.pk, *sorted(pinned.items()), limit)
+    size, until = _scope_sizes.get(key, (0, 0.0))
+    if time.monotonic() < until:
+        return size
+    conditions = "".join(f" AND {field} = %s" for field in pinned)  # field names from ENTITY_FIELDS only
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM mem0_compat_memory WHERE space_id = %s{conditions} "
+                       "LIMIT %s) AS scope", [space.pk, *pinned.values(), limit])
+        size = cursor.fetchone()[0]
+    if len(_scope_sizes) >= SCOPE_SIZE_ENTRIES:
+        _scope_sizes.clear()
+    _scope_sizes[key] = (size, time.monotonic() + SCOPE_SIZE_SECONDS)
+    return size
+
+
+_common = {"lexemes": [], "until": 0.0}
+COMMON_LEXEMES_SECONDS = 600
+
+
+def _common_lexemes() -> list[str]:
+    """Lexemes found in more than SEARCH_TEXT_COMMON_SHARE of all memories: from the planner's statistics
+    (ANALYZE keeps the most common elements of a tsvector column and their shares), re-read every 10 minutes."""
+    if time.monotonic() >= _common["until"]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT coalesce(array_agg(lexeme), '{}') FROM pg_stats,
+                          unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common(lexeme, share)
+                   WHERE tablename = 'mem0_compat_memory' AND attname = 'search_vector' AND share > %s""",
+                [settings.SEARCH_TEXT_COMMON_SHARE])
+            _common.update(lexemes=cursor.fetchone()[0], until=time.monotonic() + COMMON_LEXEMES_SECONDS)
+    return _common["lexemes"]
+
+
+def _vector_literal(vector) -> str:
+    values = vector.tolist() if hasattr(vector, "tolist") else [float(value) for value in vector]
+    return "[" + ",".join([f"{value:.9g}" for value in values]) + "]"  # 9 digits: exact for float32
+
+
+_MEMORY_COLUMNS = ", ".join(
+    f"m.{field.column}" for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")
+)
+
+# Both search statements end alike: `candidate` rows (id, cosine distance, text rank) become a 0..1
+# similarity (no vector, or a zero vector's NaN, counts as 0) and a text rank relative to the best one, scored
+# and sorted (ties by id), those under the threshold left out. Only the best rows are read whole.
+_SCORED = """
+scored AS (
+    SELECT id,
+           CASE WHEN distance IS NULL OR distance = 'NaN' THEN 0 ELSE greatest(0, least(1, 1 - distance)) END
+               AS similarity,
+           coalesce(rank / nullif(max(rank) OVER (), 0), 0) AS text_rank
+    FROM candidate
+)
+SELECT {columns}, scored.similarity, scored.text_rank,
+       %s * scored.similarity + %s * scored.text_rank AS score
+FROM scored JOIN mem0_compat_memory m ON m.id = scored.id
+WHERE %s * scored.similarity + %s * scored.text_rank >= %s
+ORDER BY score DESC, m.id::text
+LIMIT %s"""
+
+# A scope of at most SEARCH_EXACT_MAX_ROWS rows (one user, a run, a small space) is read once and every row
+# scored: exact, and cheaper than any index for a few hundred rows.
+_EXACT = """WITH
+candidate AS (
+    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory WHERE {where}
+),"""
+
+# A larger scope: the nearest rows by the HNSW index (iterative scan is on for every connection, see
+# DATABASES OPTIONS, so a filtered scope still gets its rows) united with the best full-text matches.
+# The text leg takes its matches in tiers, each only when the ones before found fewer than a pool: rows with
+# every word of the query, then rows with two of them, then a few rows for each single word. In a large
+# scope an OR of common words matches thousands of rows that ts_rank cannot tell apart (it has no idf):
+# ranking an arbitrary thousand of them bought nothing but page reads, where the tiers rank the rows that
+# match most words and give a rare word its rows beside a common one. `lexemes` are the query's words as the
+# english configuration stems them, stop words gone (to_tsquery would shrink a pair "(the & user)" to
+# "user", making a two-word tier match one word). A word found in more than SEARCH_TEXT_COMMON_SHARE of all
+# memories picks no candidates (its matches are too many to rank, and equal), though it still counts in
+# every rank. Each tier reads at most SEARCH_TEXT_SCAN_LIMIT rows.
+_VECTOR_LEG = """WITH
+vector_leg AS (
+    SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s
+),"""
+_TEXT_LEG = """
+lexemes AS (
+    SELECT coalesce(array_agg(quote_literal(word)), '{{}}') AS words
+    FROM unnest(tsvector_to_array(to_tsvector('english', %s))) AS word WHERE word <> ALL (%s::text[])
+),
+tiers AS (
+    SELECT nullif(array_to_string(words, ' & '), '')::tsquery AS all_words,
+           (SELECT nullif(string_agg(format('(%%s & %%s)', a, b), ' | '), '')::tsquery
+              FROM unnest(words[1:12]) AS a, unnest(words[1:12]) AS b WHERE a < b) AS two_words
+    FROM lexemes
+),
+text_all AS (
+    SELECT id, {rank} AS rank FROM mem0_compat_memory
+    WHERE {where} AND search_vector @@ (SELECT all_words FROM tiers) LIMIT %s
+),
+text_two AS (
+    SELECT id, {rank} AS rank FROM mem0_compat_memory
+    WHERE {where} AND search_vector @@ (SELECT two_words FROM tiers) AND (SELECT count(*) FROM text_all) < %s
+    LIMIT %s
+),
+text_one AS (
+    SELECT found.id, found.rank FROM unnest((SELECT words FROM lexemes)) AS word,
+        LATERAL (SELECT id, {rank} AS rank FROM mem0_compat_memory
+                 WHERE {where} AND search_vector @@ word::tsquery LIMIT %s) AS found
+    WHERE (SELECT count(*) FROM text_all) + (SELECT count(*) FROM text_two) < %s
+),
+text_leg AS (
+    SELECT id, rank FROM text_all UNION SELECT id, rank FROM text_two UNION SELECT id, rank FROM text_one
+    ORDER BY rank DESC LIMIT %s
+),
+"""
+_CANDIDATES = """
+candidate AS (
+    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory
+    WHERE id IN ({ids})
+),"""
+
+
 def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | None = None, top_k: int = 10,
                   threshold: float | None = None, show_expired: bool = False,
                   text_weight: float | None = None) -> list[Hit]:
-    """Hybrid search: the nearest memories by cosine distance (pgvector) united with the best full-text
-    matches (tsvector), then scored `(1 - w) * similarity + w * text_rank / best_text_rank`, best first.
+    """Hybrid search: cosine similarity (pgvector) and full-text rank (tsvector) scored
+    `(1 - w) * similarity + w * text_rank / best_text_rank`, best first, those under `threshold` left out.
 
-    Two statements: the candidates of both legs (a UNION) with their distance and text rank only, then the
-    `top_k` best rows, without their vectors.
-    The text leg ranks at most SEARCH_TEXT_SCAN_LIMIT matches, so a common word in a huge scope cannot make
-    it rank the whole table. HNSW iterative scan is on for every connection (see DATABASES OPTIONS), so a
-    filtered scope served from the HNSW index still returns its rows.
+    Two statements: a bound on the scope's size, then the search, exact over a scope of at most
+    SEARCH_EXACT_MAX_ROWS rows (_EXACT), by candidates of a vector and a text leg over a larger one (_LEGS).
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
-    scope = memories_of(space=space, filters=filters, show_expired=show_expired)
-    pool = max(top_k * 4, 40)
-    candidates = scope.order_by(CosineDistance("embedding", query_vector)).values_list("pk", flat=True)[:pool]
-    tsquery = text_query(query) if weight > 0 else None
-    if tsquery is not None:
-        matches = scope.filter(search_vector=tsquery).values("pk")[: settings.SEARCH_TEXT_SCAN_LIMIT]
-        candidates = candidates.union(
-            Memory.objects.filter(pk__in=matches)
-            .annotate(rank=SearchRank(F("search_vector"), tsquery))
-            .order_by("-rank").values_list("pk", flat=True)[:pool]
-        )
-    no_rank = Value(0.0, output_field=FloatField())
-    scored = list(
-        Memory.objects.filter(pk__in=candidates).values_list(
-            "pk", CosineDistance("embedding", query_vector),
-            SearchRank(F("search_vector"), tsquery) if tsquery is not None else no_rank,
-        )
-    )
-    best_rank = max((rank for _, _, rank in scored), default=0.0) or 1.0
-    ranked = []
-    for pk, distance, rank in scored:
-        similarity = min(max(1.0 - float(distance if distance is not None else 1.0), 0.0), 1.0)
-        text = float(rank) / best_rank
-        ranked.append(((1 - weight) * similarity + weight * text, similarity, text, pk))
-    ranked.sort(key=lambda item: (-item[0], str(item[3])))
-    ranked = [item for item in ranked if threshold is None or item[0] >= threshold][:top_k]
-    rows = Memory.objects.defer("embedding", "search_vector").in_bulk([item[3] for item in ranked])
-    return [Hit(rows[pk], score, similarity, text) for score, similarity, text, pk in ranked]
+    where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
+    vector = _vector_literal(query_vector)
+    words = _WORD.findall(query.lower())[:64] if weight > 0 else []
+    rank = "ts_rank(search_vector, to_tsquery('english', %s))" if words else "0.0::real"
+    rank_params = [" | ".join(words)] if words else []
+    exact_max = settings.SEARCH_EXACT_MAX_ROWS
+    exact = _scope_size_bound(space, _pinned_entity_ids(filters), exact_max + 1) <= exact_max
+    if exact:
+        sql = _EXACT.format(where=where, rank=rank)
+        params = [vector, *rank_params, *where_params]
+    else:
+        pool = max(top_k * 4, 40)
+        sql, params = _VECTOR_LEG.format(where=where), [*where_params, vector, pool]
+        if words:
+            scan = settings.SEARCH_TEXT_SCAN_LIMIT
+            sql += _TEXT_LEG.format(where=where, rank=rank)
+            params += [" ".join(words), _common_lexemes(),
+                       *rank_params, *where_params, scan,
+                       *rank_params, *where_params, pool, scan,
+                       *rank_params, *where_params, max(4, pool // len(words)), pool,
+                       pool]
+        ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if words else "")
+        sql += _CANDIDATES.format(rank=rank, ids=ids)
+        params += [vector, *rank_params]
+    sql += _SCORED.format(columns=_MEMORY_COLUMNS)
+    params += [1 - weight, weight, 1 - weight, weight, -1.0 if threshold is None else threshold, top_k]
+    return [Hit(memory, memory.score, memory.similarity, memory.text_rank)
+            for memory in Memory.objects.raw(sql, params)]
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:

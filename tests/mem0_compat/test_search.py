@@ -1,0 +1,159 @@
+"""Hybrid search (selectors.memory_search): the same answers whichever way a scope is searched.
+
+A scope of at most SEARCH_EXACT_MAX_ROWS rows is scored row by row; a larger one by a vector leg (HNSW) and a
+text leg. The `method` fixture runs each test both ways: "legs" sets the limit to 0, so every scope is large.
+"""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from mem0_compat import selectors
+from mem0_compat.filters import compile_filters
+from mem0_compat.models import Memory
+from mem0_compat.selectors import memory_search
+from mem0_compat.services import embed, text_hash
+from tests.factories import MemorySpaceFactory
+
+pytestmark = pytest.mark.django_db
+
+FACTS = ["Has a cat named Tuna", "Deploys on Fridays using ArgoCD", "Likes hiking in the Alps",
+         "Drinks green tea every morning", "Works as a nurse in Lisbon"]
+
+
+@pytest.fixture(params=["exact", "legs"])
+def method(request, settings):
+    if request.param == "legs":
+        settings.SEARCH_EXACT_MAX_ROWS = 0
+    return request.param
+
+
+def store(space, texts, user_id="alice", vectors=None, **fields):
+    vectors = embed(texts) if vectors is None else vectors
+    now = timezone.now()
+    return Memory.objects.bulk_create(
+        Memory(space=space, memory=text, hash=text_hash(text), embedding=vector, user_id=user_id, created_at=now,
+               updated_at=now, **fields)
+        for text, vector in zip(texts, vectors, strict=True))
+
+
+def search(space, query, **options):
+    return memory_search(space=space, query_vector=embed([query])[0], query=query, **options)
+
+
+def texts(hits):
+    return [hit.memory.memory for hit in hits]
+
+
+def test_the_closest_memory_comes_first_with_scores_best_first(method, space):
+    store(space, FACTS)
+    hits = search(space, "when do we deploy")
+    assert texts(hits)[0] == "Deploys on Fridays using ArgoCD"
+    assert len(hits) == len(FACTS)
+    scores = [hit.score for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= hit.score <= 1 and 0 <= hit.vector_similarity <= 1 and 0 <= hit.text_rank <= 1
+               for hit in hits)
+
+
+def test_the_score_is_the_weighted_sum_of_similarity_and_relative_text_rank(method, space):
+    store(space, FACTS)
+    for weight in (0, 0.3, 1):
+        for hit in search(space, "tea in the morning", text_weight=weight):
+            assert hit.score == pytest.approx((1 - weight) * hit.vector_similarity + weight * hit.text_rank)
+    best, *rest = search(space, "tea in the morning", text_weight=1)
+    assert (best.memory.memory, best.text_rank) == ("Drinks green tea every morning", 1.0)
+    assert all(hit.text_rank == 0 for hit in rest)
+
+
+def test_a_word_only_full_text_knows_finds_its_memory(method, space):
+    store(space, FACTS + ["The project codename is Qwertzuiop"])
+    assert texts(search(space, "qwertzuiop", text_weight=1, top_k=1)) == ["The project codename is Qwertzuiop"]
+
+
+def test_equal_scores_are_ordered_by_id(method, space):
+    vector = embed(["same"])[0]
+    stored = store(space, [f"same words {n}" for n in range(6)], vectors=[vector] * 6)
+    hits = memory_search(space=space, query_vector=vector, query="", top_k=6)
+    assert [hit.memory.pk for hit in hits] == sorted((memory.pk for memory in stored), key=str)
+
+
+def test_threshold_and_top_k_cut_the_list(method, space):
+    store(space, FACTS)
+    everything = search(space, "green tea")
+    middle = everything[2].score
+    assert [hit.memory.pk for hit in search(space, "green tea", threshold=middle)] == [
+        hit.memory.pk for hit in everything if hit.score >= middle]
+    assert texts(search(space, "green tea", top_k=2)) == texts(everything)[:2]
+    assert search(space, "green tea", threshold=1.01) == []
+
+
+def test_only_the_scope_is_searched(method, space):
+    store(space, FACTS, user_id="alice")
+    store(space, ["Deploys on Mondays with Jenkins"], user_id="bob")
+    store(MemorySpaceFactory(owner=space.owner), ["Deploys every day with Argo"], user_id="alice")
+    alice = compile_filters({"user_id": "alice"}, loc=["filters"])
+    assert set(texts(search(space, "how do we deploy", filters=alice))) == set(FACTS)
+    assert len(search(space, "how do we deploy", filters=compile_filters({"user_id": "*"}, loc=["filters"]))) == 6
+
+
+def test_deleted_memories_never_and_expired_ones_only_when_asked(method, space):
+    store(space, FACTS[:2])
+    store(space, ["Deploys on Sundays"], deleted_at=timezone.now())
+    store(space, ["Deploys at night"], expiration_date=timezone.localdate() - dt.timedelta(days=1))
+    assert "Deploys on Sundays" not in texts(search(space, "deploy", show_expired=True))
+    assert "Deploys at night" not in texts(search(space, "deploy"))
+    assert "Deploys at night" in texts(search(space, "deploy", show_expired=True))
+
+
+@pytest.mark.parametrize("query", ["", "???", "the of and", "a " * 500, "ünïcödé naïve café", "it's (a | b) & !c:*"])
+def test_any_query_text_is_searched_as_words(method, space, query):
+    store(space, FACTS)
+    hits = memory_search(space=space, query_vector=embed(["x"])[0], query=query, top_k=3)
+    assert len(hits) == 3
+
+
+def test_a_memory_without_a_usable_vector_has_similarity_0(method, space):
+    store(space, ["Deploys on Fridays"], vectors=[np.zeros(len(embed(["x"])[0]), dtype=np.float32)])
+    store(space, ["Deploys on Mondays"], vectors=[None])
+    hits = search(space, "deploys")
+    assert {hit.memory.memory: hit.vector_similarity for hit in hits} == {"Deploys on Fridays": 0.0,
+                                                                           "Deploys on Mondays": 0.0}
+    assert all(hit.text_rank == 1.0 for hit in hits)
+
+
+def test_both_methods_agree_on_a_small_space(settings, space):
+    store(space, FACTS + ["Has a dog named Rex", "Visits Lisbon every summer"])
+    queries = ["which pets", "where does she work", "what does she drink", "mountains"]
+    exact = [texts(search(space, query, top_k=3)) for query in queries]
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    assert [texts(search(space, query, top_k=3)) for query in queries] == exact
+
+
+def test_a_large_scope_is_searched_by_legs_and_a_small_one_row_by_row(settings, space):
+    store(space, FACTS)
+    settings.SEARCH_EXACT_MAX_ROWS = len(FACTS)
+    other = MemorySpaceFactory(owner=space.owner)
+    store(other, FACTS + ["one more"])
+    for target, legs in ((space, False), (other, True)):
+        with CaptureQueriesContext(connection) as queries:
+            search(target, "deploy")
+        assert ("vector_leg" in queries.captured_queries[-1]["sql"]) is legs
+
+
+def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space, monkeypatch):
+    """After ANALYZE, "morning" is in most rows: the text leg skips it, so only the rare word picks rows."""
+    store(space, [f"Walks {n} km every morning" for n in range(60)] + ["Drinks tea every morning"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE mem0_compat_memory")
+    monkeypatch.setitem(selectors._common, "until", 0.0)
+    assert "morn" in selectors._common_lexemes()
+    assert "tea" not in selectors._common_lexemes()
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    best = search(space, "tea in the morning", text_weight=1, top_k=5)
+    assert best[0].memory.memory == "Drinks tea every morning"
+    assert best[0].text_rank == 1.0 and all(0 < hit.text_rank < 1 for hit in best[1:])
