@@ -29,9 +29,13 @@ Adds with infer=false, into the small space, BENCH_ADDS each, new texts:
   add_http_c1 / add_http_c4   POST v3/memories/add/ from 1 and 4 clients
   add_ours / add_mem0         in process, single-threaded, taking turns on the same texts:
                               `services.memory_add(infer=False)` and `mem0.Memory.add(infer=False)`
-In-process rates are additions (or searches) per second of the time spent in those calls.
+  add_conversation_ours / _mem0   the same with CONVERSATION (8) messages a call, user and assistant taking
+                              turns (BENCH_ADDS / 8 calls): what storing a chat verbatim costs. mem0 embeds and
+                              inserts message by message; ours embeds the call's messages in one batch and
+                              stores them in one statement.
+In-process rates are calls (or searches) per second of the time spent in those calls.
 
-Checks (a failure makes the run fail): every request and call answered; every add stored one memory; each
+Checks (a failure makes the run fail): every request and call answered; every add stored all its messages; each
 space and mem0 table holds the rows loaded; each planted memory is in our top 10 over HTTP, for its user and
 in the whole space, at both sizes (mem0's are reported, not checked).
 
@@ -68,6 +72,7 @@ TOP_K = 10
 # none it answers top_k, as ours does, and does the same work
 MEM0_SEARCH = {"top_k": TOP_K, "threshold": 0.0}
 ADD_CLIENTS = 4
+CONVERSATION = 8  # messages of an add call in the conversation measurement (user and assistant turns)
 WARM_UP = 10  # in-process calls of each kind before timing
 LOAD_BATCH = 1000  # rows per mem0 vector-store insert
 INDEX_MEMORY = "1GB"  # maintenance_work_mem for the HNSW builds: 110,000 x 384 dimensions fit in memory
@@ -174,7 +179,9 @@ GOALS = [
     ("large_space_sql", "p50_ms", "<=", 15, "whole-space search p50 <= 15 ms server side (SQL) at large size"),
     ("large_user_sql/mem0", "p50", "<=", 0.5, "per-user search p50 <= 1/2 of mem0's at large size"),
     ("large_space_sql/mem0", "p50", "<=", 0.5, "whole-space search p50 <= 1/2 of mem0's at large size"),
-    ("add_ours/add_mem0", "rate", ">=", 2, "add(infer=false) >= 2x mem0's throughput"),
+    ("add_ours/add_mem0", "rate", ">=", 2, "add(infer=false) >= 2x mem0's throughput, one message a call"),
+    ("add_conversation_ours/add_conversation_mem0", "rate", ">=", 2,
+     f"add(infer=false) >= 2x mem0's throughput, {CONVERSATION} messages a call"),
 ]
 SEARCH_ROWS = [
     ("http", "HTTP end to end"),
@@ -184,18 +191,23 @@ SEARCH_ROWS = [
     ("mem0", "mem0: Memory.search, vector given"),
     ("mem0_embed", "mem0: Memory.search, embedding"),
 ]
+# (measurement, label, memories each call stores)
 ADD_ROWS = [
-    ("add_http_c1", "HTTP, 1 client"),
-    (f"add_http_c{ADD_CLIENTS}", f"HTTP, {ADD_CLIENTS} clients"),
-    ("add_ours", "ours in process: memory_add"),
-    ("add_mem0", "mem0 in process: Memory.add"),
+    ("add_http_c1", "HTTP, 1 client", 1),
+    (f"add_http_c{ADD_CLIENTS}", f"HTTP, {ADD_CLIENTS} clients", 1),
+    ("add_ours", "ours in process: memory_add", 1),
+    ("add_mem0", "mem0 in process: Memory.add", 1),
+    ("add_conversation_ours", f"ours, {CONVERSATION} messages a call", CONVERSATION),
+    ("add_conversation_mem0", f"mem0, {CONVERSATION} messages a call", CONVERSATION),
 ]
 # (ratio name, ours, mem0, figure): ours / mem0, p50 latencies or add rates
 RATIOS = [
     *((f"{size}_{scope}_{ours}/{mem0}", f"{size}_{scope}_{ours}", f"{size}_{scope}_{mem0}", "p50")
       for size in ("small", "large") for scope in ("user", "space")
       for ours, mem0 in (("sql", "mem0"), ("total", "mem0_embed"), ("http", "mem0_embed"))),
-    *((f"{name}/add_mem0", name, "add_mem0", "rate") for name, _ in ADD_ROWS if name != "add_mem0"),
+    *((f"{name}/add_mem0", name, "add_mem0", "rate") for name in ("add_http_c1", f"add_http_c{ADD_CLIENTS}",
+                                                                   "add_ours")),
+    ("add_conversation_ours/add_conversation_mem0", "add_conversation_ours", "add_conversation_mem0", "rate"),
 ]
 
 
@@ -555,8 +567,6 @@ class Bench:
     # -- adds
     def adds(self, space, mem0, taken: set[str], loaded: int) -> None:
         """New texts (none loaded, none twice) for each measurement and each warm-up, so that every add stores."""
-        from mem0_compat.services import memory_add
-
         count, workers = self.sizes["adds"], self.server.workers
         facts = new_facts(3 * count + 2 * workers + WARM_UP, taken)
         url = f"{BASE.format(space=space.pk)}/v3/memories/add/"
@@ -568,10 +578,31 @@ class Bench:
         for name, each, clients in (("add_http_c1", c1, 1), (f"add_http_c{ADD_CLIENTS}", c4, ADD_CLIENTS)):
             timings = timing.concurrent(self.server, "POST", url, each=each, clients=clients, expect=200, keep=True)
             self.measured(name, timings, [len(answer["results"]) for answer in timings.answers])
-        timings = {"add_ours": timing.Timings(), "add_mem0": timing.Timings()}
-        stored = {"add_ours": [], "add_mem0": []}
-        for number, (user, text) in enumerate(warm_in_process + in_process):
-            messages = [{"role": "user", "content": text}]
+        single = [[{"role": "user", "content": text}] for _, text in warm_in_process + in_process]
+        self.adds_in_process("add", space, mem0, [user for user, _ in warm_in_process + in_process], single)
+        more = new_facts(len(facts) + (count // CONVERSATION + WARM_UP) * CONVERSATION, taken)[len(facts):]
+        conversations = [[{"role": ("user", "assistant")[index % 2], "content": text}
+                          for index, (_, text) in enumerate(more[start:start + CONVERSATION])]
+                         for start in range(0, len(more), CONVERSATION)]
+        self.adds_in_process("add_conversation", space, mem0, [more[start][0] for start in
+                                                               range(0, len(more), CONVERSATION)], conversations)
+        for name, _, per_call in ADD_ROWS:
+            counts = self.results.get(name, {}).get("results", {})
+            self.check(f"{name}_stored_all", counts.get("min") == counts.get("max") == per_call, results=counts)
+        # the warm-up adds landed in the space too; the in-process warm-up was written to both engines
+        expected = loaded + len(warm) + len(c1) + len(c4) + WARM_UP + len(in_process) + len(more)
+        stored_rows = self.db.count("SELECT count(*) FROM mem0_compat_memory WHERE space_id = %s", [space.pk])
+        self.check("small_space_after_adds", stored_rows == expected, expected=expected, stored=stored_rows)
+
+    def adds_in_process(self, name: str, space, mem0, users: list[str], calls: list[list[dict]]) -> None:
+        """`services.memory_add(infer=False)` and `mem0.Memory.add(infer=False)` taking turns on the same
+        messages (the first WARM_UP calls not timed): `{name}_ours` and `{name}_mem0`."""
+        from mem0_compat.services import memory_add
+
+        ours_name, mem0_name = f"{name}_ours", f"{name}_mem0"
+        timings = {ours_name: timing.Timings(), mem0_name: timing.Timings()}
+        stored = {ours_name: [], mem0_name: []}
+        for number, (user, messages) in enumerate(zip(users, calls, strict=True)):
             try:
                 start = time.perf_counter()
                 ours = memory_add(space=space, messages=messages, scope={"user_id": user}, infer=False)
@@ -579,24 +610,17 @@ class Bench:
                 theirs = mem0.add(messages, user_id=user, infer=False)["results"]
                 mem0_added = time.perf_counter()
             except Exception as error:  # noqa: BLE001 - recorded as a failure of the measurement
-                self.failures.append(f"add in process: {error!r}"[:300])
+                self.failures.append(f"{name} in process: {error!r}"[:300])
                 continue
             if number < WARM_UP:
                 continue
-            for name, seconds, results in (("add_ours", added - start, ours), ("add_mem0", mem0_added - added,
-                                                                                  theirs)):
-                timings[name].latencies.append(seconds)
-                stored[name].append(len(results))
-        for name, measured in timings.items():
-            measured.elapsed = sum(measured.latencies)
-            self.measured(name, measured, stored[name])
-        for name, _ in ADD_ROWS:
-            counts = self.results.get(name, {}).get("results", {})
-            self.check(f"{name}_stored_one_each", counts.get("min") == counts.get("max") == 1, results=counts)
-        # the warm-up adds landed in the space too; the in-process warm-up was written to both engines
-        expected = loaded + len(warm) + len(c1) + len(c4) + WARM_UP + len(in_process)
-        stored_rows = self.db.count("SELECT count(*) FROM mem0_compat_memory WHERE space_id = %s", [space.pk])
-        self.check("small_space_after_adds", stored_rows == expected, expected=expected, stored=stored_rows)
+            for measured, seconds, results in ((ours_name, added - start, ours), (mem0_name, mem0_added - added,
+                                                                                   theirs)):
+                timings[measured].latencies.append(seconds)
+                stored[measured].append(len(results))
+        for measured, each in timings.items():
+            each.elapsed = sum(each.latencies)
+            self.measured(measured, each, stored[measured])
 
     # -- bookkeeping
     def measured(self, name: str, timings: timing.Timings, results: list[int]) -> None:
@@ -720,11 +744,11 @@ def print_report(report: dict) -> None:
             for what, row_label in SEARCH_ROWS:
                 print_row(row_label, results.get(f"{size}_{scope}_{what}"))
     print(f"\nadd, infer=false (into the {sizes['memories_small']:,}-memory space)\n{header}")
-    for name, label in ADD_ROWS:
+    for name, label, _ in ADD_ROWS:
         print_row(label, results.get(name))
     print(f"\n{'ours / mem0':<36} {'ours':>9} {'mem0':>9} {'ratio':>7}  unit    hits ours/mem0")
     for name, ratio in report["ratios"].items():
-        unit = "ms p50" if ratio["figure"] == "p50" else "adds/s"
+        unit = "ms p50" if ratio["figure"] == "p50" else "calls/s"
         hits = f"{ratio['ours_hits']}/{ratio['mem0_hits']}" if ratio["figure"] == "p50" else ""
         print(f"{name:<36} {ratio['ours']:>9,.2f} {ratio['mem0']:>9,.2f} {ratio['ratio']:>7.2f}  {unit:<7} {hits}")
     vectors = report["vectors"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
+from mem0_compat.vector_column import vector_literal
 from memoryspaces.models import MemorySpace
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -123,15 +124,11 @@ def _common_lexemes() -> list[str]:
             cursor.execute(
                 """SELECT coalesce(array_agg(lexeme), '{}') FROM pg_stats,
                           unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common(lexeme, share)
-                   WHERE tablename = 'mem0_compat_memory' AND attname = 'search_vector' AND share > %s""",
+                   WHERE tablename = 'mem0_compat_memory' AND attname = 'search_vector'
+                     AND lexeme IS NOT NULL AND share > %s""",
                 [settings.SEARCH_TEXT_COMMON_SHARE])
             _common.update(lexemes=cursor.fetchone()[0], until=time.monotonic() + COMMON_LEXEMES_SECONDS)
     return _common["lexemes"]
-
-
-def _vector_literal(vector) -> str:
-    values = vector.tolist() if hasattr(vector, "tolist") else [float(value) for value in vector]
-    return "[" + ",".join([f"{value:.9g}" for value in values]) + "]"  # 9 digits: exact for float32
 
 
 _MEMORY_COLUMNS = ", ".join(
@@ -227,7 +224,7 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
     where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
-    vector = _vector_literal(query_vector)
+    vector = vector_literal(query_vector)
     words = _WORD.findall(query.lower())[:64] if weight > 0 else []
     rank = "ts_rank(search_vector, to_tsquery('english', %s))" if words else "0.0::real"
     rank_params = [" | ".join(words)] if words else []

@@ -24,6 +24,7 @@ from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryExport, MemoryHistory
+from mem0_compat.vector_column import vector_literal
 from memoryspaces.models import MemorySpace
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
             )
             SELECT inserted.id, inserted.memory FROM inserted JOIN incoming USING (hash) ORDER BY incoming.ord""",
             {"texts": texts, "hashes": [text_hash(text) for text in texts],
-             "vectors": [_vector_text(vectors[text]) for text in texts], "space": space.pk,
+             "vectors": [vector_literal(vectors[text]) for text in texts], "space": space.pk,
              **{field: scope.get(field) for field in ENTITY_FIELDS},
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
              "categories": fields["categories"], "immutable": fields["immutable"],
@@ -179,10 +180,6 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
              "input": Jsonb(messages) if messages is not None else None},
         )
         return [{"id": str(pk), "memory": text, "event": "ADD"} for pk, text in cursor.fetchall()]
-
-
-def _vector_text(vector) -> str:
-    return "[" + ",".join(repr(float(value)) for value in vector) + "]"
 
 
 def _set_text(memory: Memory, text: str, vector) -> None:

@@ -7,6 +7,12 @@ TABLE = "mem0_compat_memory"
 HNSW_INDEX = "memory_embedding_hnsw"
 
 
+def vector_literal(vector) -> str:
+    """pgvector's text form of a vector; 9 significant digits give every float32 back exactly."""
+    values = vector.tolist() if hasattr(vector, "tolist") else [float(value) for value in vector]
+    return "[" + ",".join([f"{value:.9g}" for value in values]) + "]"
+
+
 def column_dimensions(conn=connection) -> int | None:
     """The declared dimension of `embedding` (pgvector stores it as the type modifier), or None if unset."""
     with conn.cursor() as cursor:

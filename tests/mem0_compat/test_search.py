@@ -25,6 +25,12 @@ FACTS = ["Has a cat named Tuna", "Deploys on Fridays using ArgoCD", "Likes hikin
          "Drinks green tea every morning", "Works as a nurse in Lisbon"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_common_lexemes(monkeypatch):
+    """The common-word list is cached per process: each test reads its own database's statistics."""
+    monkeypatch.setitem(selectors._common, "until", 0.0)
+
+
 @pytest.fixture(params=["exact", "legs"])
 def method(request, settings):
     if request.param == "legs":
@@ -145,15 +151,32 @@ def test_a_large_scope_is_searched_by_legs_and_a_small_one_row_by_row(settings, 
         assert ("vector_leg" in queries.captured_queries[-1]["sql"]) is legs
 
 
-def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space, monkeypatch):
-    """After ANALYZE, "morning" is in most rows: the text leg skips it, so only the rare word picks rows."""
-    store(space, [f"Walks {n} km every morning" for n in range(60)] + ["Drinks tea every morning"])
+def far_from(vector):
+    """The vector opposite `vector`: the last row any nearest-neighbour search reaches."""
+    return -np.asarray(vector, dtype=np.float32)
+
+
+def test_the_text_leg_finds_a_match_the_vector_leg_cannot(settings, space):
+    query = "where is the qwertzuiop folder"
+    store(space, [f"Keeps folder {n} of invoices in the office" for n in range(60)])
+    store(space, ["The qwertzuiop folder is upstairs"], vectors=[far_from(embed([query])[0])])
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    best, = search(space, query, top_k=1, text_weight=1)
+    assert (best.memory.memory, best.vector_similarity, best.text_rank) == (
+        "The qwertzuiop folder is upstairs", 0.0, 1.0)
+
+
+def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space):
+    """After ANALYZE "morning" is in most rows: the text leg takes no rows for it, yet the row with the rare
+    word, far from the query's vector, is still found, and ranks first for matching both words."""
+    query = "tea in the morning"
+    store(space, [f"Walks {n} km every morning" for n in range(60)])
+    store(space, ["Drinks tea every morning"], vectors=[far_from(embed([query])[0])])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE mem0_compat_memory")
-    monkeypatch.setitem(selectors._common, "until", 0.0)
-    assert "morn" in selectors._common_lexemes()
-    assert "tea" not in selectors._common_lexemes()
+    common = selectors._common_lexemes()
+    assert "morn" in common and "tea" not in common and None not in common
     settings.SEARCH_EXACT_MAX_ROWS = 0
-    best = search(space, "tea in the morning", text_weight=1, top_k=5)
-    assert best[0].memory.memory == "Drinks tea every morning"
-    assert best[0].text_rank == 1.0 and all(0 < hit.text_rank < 1 for hit in best[1:])
+    best = search(space, query, text_weight=1, top_k=5)
+    assert (best[0].memory.memory, best[0].vector_similarity) == ("Drinks tea every morning", 0.0)
+    assert all(0 < hit.text_rank < 1 for hit in best[1:])  # "morning" still counts in their rank
