@@ -124,7 +124,8 @@ def _common_lexemes() -> list[str]:
             cursor.execute(
                 """SELECT coalesce(array_agg(lexeme), '{}') FROM pg_stats,
                           unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common(lexeme, share)
-                   WHERE tablename = 'mem0_compat_memory' AND attname = 'search_vector'
+                   WHERE schemaname = current_schema() AND tablename = 'mem0_compat_memory'
+                     AND attname = 'search_vector'
                      AND lexeme IS NOT NULL AND share > %s""",
                 [settings.SEARCH_TEXT_COMMON_SHARE])
             _common.update(lexemes=cursor.fetchone()[0], until=time.monotonic() + COMMON_LEXEMES_SECONDS)
