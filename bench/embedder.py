@@ -1,4 +1,5 @@
-"""Embedder throughput, in-process (the server is not used): sentences per second for `minilm` and `static`.
+"""Embedder throughput, in-process (the server is not used): sentences per second for `minilm`, `minilm-int8`
+and `static`.
 
 BENCH_SENTENCES (2,000; 200 with BENCH_QUICK=1) short varied sentences (10-20 words, like the facts a memory
 holds) are embedded in calls of 64 after one warm-up call; a rate is sentences divided by the wall-clock time
@@ -60,7 +61,8 @@ def measure(count: int = SENTENCES) -> tuple[dict, dict]:
     sentences = short_sentences(count)
     results, checks = {}, {}
     # the bench server's DATA_DIR: the ONNX graph cached there serves both this and the server
-    for embedder in (MiniLMEmbedder(DATA_DIR / "models"), StaticEmbedder()):
+    for embedder in (MiniLMEmbedder(DATA_DIR / "models"), MiniLMEmbedder(DATA_DIR / "models", int8=True),
+                     StaticEmbedder()):
         rate, vectors = sentences_per_second(embedder, sentences)
         results[embedder.name] = {"sentences_per_s": round(rate), "dimensions": embedder.dimensions}
         line = f"{embedder.name:<8} {rate:>9,.0f} sentences/s ({count:,} sentences, calls of {BATCH})"

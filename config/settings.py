@@ -129,10 +129,12 @@ TIKTOKEN_CACHE_DIR = os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(DATA_DIR / 
 TOKEN_ENCODING = os.environ.get("TOKEN_ENCODING", "cl100k_base")
 
 # --- long-term memory (mem0-compatible) ------------------------------------------------------------------
-# Embedder: "minilm" (all-MiniLM-L6-v2 on onnxruntime, offline, 384 dims), "static" (model2vec, 64 dims), or
-# "<provider>/<model>" for an OpenAI-compatible endpoint or one of mem0's embedder providers.
+# Embedder: "minilm" (all-MiniLM-L6-v2 on onnxruntime, offline, 384 dims), "minilm-int8" (the same with int8
+# weights: faster, slightly different vectors), "static" (model2vec, 64 dims), or "<provider>/<model>" for an
+# OpenAI-compatible endpoint or one of mem0's embedder providers.
 EMBEDDER = os.environ.get("EMBEDDER", "minilm")
-EMBEDDING_DIMENSIONS = int(os.environ.get("EMBEDDING_DIMENSIONS") or {"minilm": 384, "static": 64}.get(EMBEDDER, 1536))
+OFFLINE_DIMENSIONS = {"minilm": 384, "minilm-int8": 384, "static": 64}
+EMBEDDING_DIMENSIONS = int(os.environ.get("EMBEDDING_DIMENSIONS") or OFFLINE_DIMENSIONS.get(EMBEDDER, 1536))
 # onnxruntime threads per process: all cores for one process (benchmarks, reembed); the Procfile gives each
 # web process one, since several web processes already share the cores.
 EMBEDDER_THREADS = int(os.environ.get("EMBEDDER_THREADS") or os.cpu_count() or 1)

@@ -33,13 +33,23 @@ def minilm():
 
 
 @pytest.fixture(scope="module")
+def minilm_int8():
+    return MiniLMEmbedder(Path(django_settings.DATA_DIR) / "models", int8=True)
+
+
+@pytest.fixture(scope="module")
 def static():
     return StaticEmbedder()
 
 
-@pytest.fixture(params=["minilm", "static"])
+@pytest.fixture(params=["minilm", "minilm_int8", "static"])
 def embedder(request):
     return request.getfixturevalue(request.param)
+
+
+class FakeGraph:
+    def SerializeToString(self):  # noqa: N802 (onnx's name)
+        return b"graph"
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,6 +68,23 @@ def test_minilm_vectors_do_not_depend_on_the_batch(minilm):
     one_by_one = np.vstack([minilm.embed([sentence]) for sentence in sentences])
     assert len(sentences) * 3 > minilm.batch_size  # several batches, each padded differently
     np.testing.assert_allclose(minilm.embed(sentences * 3), np.tile(one_by_one, (3, 1)), atol=1e-5)
+
+
+def test_minilm_int8_stays_close_to_sentence_transformers(minilm_int8):
+    ours = minilm_int8.embed(REFERENCE["sentences"])
+    for sentence, mine, reference in zip(REFERENCE["sentences"], ours, REFERENCE["embeddings"], strict=True):
+        assert cosine(mine, np.array(reference)) > 0.9, sentence[:60]
+    assert minilm_int8.name == "minilm-int8"
+
+
+def test_minilm_int8_graph_is_made_once_beside_the_float_one(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(minilm_files, "_build", lambda archive: made.append("graph") or FakeGraph())
+    monkeypatch.setattr(minilm_files, "_quantize", lambda graph: made.append(graph) or b"int8 graph")
+    path = minilm_files.onnx_graph(tmp_path, int8=True)
+    assert minilm_files.onnx_graph(tmp_path, int8=True) == path
+    assert path.name.endswith("-int8.onnx") and path.read_bytes() == b"int8 graph"
+    assert made == ["graph", minilm_files.onnx_graph(tmp_path)]  # the float graph, then its quantization
 
 
 def test_minilm_truncates_long_texts(minilm):
@@ -82,10 +109,6 @@ def test_related_sentences_are_closer(embedder):
 
 
 def test_graph_is_built_once_per_weights_file(tmp_path, monkeypatch):
-    class FakeGraph:
-        def SerializeToString(self):  # noqa: N802 (onnx's name)
-            return b"graph"
-
     builds = []
     monkeypatch.setattr(minilm_files, "_build", lambda archive: builds.append(archive) or FakeGraph())
     path = minilm_files.onnx_graph(tmp_path)
@@ -99,7 +122,7 @@ def test_graph_is_built_once_per_weights_file(tmp_path, monkeypatch):
     assert len(builds) == 2
 
 
-@pytest.mark.parametrize(("name", "dimensions"), [("minilm", 384), ("static", 64)])
+@pytest.mark.parametrize(("name", "dimensions"), [("minilm", 384), ("minilm-int8", 384), ("static", 64)])
 def test_get_embedder_follows_settings(settings, name, dimensions):
     settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS = name, dimensions
     assert get_embedder() is get_embedder()
@@ -116,7 +139,7 @@ def test_dimension_mismatch_is_a_configuration_error(settings):
 
 def test_unknown_embedder_is_a_configuration_error(settings):
     settings.EMBEDDER = "word2vec"
-    with pytest.raises(ImproperlyConfigured, match="'minilm', 'static' or '<provider>/<model>'"):
+    with pytest.raises(ImproperlyConfigured, match="'minilm', 'minilm-int8', 'static' or '<provider>/<model>'"):
         get_embedder()
 
 
