@@ -65,7 +65,7 @@ def measure(count: int = SENTENCES) -> tuple[dict, dict]:
                      StaticEmbedder()):
         rate, vectors = sentences_per_second(embedder, sentences)
         results[embedder.name] = {"sentences_per_s": round(rate), "dimensions": embedder.dimensions}
-        line = f"{embedder.name:<8} {rate:>9,.0f} sentences/s ({count:,} sentences, calls of {BATCH})"
+        line = f"{embedder.name:<12} {rate:>9,.0f} sentences/s ({count:,} sentences, calls of {BATCH})"
         if goal := GOALS.get(embedder.name):
             results[embedder.name] |= {"goal": goal, "passed": rate >= goal}
             line += f"  goal >= {goal:,}: {'PASS' if rate >= goal else 'MISS'}"
