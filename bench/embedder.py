@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.server import DATA_DIR, Server
+from bench.server import DATA_DIR, Server, setup_django
 from mem0_compat.embeddings import Embedder, MiniLMEmbedder, StaticEmbedder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "embedder.json"
@@ -83,6 +83,7 @@ def run(server: Server) -> bool:
     quick = os.environ.get("BENCH_QUICK") == "1"
     count = int(os.environ.get("BENCH_SENTENCES", SENTENCES // 10 if quick else SENTENCES))
     print(f"\n== embedder ({'quick' if quick else 'full'}): {count:,} sentences, calls of {BATCH}", flush=True)
+    setup_django(server)  # the embedders read settings: the server's, not a development database of their own
     results, checks = measure(count)
     for name, check in checks.items():
         print(f"check {name} vectors ({check['shape'][1]} dims, unit length): {'OK' if check['ok'] else 'WRONG'}")

@@ -30,7 +30,6 @@ BENCH_LIFECYCLE_STEADY (5); BENCH_QUICK=1: 100000 sessions, 10 triggers, 3 stead
 
 import asyncio
 import json
-import logging
 import os
 import platform
 import re
@@ -44,7 +43,7 @@ from pathlib import Path
 import httpx
 
 from bench import timing
-from bench.server import DATA_DIR, Server, running_worker
+from bench.server import Server, running_worker, setup_django
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lifecycle.json"
 DEFAULT_SIZES = {"sessions": 1_000_000, "triggers": 50, "steady": 5}
@@ -143,18 +142,6 @@ def read_sizes() -> dict:
     sizes = {name: int(os.environ.get(f"BENCH_LIFECYCLE_{name.upper()}", default))
              for name, default in defaults.items()}
     return {**sizes, "quick": quick}
-
-
-def setup_django(server: Server) -> None:
-    """Settings as the server's (its database, broker and DATA_DIR), then django.setup()."""
-    import django
-
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": server.database_url,
-                       "DATA_DIR": str(DATA_DIR)})
-    if server.redis_url:
-        os.environ["REDIS_URL"] = server.redis_url
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request
 
 
 def percentiles(values: list[float]) -> dict:

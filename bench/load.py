@@ -328,7 +328,7 @@ class Load:
 def run(server: Server) -> bool:
     sizes = read_sizes()
     print(f"\n== load ({'quick' if sizes['quick'] else 'full'}): {sizes}, mix {MIX}", flush=True)
-    from bench.lifecycle import setup_django
+    from bench.server import setup_django
 
     setup_django(server)
     import psycopg

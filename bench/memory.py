@@ -63,7 +63,7 @@ import httpx
 import numpy as np
 
 from bench import timing
-from bench.server import DATA_DIR, Server
+from bench.server import DATA_DIR, Server, setup_django
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 DEFAULT_SIZES = {"memories_small": 10_000, "memories_large": 100_000, "searches": 200, "adds": 500}
@@ -215,7 +215,7 @@ def run(server: Server) -> bool:
     sizes = read_sizes()
     print(f"\n== memory ({'quick' if sizes['quick'] else 'full'}): {sizes}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench-mem0-"))
-    setup_django(server, scratch)
+    setup_django_with_mem0(server, scratch)
     from django.conf import settings
 
     from mem0_compat.embeddings import get_embedder
@@ -261,16 +261,11 @@ def read_sizes() -> dict:
     return {**sizes, "quick": quick}
 
 
-def setup_django(server: Server, scratch: Path) -> None:
-    """Settings as the server's (its database, its DATA_DIR and so its model files), then django.setup();
-    mem0 is told, before its first import, to stay offline and keep its files in `scratch`."""
-    import django
-
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": server.database_url,
-                       "DATA_DIR": str(DATA_DIR), "MEM0_TELEMETRY": "False", "MEM0_DIR": str(scratch)})
-    django.setup()
-    for name in ("httpx", "mem0"):  # a line per request, per insert batch
-        logging.getLogger(name).setLevel(logging.WARNING)
+def setup_django_with_mem0(server: Server, scratch: Path) -> None:
+    """The server's settings; mem0 is told, before its first import, to stay offline and keep its files in
+    `scratch`."""
+    setup_django(server, MEM0_TELEMETRY="False", MEM0_DIR=str(scratch))
+    logging.getLogger("mem0").setLevel(logging.WARNING)  # a line per insert batch
 
 
 # -- data ----------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.memory import Database, mem0_engine, setup_django
+from bench.memory import Database, mem0_engine, setup_django_with_mem0
 from bench.server import BASE_DIR, Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "retrieval.json"
@@ -94,7 +94,7 @@ def run(server: Server) -> bool:
     print(f"\n== retrieval ({'quick' if sizes['quick'] else 'full'}): {sizes}", flush=True)
     conversations = load_conversations(DATA_FILE, sizes["conversations"], sizes["speaker_in_text"])
     scratch = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
-    setup_django(server, scratch)
+    setup_django_with_mem0(server, scratch)
     from django.conf import settings
 
     from mem0_compat.embeddings import get_embedder

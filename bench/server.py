@@ -57,6 +57,21 @@ class Server:
                                  limits=limits)
 
 
+def setup_django(server: Server, **environment: str) -> None:
+    """This process's Django settings made the server's (its database, broker and DATA_DIR, so its model
+    files too), then django.setup(): a benchmark working in process starts no embedded service of its own."""
+    import logging
+
+    import django
+
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": server.database_url,
+                       "DATA_DIR": str(DATA_DIR), **environment})
+    if server.redis_url:
+        os.environ["REDIS_URL"] = server.redis_url
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request
+
+
 @contextmanager
 def running_server() -> Iterator[Server]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(DATA_DIR)}
