@@ -93,23 +93,30 @@ SCOPE_SIZE_SECONDS = 60
 SCOPE_SIZE_ENTRIES = 10_000
 
 
-def _scope_size_bound(space: MemorySpace, pinned: dict[str, str], limit: int) -> int:
-    """How many memories (deleted ones too) the space holds for these entity ids, counted up to `limit` from
-    the (space, entity) btree alone: an upper bound on any scope with those ids. Remembered for a minute per
-    process: a scope that grew or shrank meanwhile is searched by the other method, as correctly."""
-    key = (space.pk, *sorted(pinned.items()), limit)
-    size, until = _scope_sizes.get(key, (0, 0.0))
-    if time.monotonic() < until:
-        return size
+def _bound_sql(pinned: dict[str, str]) -> str:
+    """How many memories (deleted ones too) the space holds for these entity ids, counted up to a limit from
+    the (space, entity) btree alone: an upper bound on the size of any scope with those ids."""
     conditions = "".join(f" AND {field} = %s" for field in pinned)  # field names from ENTITY_FIELDS only
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM mem0_compat_memory WHERE space_id = %s{conditions} "
-                       "LIMIT %s) AS scope", [space.pk, *pinned.values(), limit])
-        size = cursor.fetchone()[0]
+    return f"SELECT count(*) FROM (SELECT 1 FROM mem0_compat_memory WHERE space_id = %s{conditions} LIMIT %s) AS scope"
+
+
+def _known_size(key: tuple) -> int | None:
+    size, until = _scope_sizes.get(key, (0, 0.0))
+    return size if time.monotonic() < until else None
+
+
+def _remember_size(key: tuple, size: int) -> None:
+    """Remembered for a minute per process: a scope that grew or shrank meanwhile is searched by the other
+    method, as correctly."""
     if len(_scope_sizes) >= SCOPE_SIZE_ENTRIES:
         _scope_sizes.clear()
     _scope_sizes[key] = (size, time.monotonic() + SCOPE_SIZE_SECONDS)
-    return size
+
+
+def _scope_size_bound(space: MemorySpace, pinned: dict[str, str], limit: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_bound_sql(pinned), [space.pk, *pinned.values(), limit])
+        return cursor.fetchone()[0]
 
 
 _common = {"lexemes": [], "until": 0.0}
@@ -155,10 +162,13 @@ ORDER BY score DESC, m.id::text
 LIMIT %s"""
 
 # A scope of at most SEARCH_EXACT_MAX_ROWS rows (one user, a run, a small space) is read once and every row
-# scored: exact, and cheaper than any index for a few hundred rows.
+# scored: exact, and cheaper than any index for a few hundred rows. The statement checks the bound itself
+# (an index-only count) and reads nothing when the scope is larger.
 _EXACT = """WITH
+bound AS ({bound}),
 candidate AS (
-    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory WHERE {where}
+    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory
+    WHERE {where} AND (SELECT * FROM bound) <= %s
 ),"""
 
 # A larger scope: the nearest rows by the HNSW index (iterative scan is on for every connection, see
@@ -220,38 +230,78 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     """Hybrid search: cosine similarity (pgvector) and full-text rank (tsvector) scored
     `(1 - w) * similarity + w * text_rank / best_text_rank`, best first, those under `threshold` left out.
 
-    Two statements: a bound on the scope's size, then the search, exact over a scope of at most
-    SEARCH_EXACT_MAX_ROWS rows (_EXACT), by candidates of a vector and a text leg over a larger one (_LEGS).
+    Exact over a scope of at most SEARCH_EXACT_MAX_ROWS rows (_EXACT), by candidates of a vector and a text
+    leg over a larger one (_LEGS). Which one is known from the scope's size bound, remembered per process;
+    until it is, the exact statement is tried, and only an empty answer needs the bound counted apart.
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
     where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
-    vector = vector_literal(query_vector)
     words = _WORD.findall(query.lower())[:64] if weight > 0 else []
-    rank = "ts_rank(search_vector, to_tsquery('english', %s))" if words else "0.0::real"
-    rank_params = [" | ".join(words)] if words else []
-    exact_max = settings.SEARCH_EXACT_MAX_ROWS
-    exact = _scope_size_bound(space, _pinned_entity_ids(filters), exact_max + 1) <= exact_max
-    if exact:
-        sql = _EXACT.format(where=where, rank=rank)
-        params = [vector, *rank_params, *where_params]
-    else:
-        pool = max(top_k * 4, 40)
-        sql, params = _VECTOR_LEG.format(where=where), [*where_params, vector, pool]
-        if words:
+    search = _Search(where=where, where_params=where_params, vector=vector_literal(query_vector), words=words,
+                     weight=weight, threshold=threshold, top_k=top_k)
+    pinned, exact_max = _pinned_entity_ids(filters), settings.SEARCH_EXACT_MAX_ROWS
+    key = (space.pk, *sorted(pinned.items()), exact_max)
+    size = _known_size(key)
+    if size is None or size <= exact_max:
+        hits = search.exact(space=space, pinned=pinned, exact_max=exact_max)
+        if hits or size is not None:
+            _remember_size(key, size if size is not None else exact_max)
+            return hits
+        size = _scope_size_bound(space, pinned, exact_max + 1)
+        _remember_size(key, size)
+        if size <= exact_max:
+            return hits
+    return search.by_legs()
+
+
+@dataclass
+class _Search:
+    """One search's SQL pieces and parameters; `exact` and `by_legs` run it either way."""
+
+    where: str
+    where_params: list
+    vector: str
+    words: list[str]
+    weight: float
+    threshold: float | None
+    top_k: int
+
+    @property
+    def rank(self) -> str:
+        return "ts_rank(search_vector, to_tsquery('english', %s))" if self.words else "0.0::real"
+
+    @property
+    def rank_params(self) -> list:
+        return [" | ".join(self.words)] if self.words else []
+
+    def exact(self, *, space: MemorySpace, pinned: dict[str, str], exact_max: int) -> list[Hit]:
+        sql = _EXACT.format(bound=_bound_sql(pinned), where=self.where, rank=self.rank)
+        return self._run(sql, [space.pk, *pinned.values(), exact_max + 1, self.vector, *self.rank_params,
+                               *self.where_params, exact_max])
+
+    def by_legs(self) -> list[Hit]:
+        where, where_params, rank, rank_params = self.where, self.where_params, self.rank, self.rank_params
+        pool = max(self.top_k * 4, 40)
+        sql, params = _VECTOR_LEG.format(where=where), [*where_params, self.vector, pool]
+        if self.words:
             scan = settings.SEARCH_TEXT_SCAN_LIMIT
             sql += _TEXT_LEG.format(where=where, rank=rank)
-            params += [" ".join(words), _common_lexemes(),
+            params += [" ".join(self.words), _common_lexemes(),
                        *rank_params, *where_params, scan,
                        *rank_params, *where_params, pool, scan,
-                       *rank_params, *where_params, max(4, pool // len(words)), pool,
+                       *rank_params, *where_params, max(4, pool // len(self.words)), pool,
                        pool]
-        ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if words else "")
+        ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if self.words else "")
         sql += _CANDIDATES.format(rank=rank, ids=ids)
-        params += [vector, *rank_params]
-    sql += _SCORED.format(columns=_MEMORY_COLUMNS)
-    params += [1 - weight, weight, 1 - weight, weight, -1.0 if threshold is None else threshold, top_k]
-    return [Hit(memory, memory.score, memory.similarity, memory.text_rank)
-            for memory in Memory.objects.raw(sql, params)]
+        return self._run(sql, [*params, self.vector, *rank_params])
+
+    def _run(self, sql: str, params: list) -> list[Hit]:
+        weight = self.weight
+        sql += _SCORED.format(columns=_MEMORY_COLUMNS)
+        params += [1 - weight, weight, 1 - weight, weight, -1.0 if self.threshold is None else self.threshold,
+                   self.top_k]
+        return [Hit(memory, memory.score, memory.similarity, memory.text_rank)
+                for memory in Memory.objects.raw(sql, params)]
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:

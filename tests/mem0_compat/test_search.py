@@ -190,3 +190,18 @@ def test_new_memories_go_straight_into_the_gin_indexes(space, index):
     with connection.cursor() as cursor:
         cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         assert cursor.fetchone()[0] == 0  # pages that were pending
+
+
+def test_a_search_is_one_statement_once_the_scope_size_is_known(settings, space):
+    store(space, FACTS)
+    other = MemorySpaceFactory(owner=space.owner)
+    store(other, FACTS + ["one more"])
+    settings.SEARCH_EXACT_MAX_ROWS = len(FACTS)
+    with CaptureQueriesContext(connection) as small:
+        search(space, "deploy")  # the exact statement answers, and so tells the scope is small
+    assert len(small.captured_queries) == 1
+    search(other, "deploy")  # the exact statement finds the scope too large: counted, then searched by legs
+    for target in (space, other):
+        with CaptureQueriesContext(connection) as queries:
+            assert search(target, "deploy")
+        assert len(queries.captured_queries) == 1
