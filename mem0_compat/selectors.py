@@ -231,8 +231,9 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     `(1 - w) * similarity + w * text_rank / best_text_rank`, best first, those under `threshold` left out.
 
     Exact over a scope of at most SEARCH_EXACT_MAX_ROWS rows (_EXACT), by candidates of a vector and a text
-    leg over a larger one (_LEGS). Which one is known from the scope's size bound, remembered per process;
-    until it is, the exact statement is tried, and only an empty answer needs the bound counted apart.
+    leg over a larger one (_VECTOR_LEG, _TEXT_LEG, _CANDIDATES). Unless the scope is known to be large, the
+    exact statement is tried: its answer proves the scope small, and only an empty answer (an empty scope, or
+    one too large for its guard) needs the bound counted apart.
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
     where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
@@ -244,8 +245,8 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     size = _known_size(key)
     if size is None or size <= exact_max:
         hits = search.exact(space=space, pinned=pinned, exact_max=exact_max)
-        if hits or size is not None:
-            _remember_size(key, size if size is not None else exact_max)
+        if hits:
+            _remember_size(key, exact_max)
             return hits
         size = _scope_size_bound(space, pinned, exact_max + 1)
         _remember_size(key, size)

@@ -205,3 +205,11 @@ def test_a_search_is_one_statement_once_the_scope_size_is_known(settings, space)
         with CaptureQueriesContext(connection) as queries:
             assert search(target, "deploy")
         assert len(queries.captured_queries) == 1
+
+
+def test_a_scope_that_outgrows_the_exact_limit_is_still_found(settings, space):
+    settings.SEARCH_EXACT_MAX_ROWS = len(FACTS)
+    store(space, FACTS)
+    assert search(space, "deploy")  # remembered as small
+    store(space, ["Deploys twice a day", "Deploys with Helm"])
+    assert "Deploys with Helm" in texts(search(space, "deploy with helm", top_k=3))
