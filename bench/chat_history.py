@@ -15,16 +15,14 @@ Sizes (environment): BENCH_SINGLE (appends per concurrency level, 2000), BENCH_B
 BENCH_LASTN (reads per session, 500), BENCH_BIG_SESSION (100000); BENCH_QUICK=1 divides the defaults by 10.
 """
 
-import json
 import os
-import platform
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from bench import timing
+from bench.report import machine, write_results
 from bench.server import Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chat_history.json"
@@ -102,15 +100,14 @@ def run(server: Server) -> bool:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": sizes,
         "server": {"workers": server.workers, "database": server.database},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "results": results,
         "goals": [goal_result(results, *goal) for goal in GOALS],
         "checks": checks,
         "failed_requests": failures,
     }
     print_report(report)
-    write_json(report)
+    write_results(RESULTS, report)
     return not failures and all(check["ok"] for check in checks.values())
 
 
@@ -182,8 +179,3 @@ def print_report(report: dict) -> None:
         print("failed requests (first 5 per measurement):", *report["failed_requests"], sep="\n  ")
 
 
-def write_json(report: dict) -> None:
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)

@@ -6,17 +6,15 @@ holds) are embedded in calls of 64 after one warm-up call; a rate is sentences d
 of all the calls, tokenising included. Check: every vector has the embedder's dimensions and unit length.
 """
 
-import json
 import os
-import platform
 import random
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from bench.report import machine, write_results
 from bench.server import DATA_DIR, Server, setup_django
 from mem0_compat.embeddings import Embedder, MiniLMEmbedder, StaticEmbedder
 
@@ -91,16 +89,12 @@ def run(server: Server) -> bool:
         "benchmark": "embedder",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": {"sentences": count, "batch": BATCH, "quick": quick},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "results": results,
         "goals": [{"goal": f"{name} >= {goal:,} sentences/s", "measurement": name, "figure": "sentences_per_s",
                    "target": f">= {goal}", "value": results[name]["sentences_per_s"],
                    "status": "PASS" if results[name]["passed"] else "MISS"} for name, goal in GOALS.items()],
         "checks": checks,
     }
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)
+    write_results(RESULTS, report)
     return all(check["ok"] for check in checks.values())

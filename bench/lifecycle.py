@@ -29,12 +29,9 @@ BENCH_LIFECYCLE_STEADY (5); BENCH_QUICK=1: 100000 sessions, 10 triggers, 3 stead
 """
 
 import asyncio
-import json
 import os
-import platform
 import re
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -43,6 +40,7 @@ from pathlib import Path
 import httpx
 
 from bench import timing
+from bench.report import machine, write_results
 from bench.server import Server, running_worker, setup_django
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lifecycle.json"
@@ -120,8 +118,7 @@ def run(server: Server) -> bool:
                      "LIFECYCLE_SWEEP_MAX_BATCHES": settings.LIFECYCLE_SWEEP_MAX_BATCHES,
                      "CELERY_CONCURRENCY": int(os.environ.get("CELERY_CONCURRENCY", 2))},
         "server": {"workers": server.workers, "database": server.database},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "build": bench.build,
         "sweeps": bench.sweeps,
         "explain": bench.explain,
@@ -132,7 +129,7 @@ def run(server: Server) -> bool:
     }
     report["goals"] = goals(report)
     print_report(report)
-    write_json(report)
+    write_results(RESULTS, report)
     return not bench.failures and all(check["ok"] for check in bench.checks.values())
 
 
@@ -611,9 +608,3 @@ def statements_line(round_: dict) -> str:
                      for kind, value in list(round_["statements"].items())[:4])
 
 
-def write_json(report: dict) -> None:
-    RESULTS.parent.mkdir(exist_ok=True)
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)

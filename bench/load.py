@@ -29,10 +29,8 @@ Spaces are removed at the start (an earlier run's) and, when everything checked 
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -42,6 +40,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import machine, write_results
 from bench.server import Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
@@ -370,15 +369,14 @@ def run(server: Server) -> bool:
         "mix_percent": MIX,
         "server": {"workers": server.workers, "threads": int(os.environ.get("WEB_THREADS", 4)),
                    "database": server.database},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "results": summarize(stats),
         "warmup": summarize(warm),
         "cpu": cpu.result,
         "checks": checks,
     }
     print_report(report)
-    write_json(report)
+    write_results(RESULTS, report)
     passed = all(check["ok"] for check in checks.values())
     if passed:
         remove_spaces()
@@ -526,9 +524,3 @@ def print_report(report: dict) -> None:
           " ids, no 5xx other than 503")
 
 
-def write_json(report: dict) -> None:
-    RESULTS.parent.mkdir(exist_ok=True)
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)

@@ -47,11 +47,9 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -63,6 +61,7 @@ import httpx
 import numpy as np
 
 from bench import timing
+from bench.report import machine, write_results
 from bench.server import DATA_DIR, Server, setup_django
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
@@ -237,8 +236,7 @@ def run(server: Server) -> bool:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": sizes,
         "server": {"workers": server.workers, "database": server.database},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "embedder": {"name": embedder.name, "dimensions": embedder.dimensions,
                      "hnsw_ef_search": settings.HNSW_EF_SEARCH, "search_text_weight": settings.SEARCH_TEXT_WEIGHT},
         "vectors": bench.vector_info,
@@ -250,7 +248,7 @@ def run(server: Server) -> bool:
     }
     report["goals"] = [goal_result(report, *goal) for goal in GOALS]
     print_report(report)
-    write_json(report)
+    write_results(RESULTS, report)
     return not bench.failures and all(check["ok"] for check in bench.checks.values())
 
 
@@ -776,8 +774,3 @@ def print_row(label: str, row: dict | None) -> None:
           f" {row['requests_per_s']:>7,.0f} {hits if hits is not None else '':>5}")
 
 
-def write_json(report: dict) -> None:
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)

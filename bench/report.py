@@ -1,7 +1,11 @@
-"""A picture of the latest results: `bench/results/summary.png`, drawn from the JSON files the benchmarks
-wrote (whichever exist). Latency percentiles on the left, retrieval recall per method on the right."""
+"""The benchmarks' results: each one's JSON under `bench/results/` (`write_results`), and a picture of the
+latest ones, `bench/results/summary.png`, drawn from whichever JSON files exist. Latency percentiles on the left,
+retrieval recall per method on the right."""
 
 import json
+import os
+import platform
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -16,6 +20,20 @@ LATENCIES = [  # (file, result key, label)
     ("memory.json", "large_user_http", "search {large}, per user (HTTP)"),
     ("memory.json", "add_http_c1", "memory add (HTTP)"),
 ]
+
+
+def machine() -> dict:
+    """The machine a benchmark ran on, for its report."""
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]}
+
+
+def write_results(path: Path, report: dict) -> None:
+    """`report` as JSON at `path` (under bench/results/), written whole or not at all."""
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    partial.replace(path)
+    print(f"Results written to {path.relative_to(path.parents[2])}", flush=True)
 
 
 def _load(name: str) -> dict:

@@ -34,11 +34,9 @@ import hashlib
 import inspect
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.memory import Database, mem0_engine, setup_django_with_mem0
+from bench.report import machine, write_results
 from bench.server import BASE_DIR, Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "retrieval.json"
@@ -118,8 +117,7 @@ def run(server: Server) -> bool:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": sizes,
         "server": {"workers": server.workers, "database": server.database},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0]},
+        "machine": machine(),
         "settings": {"embedder": embedder.name, "dimensions": embedder.dimensions,
                      "search_text_weight": settings.SEARCH_TEXT_WEIGHT,
                      "search_text_scan_limit": settings.SEARCH_TEXT_SCAN_LIMIT,
@@ -138,7 +136,7 @@ def run(server: Server) -> bool:
     }
     report["goals"] = goals(report)
     print_report(report)
-    write_json(report)
+    write_results(RESULTS, report)
     # only a broken run fails: missed goals are reported, not asserted
     return bool(bench.questions) and not bench.failures
 
@@ -510,9 +508,4 @@ def print_report(report: dict) -> None:
         print("failures:", *report["failures"], sep="\n  ")
 
 
-def write_json(report: dict) -> None:
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    partial.replace(RESULTS)
-    print(f"Results written to {RESULTS.relative_to(RESULTS.parents[2])}", flush=True)
 
