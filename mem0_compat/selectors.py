@@ -143,28 +143,33 @@ _MEMORY_COLUMNS = ", ".join(
     f"m.{field.column}" for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")
 )
 
-# Both search statements end alike: `candidate` rows (id, cosine distance, text rank) become a 0..1
-# similarity (no vector, or a zero vector's NaN, counts as 0) and a text rank relative to the best one, scored
-# and sorted (ties by id), those under the threshold left out. Only the best rows are read whole.
+# Both search statements begin alike: the query's words as one tsquery, made once (to_tsquery is only
+# stable: written into ts_rank's arguments it would be parsed again for every row). And they end alike:
+# `candidate` rows (id, cosine distance, text rank) become a 0..1 similarity (no vector, or a zero vector's
+# NaN, counts as 0) and a text rank relative to the best one, scored and sorted (ties by id), those under the
+# threshold left out. Only the best rows are read whole.
+_TEXT_QUERY = """
+text_query AS (SELECT to_tsquery('english', %s) AS query),"""
+_TEXT_RANK = "ts_rank(search_vector, (SELECT query FROM text_query))"
 _SCORED = """
-scored AS (
+relative AS (
     SELECT id,
            CASE WHEN distance IS NULL OR distance = 'NaN' THEN 0 ELSE greatest(0, least(1, 1 - distance)) END
                AS similarity,
            coalesce(rank / nullif(max(rank) OVER (), 0), 0) AS text_rank
     FROM candidate
-)
-SELECT {columns}, scored.similarity, scored.text_rank,
-       %s * scored.similarity + %s * scored.text_rank AS score
+),
+scored AS (SELECT id, similarity, text_rank, %s * similarity + %s * text_rank AS score FROM relative)
+SELECT {columns}, scored.similarity, scored.text_rank, scored.score
 FROM scored JOIN mem0_compat_memory m ON m.id = scored.id
-WHERE %s * scored.similarity + %s * scored.text_rank >= %s
-ORDER BY score DESC, m.id::text
+WHERE scored.score >= %s
+ORDER BY scored.score DESC, m.id::text
 LIMIT %s"""
 
 # A scope of at most SEARCH_EXACT_MAX_ROWS rows (one user, a run, a small space) is read once and every row
 # scored: exact, and cheaper than any index for a few hundred rows. The statement checks the bound itself
 # (an index-only count) and reads nothing when the scope is larger.
-_EXACT = """WITH
+_EXACT = """
 bound AS ({bound}),
 candidate AS (
     SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory
@@ -182,7 +187,7 @@ candidate AS (
 # "user", making a two-word tier match one word). A word found in more than SEARCH_TEXT_COMMON_SHARE of all
 # memories picks no candidates (its matches are too many to rank, and equal), though it still counts in
 # every rank. Each tier reads at most SEARCH_TEXT_SCAN_LIMIT rows.
-_VECTOR_LEG = """WITH
+_VECTOR_LEG = """
 vector_leg AS (
     SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s
 ),"""
@@ -269,38 +274,34 @@ class _Search:
 
     @property
     def rank(self) -> str:
-        return "ts_rank(search_vector, to_tsquery('english', %s))" if self.words else "0.0::real"
-
-    @property
-    def rank_params(self) -> list:
-        return [" | ".join(self.words)] if self.words else []
+        return _TEXT_RANK if self.words else "0.0::real"
 
     def exact(self, *, space: MemorySpace, pinned: dict[str, str], exact_max: int) -> list[Hit]:
         sql = _EXACT.format(bound=_bound_sql(pinned), where=self.where, rank=self.rank)
-        return self._run(sql, [space.pk, *pinned.values(), exact_max + 1, self.vector, *self.rank_params,
-                               *self.where_params, exact_max])
+        return self._run(sql, [space.pk, *pinned.values(), exact_max + 1, self.vector, *self.where_params,
+                               exact_max])
 
     def by_legs(self) -> list[Hit]:
-        where, where_params, rank, rank_params = self.where, self.where_params, self.rank, self.rank_params
+        where, where_params, rank = self.where, self.where_params, self.rank
         pool = max(self.top_k * 4, 40)
         sql, params = _VECTOR_LEG.format(where=where), [*where_params, self.vector, pool]
         if self.words:
             scan = settings.SEARCH_TEXT_SCAN_LIMIT
             sql += _TEXT_LEG.format(where=where, rank=rank)
             params += [" ".join(self.words), _common_lexemes(),
-                       *rank_params, *where_params, scan,
-                       *rank_params, *where_params, pool, scan,
-                       *rank_params, *where_params, max(4, pool // len(self.words)), pool,
+                       *where_params, scan,
+                       *where_params, pool, scan,
+                       *where_params, max(4, pool // len(self.words)), pool,
                        pool]
         ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if self.words else "")
         sql += _CANDIDATES.format(rank=rank, ids=ids)
-        return self._run(sql, [*params, self.vector, *rank_params])
+        return self._run(sql, [*params, self.vector])
 
-    def _run(self, sql: str, params: list) -> list[Hit]:
-        weight = self.weight
-        sql += _SCORED.format(columns=_MEMORY_COLUMNS)
-        params += [1 - weight, weight, 1 - weight, weight, -1.0 if self.threshold is None else self.threshold,
-                   self.top_k]
+    def _run(self, body: str, params: list) -> list[Hit]:
+        """`body` (its CTEs) between the text query and the scoring, as one statement."""
+        sql = "WITH" + (_TEXT_QUERY if self.words else "") + body + _SCORED.format(columns=_MEMORY_COLUMNS)
+        params = [*([" | ".join(self.words)] if self.words else []), *params,
+                  1 - self.weight, self.weight, -1.0 if self.threshold is None else self.threshold, self.top_k]
         return [Hit(memory, memory.score, memory.similarity, memory.text_rank)
                 for memory in Memory.objects.raw(sql, params)]
 
