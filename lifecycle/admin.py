@@ -3,10 +3,13 @@ from django.contrib import admin, messages
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 from lifecycle.tasks import publish_executions
+from memoryspaces.admin import ReadOnlyAdmin
 
 
 @admin.register(StrategyExecution)
-class StrategyExecutionAdmin(admin.ModelAdmin):
+class StrategyExecutionAdmin(ReadOnlyAdmin):
+    """Executions are created by the sweep and changed by workers only."""
+
     list_display = ["id", "session", "strategy", "status", "attempts", "due_at", "started_at", "finished_at",
                     "short_error"]
     list_filter = ["status", "strategy__type", "strategy__trigger"]
@@ -29,13 +32,3 @@ class StrategyExecutionAdmin(admin.ModelAdmin):
         skipped = queryset.count() - len(reset)
         self.message_user(request, f"{len(reset)} queued again" + (f"; {skipped} were not failed" if skipped else ""),
                           messages.SUCCESS if reset else messages.WARNING)
-
-    # Executions are created by the sweep and changed by workers only.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

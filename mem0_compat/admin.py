@@ -16,7 +16,7 @@ from django.utils.text import Truncator
 from mem0_compat import selectors
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_delete, memory_update
-from memoryspaces.admin import DeletedFilter, SoftDeleteAdmin
+from memoryspaces.admin import DeletedFilter, ReadOnlyAdmin, SoftDeleteAdmin
 from memoryspaces.models import MemorySpace
 
 SEARCH_TOP_K = 50
@@ -185,19 +185,6 @@ class MemoryAdmin(SoftDeleteAdmin):
             "entities": entities,
         }
         return TemplateResponse(request, "admin/mem0_compat/memory/entities.html", context)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows only the memory service writes: viewed here, never added, changed or deleted."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MemoryHistory)

@@ -33,6 +33,19 @@ class RevokedFilter(_IsSetFilter):
     labels = ("No", "Yes")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the service itself writes: viewed here, never added, changed or deleted."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class SoftDeleteAdmin(admin.ModelAdmin):
     """Soft-delete and restore actions for a model with `deleted_at`; subclasses say how for one object."""
 
