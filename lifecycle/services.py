@@ -34,19 +34,22 @@ STRATEGIES = LifecycleStrategy._meta.db_table
 SESSIONS = Session._meta.db_table
 EXECUTIONS = StrategyExecution._meta.db_table
 
-_FIRE = f"""
-    WITH fired AS (
-        UPDATE {STRATEGIES} AS st SET fired_at = %(now)s
-         WHERE st.id IN ({{due}})
-     RETURNING st.id, st.session_id
-    ), created AS (
+# Both ways of firing end alike: a pending execution for each strategy in `fired` (one per strategy ever).
+_CREATE_EXECUTIONS = f"""created AS (
         INSERT INTO {EXECUTIONS} (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
                                   updated_at)
         SELECT gen_random_uuid(), fired.id, fired.session_id, 'pending', 0, %(now)s, '', %(now)s, %(now)s
           FROM fired
         ON CONFLICT (strategy_id) DO NOTHING
      RETURNING id, session_id
-    )
+    )"""
+
+_FIRE = f"""
+    WITH fired AS (
+        UPDATE {STRATEGIES} AS st SET fired_at = %(now)s
+         WHERE st.id IN ({{due}})
+     RETURNING st.id, st.session_id
+    ), {_CREATE_EXECUTIONS}
     SELECT id, session_id FROM created
 """
 
@@ -95,14 +98,7 @@ _TIME_PASS = f"""
     ), fired AS (
         UPDATE {STRATEGIES} st SET fired_at = %(now)s FROM classified c
          WHERE st.id = c.id AND c.action = 'fire' RETURNING st.id, st.session_id
-    ), created AS (
-        INSERT INTO {EXECUTIONS} (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
-                                  updated_at)
-        SELECT gen_random_uuid(), fired.id, fired.session_id, 'pending', 0, %(now)s, '', %(now)s, %(now)s
-          FROM fired
-        ON CONFLICT (strategy_id) DO NOTHING
-     RETURNING id
-    )
+    ), {_CREATE_EXECUTIONS}
     SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM parked), (SELECT count(*) FROM postponed),
            ARRAY(SELECT id FROM created)
 """
