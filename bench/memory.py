@@ -561,7 +561,9 @@ class Bench:
     def adds(self, space, mem0, taken: set[str], loaded: int) -> None:
         """New texts (none loaded, none twice) for each measurement and each warm-up, so that every add stores."""
         count, workers = self.sizes["adds"], self.server.workers
-        facts = new_facts(3 * count + 2 * workers + WARM_UP, taken)
+        singles = 3 * count + 2 * workers + WARM_UP
+        facts = new_facts(singles + (count // CONVERSATION + WARM_UP) * CONVERSATION, taken)
+        facts, more = facts[:singles], facts[singles:]  # one message a call; CONVERSATION messages a call
         url = f"{BASE.format(space=space.pk)}/v3/memories/add/"
         bodies = [{"json": {"messages": [{"role": "user", "content": text}], "user_id": user, "infer": False}}
                   for user, text in facts]
@@ -573,7 +575,6 @@ class Bench:
             self.measured(name, timings, [len(answer["results"]) for answer in timings.answers])
         single = [[{"role": "user", "content": text}] for _, text in warm_in_process + in_process]
         self.adds_in_process("add", space, mem0, [user for user, _ in warm_in_process + in_process], single)
-        more = new_facts(len(facts) + (count // CONVERSATION + WARM_UP) * CONVERSATION, taken)[len(facts):]
         conversations = [[{"role": ("user", "assistant")[index % 2], "content": text}
                           for index, (_, text) in enumerate(more[start:start + CONVERSATION])]
                          for start in range(0, len(more), CONVERSATION)]
