@@ -43,8 +43,10 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 as sentence-transformers runs it (truncated to 256 tokens, mean-pooled, normalised),
     as one ONNX graph on onnxruntime: no torch."""
 
-    # Small batches of similar length: padding costs more than smaller matrix products save. Measured here on
-    # calls of 64 short sentences: ~680/s in batches of 16, ~560/s in one batch of 64.
+    # Small batches of similar length. The graph's matrix products skip padding, but its attention does not,
+    # and attention grows with the square of the longest sentence. Measured here on calls of 64 sentences:
+    # short ones (10-20 words) ~520/s in batches of 16 and ~535/s in one batch of 64; mixed lengths (1-6 such
+    # sentences joined) ~220/s in batches of 16 but ~135/s in one batch.
     batch_size = 16
 
     def __init__(self, models_dir: Path, *, int8: bool = False):

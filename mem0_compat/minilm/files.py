@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from tokenizers import Tokenizer
 
 WEIGHTS = "model.safetensors"
-GRAPH_VERSION = 1  # bump when graph.py changes, so that cached graphs are rebuilt
+GRAPH_VERSION = 2  # bump when graph.py changes, so that cached graphs are rebuilt
 
 
 def _archive() -> zipfile.ZipFile:
