@@ -147,7 +147,7 @@ _MEMORY_COLUMNS = ", ".join(
 # stable: written into ts_rank's arguments it would be parsed again for every row). And they end alike:
 # `candidate` rows (id, cosine distance, text rank) become a 0..1 similarity (no vector, or a zero vector's
 # NaN, counts as 0) and a text rank relative to the best one, scored and sorted (ties by id), those under the
-# threshold left out. Only the best rows are read whole.
+# threshold left out. Only the best rows are read whole: they are chosen before the join.
 _TEXT_QUERY = """
 text_query AS (SELECT to_tsquery('english', %s) AS query),"""
 _TEXT_RANK = "ts_rank(search_vector, (SELECT query FROM text_query))"
@@ -159,12 +159,11 @@ relative AS (
            coalesce(rank / nullif(max(rank) OVER (), 0), 0) AS text_rank
     FROM candidate
 ),
-scored AS (SELECT id, similarity, text_rank, %s * similarity + %s * text_rank AS score FROM relative)
-SELECT {columns}, scored.similarity, scored.text_rank, scored.score
-FROM scored JOIN mem0_compat_memory m ON m.id = scored.id
-WHERE scored.score >= %s
-ORDER BY scored.score DESC, m.id::text
-LIMIT %s"""
+scored AS (SELECT id, similarity, text_rank, %s * similarity + %s * text_rank AS score FROM relative),
+best AS (SELECT * FROM scored WHERE score >= %s ORDER BY score DESC, id::text LIMIT %s)
+SELECT {columns}, best.similarity, best.text_rank, best.score
+FROM best JOIN mem0_compat_memory m ON m.id = best.id
+ORDER BY best.score DESC, m.id::text"""
 
 # A scope of at most SEARCH_EXACT_MAX_ROWS rows (one user, a run, a small space) is read once and every row
 # scored: exact, and cheaper than any index for a few hundred rows. The statement checks the bound itself
