@@ -1,7 +1,7 @@
 """Embedders: text to L2-normalised float32 vectors, one embedder per process chosen by `settings.EMBEDDER`.
 
 - "minilm" (default): all-MiniLM-L6-v2, 384 dimensions, on onnxruntime; sentence-transformers' vectors.
-- "minilm-int8": the same model with int8 weights: about 1.6x the sentences per second, vectors within
+- "minilm-int8": the same model with int8 weights: about 2.5x the sentences per second, vectors within
   cosine ~0.95-0.99 of minilm's (bench retrieval measures what that costs).
 - "static": the model2vec-style model of `tokenlearn-static-model`, 64 dimensions; very fast.
 - "<provider>/<model>": an OpenAI-compatible `/embeddings` endpoint (when `EMBEDDER_BASE_URL` is set or the
