@@ -2,7 +2,7 @@ import uuid
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
@@ -13,6 +13,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from config.api.errors import DomainError
 from mem0_compat import selectors
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_delete, memory_update
@@ -125,7 +126,11 @@ class MemoryAdmin(SoftDeleteAdmin):
         memory_id = _uuid(term)
         if memory_id is not None:
             return queryset.filter(pk=memory_id), False
-        hits = self._search(queryset, term)
+        try:
+            hits = self._search(queryset, term)
+        except DomainError as error:  # the embedder is down, or not the one of the stored vectors
+            self.message_user(request, f"Search failed: {error.detail}", level=messages.ERROR)
+            return queryset.none(), False
         score = Case(*(When(pk=hit.memory.pk, then=Value(hit.score)) for hit in hits),
                      output_field=FloatField())
         found = queryset.filter(pk__in=[hit.memory.pk for hit in hits]).annotate(score=score)

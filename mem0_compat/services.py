@@ -18,13 +18,13 @@ from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from config.api.errors import Conflict, InvalidInput, NotFound, UpstreamFailed
+from config.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, UpstreamFailed
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryExport, MemoryHistory
-from mem0_compat.vector_column import vector_literal
+from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
 from memoryspaces.models import MemorySpace
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,12 @@ def text_hash(text: str) -> str:
 
 
 def embed(texts: list[str]):
+    """Vectors from this process's embedder, which must be the one that made the stored vectors."""
+    mismatch = embedder_mismatch_now()
+    if mismatch is not None:
+        raise ServiceUnavailable(f"Long-term memory is unavailable: {mismatch}. Run `manage.py reembed` to "
+                                 "re-embed every memory with the configured embedder, or configure the one that "
+                                 "made them.")
     try:
         return get_embedder().embed(texts)
     except EmbedderUnavailable as exc:

@@ -1,6 +1,11 @@
-"""The embedding column's dimension: fixed per deployment, set from settings at migrate time and changed only
-by `manage.py reembed` (an HNSW index needs a fixed dimension)."""
+"""The embedding column: its dimension, fixed per deployment (an HNSW index needs one), and the embedder that
+made its vectors, recorded as the column's comment. Both are set from settings at migrate time and changed
+only by `manage.py reembed`. Vectors of two embedders must not meet: `minilm` and `minilm-int8` make vectors
+of the same dimension that no type check would tell apart, and a search would rank one against the other."""
 
+import time
+
+from django.conf import settings
 from django.db import connection
 
 TABLE = "mem0_compat_memory"
@@ -13,16 +18,73 @@ def vector_literal(vector) -> str:
     return "[" + ",".join([f"{value:.9g}" for value in values]) + "]"
 
 
-def column_dimensions(conn=connection) -> int | None:
-    """The declared dimension of `embedding` (pgvector stores it as the type modifier), or None if unset."""
+RECHECK_SECONDS = 60  # how long a process trusts that its embedder is the column's
+
+
+def _column(conn) -> tuple[int | None, str | None] | None:
+    """(declared dimension, comment) of `embedding`, or None before the table exists. pgvector stores the
+    dimension as the type modifier."""
     with conn.cursor() as cursor:
         cursor.execute(
-            """SELECT a.atttypmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-               WHERE c.relname = %s AND a.attname = 'embedding'""",
+            """SELECT a.atttypmod, col_description(c.oid, a.attnum) FROM pg_attribute a
+               JOIN pg_class c ON c.oid = a.attrelid
+               WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace
+                 AND a.attname = 'embedding'""",
             [TABLE],
         )
         row = cursor.fetchone()
-    return row[0] if row and row[0] > 0 else None
+    if row is None:
+        return None
+    return (row[0] if row[0] > 0 else None), row[1]
+
+
+def column_dimensions(conn=connection) -> int | None:
+    """The declared dimension of `embedding`, or None if unset."""
+    return (_column(conn) or (None, None))[0]
+
+
+def column_embedder(conn=connection) -> str | None:
+    """The embedder recorded as the maker of the stored vectors (an `EMBEDDER` value), or None."""
+    return (_column(conn) or (None, None))[1]
+
+
+def record_embedder(name: str, conn=connection) -> None:
+    """Record `name` as the embedder of every stored vector: once they all are its own."""
+    literal = "'" + name.replace("'", "''") + "'"  # COMMENT takes no parameters; standard_conforming_strings
+    with conn.cursor() as cursor:
+        cursor.execute(f"COMMENT ON COLUMN {TABLE}.embedding IS {literal}")
+    _matching.clear()
+
+
+def embedder_mismatch(conn=connection) -> str | None:
+    """Why this process's embedder (settings) may not write or search the stored vectors, or None."""
+    column = _column(conn)
+    if column is None:
+        return None  # not migrated yet
+    dimensions, embedder = column
+    if dimensions != settings.EMBEDDING_DIMENSIONS:
+        return (f"the embedding column holds {dimensions}-dimensional vectors, but EMBEDDER={settings.EMBEDDER} "
+                f"with EMBEDDING_DIMENSIONS={settings.EMBEDDING_DIMENSIONS} makes "
+                f"{settings.EMBEDDING_DIMENSIONS}-dimensional ones")
+    if embedder is not None and embedder != settings.EMBEDDER:
+        return f"the stored vectors were made by EMBEDDER={embedder}, but this server has EMBEDDER={settings.EMBEDDER}"
+    return None
+
+
+_matching: dict[tuple, float] = {}  # (EMBEDDER, EMBEDDING_DIMENSIONS) -> until when it is known to match
+
+
+def embedder_mismatch_now() -> str | None:
+    """`embedder_mismatch`, trusted for RECHECK_SECONDS once it found none: a request pays one catalog query a
+    minute; a mismatch is looked up again every time, so that the process serves again as soon as `reembed`
+    has run."""
+    key = (settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS)
+    if time.monotonic() < _matching.get(key, 0.0):
+        return None
+    mismatch = embedder_mismatch()
+    if mismatch is None:
+        _matching[key] = time.monotonic() + RECHECK_SECONDS
+    return mismatch
 
 
 def set_dimensions(dimensions: int, conn=connection) -> None:

@@ -5,12 +5,13 @@ from tqdm import tqdm
 
 from mem0_compat.embeddings import get_embedder
 from mem0_compat.models import Memory
-from mem0_compat.vector_column import column_dimensions, set_dimensions
+from mem0_compat.vector_column import column_dimensions, column_embedder, record_embedder, set_dimensions
 
 
 class Command(BaseCommand):
     help = ("Re-embed every memory with the configured embedder (after changing EMBEDDER), resizing the "
-            "embedding column to EMBEDDING_DIMENSIONS first when it differs.")
+            "embedding column to EMBEDDING_DIMENSIONS first when it differs. Memory requests answer 503 until "
+            "it has finished: the column names the embedder of its vectors only once they all are its own.")
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=256)
@@ -21,8 +22,9 @@ class Command(BaseCommand):
         current, wanted = column_dimensions(), settings.EMBEDDING_DIMENSIONS
         total = Memory.objects.count()
         if dry_run:
-            self.stdout.write(f"Dry run: would re-embed {total} memories with {embedder.name} "
-                              f"(column vector({current}) -> vector({wanted})).")
+            self.stdout.write(f"Dry run: would re-embed {total} memories with {settings.EMBEDDER} "
+                              f"(column vector({current}) -> vector({wanted}); stored vectors made by "
+                              f"{column_embedder() or 'an unrecorded embedder'}).")
             return
         set_dimensions(wanted)  # also rebuilds the HNSW index
         done = 0
@@ -40,4 +42,5 @@ class Command(BaseCommand):
                 done += len(batch)
                 last_pk = batch[-1].pk
                 bar.update(len(batch))
-        self.stdout.write(f"Re-embedded {done} memories with {embedder.name} into vector({wanted}).")
+        record_embedder(settings.EMBEDDER)
+        self.stdout.write(f"Re-embedded {done} memories with {settings.EMBEDDER} into vector({wanted}).")

@@ -1,0 +1,106 @@
+"""The embedding column records the embedder that made its vectors. A server configured with another one
+(another dimension, or the same dimension with other vectors, as minilm and minilm-int8) writes and searches
+nothing: memory requests answer 503 and say to run `reembed`, which re-embeds and records the new embedder."""
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.urls import reverse
+
+from mem0_compat import vector_column
+from mem0_compat.models import Memory
+from mem0_compat.vector_column import column_embedder, record_embedder
+
+
+@pytest.fixture(autouse=True)
+def no_llm(settings):
+    settings.LLM_MODEL = None
+
+
+@pytest.fixture
+def configured(settings):
+    """The recorded embedder as the test database was migrated, put back afterwards (a comment on a column
+    outlives the flush of a transactional test)."""
+    recorded = column_embedder()
+    yield recorded
+    record_embedder(recorded)
+
+
+def base(space):
+    return f"/api/v2/memory/{space.id}/"
+
+
+def add(api, space, text):
+    body = {"messages": [{"role": "user", "content": text}], "user_id": "alice", "infer": False}
+    return api.post(base(space) + "v3/memories/add/", body, format="json")
+
+
+def search(api, space, query):
+    return api.post(base(space) + "v3/memories/search/", {"query": query, "filters": {"user_id": "alice"}},
+                    format="json")
+
+
+def test_migrate_recorded_the_configured_embedder(db, settings):
+    assert column_embedder() == settings.EMBEDDER
+    assert vector_column.embedder_mismatch() is None
+
+
+def test_the_record_is_read_back_as_written_quotes_included(db, configured):
+    record_embedder("openai/it's-a-model")
+    assert column_embedder() == "openai/it's-a-model"
+
+
+@pytest.mark.django_db(transaction=True)  # reembed rebuilds an index: not inside the test's own transaction
+def test_another_embedder_of_the_same_dimension_is_refused_until_reembed(api, space, settings, configured):
+    assert add(api, space, "I deploy on Fridays using ArgoCD").status_code == 200
+    settings.EMBEDDER = "minilm-int8"  # 384 dimensions too: no type check would notice
+
+    for response in (add(api, space, "I drink green tea"), search(api, space, "when do we deploy")):
+        assert response.status_code == 503
+        detail = response.json()["detail"]
+        assert f"made by EMBEDDER={configured}" in detail and "EMBEDDER=minilm-int8" in detail
+        assert "manage.py reembed" in detail
+    assert Memory.objects.count() == 1  # nothing written
+
+    call_command("reembed")
+    assert column_embedder() == "minilm-int8"
+    assert add(api, space, "I drink green tea").status_code == 200
+    hits = search(api, space, "when do we deploy").json()["results"]
+    assert hits[0]["memory"] == "I deploy on Fridays using ArgoCD"
+
+
+def test_another_dimension_is_a_503_not_a_database_error(api, space, settings):
+    settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS = "static", 64
+    response = add(api, space, "I drink green tea")
+    assert response.status_code == 503
+    assert "holds 384-dimensional vectors" in response.json()["detail"]
+    assert not Memory.objects.exists()
+
+
+def test_a_process_trusts_a_match_for_a_while_and_rechecks_a_mismatch_every_time(db, settings,
+                                                                                django_assert_num_queries):
+    vector_column._matching.clear()
+    with django_assert_num_queries(1):
+        assert vector_column.embedder_mismatch_now() is None
+        assert vector_column.embedder_mismatch_now() is None
+    settings.EMBEDDER = "minilm-int8"
+    with django_assert_num_queries(2):
+        assert vector_column.embedder_mismatch_now() is not None
+        assert vector_column.embedder_mismatch_now() is not None
+
+
+def test_system_check_warns_on_migrate_and_check_database(db, settings):
+    assert not [m for m in run_checks(databases=["default"]) if m.id == "mem0_compat.W001"]
+    settings.EMBEDDER = "minilm-int8"
+    warnings = [m for m in run_checks(databases=["default"]) if m.id == "mem0_compat.W001"]
+    assert len(warnings) == 1 and "reembed" in warnings[0].hint
+    assert not [m for m in run_checks() if m.id == "mem0_compat.W001"]  # without --database: no query
+
+
+def test_admin_search_says_why_it_cannot_search(admin_client, api, space, settings):
+    assert add(api, space, "I deploy on Fridays using ArgoCD").status_code == 200
+    settings.EMBEDDER = "minilm-int8"
+    response = admin_client.get(reverse("admin:mem0_compat_memory_changelist"), {"q": "deploy Fridays"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Search failed" in page and "manage.py reembed" in page
