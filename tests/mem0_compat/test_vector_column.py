@@ -104,3 +104,17 @@ def test_admin_search_says_why_it_cannot_search(admin_client, api, space, settin
     assert response.status_code == 200
     page = response.content.decode()
     assert "Search failed" in page and "manage.py reembed" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reembed_if_changed_leaves_matching_vectors_alone(api, space, settings, configured, capsys):
+    assert add(api, space, "I drink green tea").status_code == 200
+    Memory.objects.update(embedding=[0.0] * settings.EMBEDDING_DIMENSIONS)  # would be rewritten by a reembed
+    call_command("reembed", "--if-changed")
+    assert "nothing to do" in capsys.readouterr().out
+    assert not any(Memory.objects.get().embedding)
+
+    settings.EMBEDDER = "minilm-int8"
+    call_command("reembed", "--if-changed")
+    assert "Re-embedded 1 memories with minilm-int8" in capsys.readouterr().out
+    assert any(Memory.objects.get().embedding) and column_embedder() == "minilm-int8"

@@ -5,7 +5,13 @@ from tqdm import tqdm
 
 from mem0_compat.embeddings import get_embedder
 from mem0_compat.models import Memory
-from mem0_compat.vector_column import column_dimensions, column_embedder, record_embedder, set_dimensions
+from mem0_compat.vector_column import (
+    column_dimensions,
+    column_embedder,
+    embedder_mismatch,
+    record_embedder,
+    set_dimensions,
+)
 
 
 class Command(BaseCommand):
@@ -16,8 +22,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=256)
         parser.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+        parser.add_argument("--if-changed", action="store_true",
+                            help="do nothing when the stored vectors are already the configured embedder's")
 
-    def handle(self, *args, batch_size, dry_run, **options):
+    def handle(self, *args, batch_size, dry_run, if_changed, **options):
+        if if_changed and embedder_mismatch() is None:
+            self.stdout.write(f"The stored vectors are already {settings.EMBEDDER}'s: nothing to do.")
+            return
         embedder = get_embedder()
         current, wanted = column_dimensions(), settings.EMBEDDING_DIMENSIONS
         total = Memory.objects.count()
