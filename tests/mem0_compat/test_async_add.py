@@ -1,11 +1,17 @@
 """`async_mode` adds run on a real Celery worker process: the answer is PENDING at once, the status route
-follows the request to SUCCEEDED, and a provider failure is retried with backoff before it succeeds."""
+follows the request to SUCCEEDED, and a provider failure (or an embedder awaiting `reembed`) is retried with
+backoff before it succeeds."""
 
+import os
 import time
 
 import pytest
+from django.core.management import call_command
 
+from config.celery import app
 from mem0_compat.models import AddRequest, Memory
+from mem0_compat.vector_column import column_embedder, record_embedder
+from tests.conftest import start_celery_worker
 from tests.factories import MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
@@ -51,6 +57,33 @@ def test_a_failing_llm_is_retried_then_succeeds(celery_worker_process, api, user
     assert status["status"] == "SUCCEEDED", status
     assert Memory.objects.get(space=space).memory == "Likes jazz"
     assert "retry" in celery_worker_process.log_path.read_text().lower()
+
+
+def test_an_async_add_queued_during_an_embedder_change_waits_for_reembed(api, space, settings, tmp_path,
+                                                                        monkeypatch):
+    """The operator has switched EMBEDDER (the worker runs with the new one) but not yet run `reembed`: the add
+    is retried, not stored beside vectors of another embedder, and done once `reembed` has run."""
+    queue = f"reembed-{os.getpid()}"  # a worker of this test only: the run's shared one has the old embedder
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)
+    recorded = column_embedder()
+    worker = start_celery_worker(tmp_path / "worker.log", queue, EMBEDDER="minilm-int8")
+    try:
+        event_id = add_async(api, space, "Queued: likes jazz")
+        deadline = time.monotonic() + 60
+        while "retry" not in worker.log_path.read_text().lower():
+            assert AddRequest.objects.get(pk=event_id).status in ("PENDING", "RUNNING")
+            assert time.monotonic() < deadline, worker.log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        assert not Memory.objects.filter(space=space).exists()
+        settings.EMBEDDER = "minilm-int8"
+        call_command("reembed")
+        status = wait_for_status(api, space, event_id, {"SUCCEEDED", "FAILED"})
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        record_embedder(recorded)
+    assert status["status"] == "SUCCEEDED", status
+    assert Memory.objects.get(space=space).memory == "Queued: likes jazz"
 
 
 def test_with_the_broker_down_the_api_answers_and_the_request_stays_pending(api, space, caplog, monkeypatch):
