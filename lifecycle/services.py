@@ -229,7 +229,7 @@ def _extract_memories(session: Session, opts: dict) -> dict:
     """The session's events, in order and in chunks, through the memory engine into the session's space.
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
     Re-running after a partial failure is safe: texts already stored in the scope are not stored again."""
-    from config.api.errors import ServiceUnavailable, UpstreamFailed
+    from config.api.errors import RETRYABLE
     from mem0_compat.services import memory_add
 
     scope = {"user_id": opts.get("userId") or session.participants[0], "agent_id": opts.get("agentId"),
@@ -244,7 +244,7 @@ def _extract_memories(session: Session, opts: dict) -> dict:
         for start in range(0, len(messages), chunk):
             results += memory_add(space=session.space, messages=messages[start:start + chunk], scope=scope,
                                   metadata=opts.get("metadata"))
-    except (UpstreamFailed, ServiceUnavailable) as exc:  # a provider outage; an embedder awaiting `reembed`
+    except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
     return {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],
             "scope": scope}

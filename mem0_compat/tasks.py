@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from config.api.errors import ServiceUnavailable, UpstreamFailed
+from config.api.errors import RETRYABLE
 from mem0_compat import services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
@@ -44,7 +44,7 @@ def run_add_request(self, request_id: str) -> str:
     data.is_valid(raise_exception=True)
     try:
         results = services.memory_add_request(space=request.space, data=data.validated_data)
-    except (UpstreamFailed, ServiceUnavailable) as exc:  # a provider outage; an embedder awaiting `reembed`
+    except RETRYABLE as exc:
         if self.request.retries < MAX_RETRIES:
             raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
         _finish(request, AddRequest.Status.FAILED, error=str(exc.detail))

@@ -68,6 +68,11 @@ class ServiceUnavailable(DomainError):
     status_code = 503
 
 
+# What passes without a change to the request: a provider outage, or a service waiting on its operator (an
+# embedder awaiting `reembed`). Background work retries these with backoff; anything else is a bug.
+RETRYABLE = (UpstreamFailed, ServiceUnavailable)
+
+
 # DRF error codes -> pydantic-style error types, so clients see one vocabulary.
 _TYPE_BY_CODE = {
     "required": "missing",
