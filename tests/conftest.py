@@ -58,6 +58,17 @@ def other_api(other_api_key):
 
 
 @pytest.fixture
+def recorded_embedder(db):
+    """The embedder the test database's embedding column records (as migrated), put back after the test: a
+    comment on a column outlives the flush of a transactional test."""
+    from mem0_compat.vector_column import column_embedder, record_embedder
+
+    recorded = column_embedder()
+    yield recorded
+    record_embedder(recorded)
+
+
+@pytest.fixture
 def space(user):
     return MemorySpaceFactory(owner=user)
 

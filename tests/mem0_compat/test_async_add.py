@@ -10,7 +10,6 @@ from django.core.management import call_command
 
 from config.celery import app
 from mem0_compat.models import AddRequest, Memory
-from mem0_compat.vector_column import column_embedder, record_embedder
 from tests.conftest import start_celery_worker
 from tests.factories import MemorySpaceFactory
 from tests.fakes import FakeOpenAI
@@ -60,12 +59,11 @@ def test_a_failing_llm_is_retried_then_succeeds(celery_worker_process, api, user
 
 
 def test_an_async_add_queued_during_an_embedder_change_waits_for_reembed(api, space, settings, tmp_path,
-                                                                        monkeypatch):
+                                                                        monkeypatch, recorded_embedder):
     """The operator has switched EMBEDDER (the worker runs with the new one) but not yet run `reembed`: the add
     is retried, not stored beside vectors of another embedder, and done once `reembed` has run."""
     queue = f"reembed-{os.getpid()}"  # a worker of this test only: the run's shared one has the old embedder
     monkeypatch.setitem(app.conf, "task_default_queue", queue)
-    recorded = column_embedder()
     worker = start_celery_worker(tmp_path / "worker.log", queue, EMBEDDER="minilm-int8")
     try:
         event_id = add_async(api, space, "Queued: likes jazz")
@@ -81,7 +79,6 @@ def test_an_async_add_queued_during_an_embedder_change_waits_for_reembed(api, sp
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-        record_embedder(recorded)
     assert status["status"] == "SUCCEEDED", status
     assert Memory.objects.get(space=space).memory == "Queued: likes jazz"
 

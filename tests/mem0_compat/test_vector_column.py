@@ -17,15 +17,6 @@ def no_llm(settings):
     settings.LLM_MODEL = None
 
 
-@pytest.fixture
-def configured(settings):
-    """The recorded embedder as the test database was migrated, put back afterwards (a comment on a column
-    outlives the flush of a transactional test)."""
-    recorded = column_embedder()
-    yield recorded
-    record_embedder(recorded)
-
-
 def base(space):
     return f"/api/v2/memory/{space.id}/"
 
@@ -45,20 +36,20 @@ def test_migrate_recorded_the_configured_embedder(db, settings):
     assert vector_column.embedder_mismatch() is None
 
 
-def test_the_record_is_read_back_as_written_quotes_included(db, configured):
+def test_the_record_is_read_back_as_written_quotes_included(recorded_embedder):
     record_embedder("openai/it's-a-model")
     assert column_embedder() == "openai/it's-a-model"
 
 
 @pytest.mark.django_db(transaction=True)  # reembed rebuilds an index: not inside the test's own transaction
-def test_another_embedder_of_the_same_dimension_is_refused_until_reembed(api, space, settings, configured):
+def test_another_embedder_of_the_same_dimension_is_refused_until_reembed(api, space, settings, recorded_embedder):
     assert add(api, space, "I deploy on Fridays using ArgoCD").status_code == 200
     settings.EMBEDDER = "minilm-int8"  # 384 dimensions too: no type check would notice
 
     for response in (add(api, space, "I drink green tea"), search(api, space, "when do we deploy")):
         assert response.status_code == 503
         detail = response.json()["detail"]
-        assert f"made by EMBEDDER={configured}" in detail and "EMBEDDER=minilm-int8" in detail
+        assert f"made by EMBEDDER={recorded_embedder}" in detail and "EMBEDDER=minilm-int8" in detail
         assert "manage.py reembed" in detail
     assert Memory.objects.count() == 1  # nothing written
 
@@ -107,7 +98,7 @@ def test_admin_search_says_why_it_cannot_search(admin_client, api, space, settin
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reembed_if_changed_leaves_matching_vectors_alone(api, space, settings, configured, capsys):
+def test_reembed_if_changed_leaves_matching_vectors_alone(api, space, settings, recorded_embedder, capsys):
     assert add(api, space, "I drink green tea").status_code == 200
     Memory.objects.update(embedding=[0.0] * settings.EMBEDDING_DIMENSIONS)  # would be rewritten by a reembed
     call_command("reembed", "--if-changed")
