@@ -7,28 +7,32 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.sql import Query
 from django.utils import timezone
 from pgvector.django import CosineDistance
+from pgvector.psycopg.vector import VectorBinaryDumper
 
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
-from mem0_compat.vector_column import vector_literal
 from memoryspaces.models import MemorySpace
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def memories_of(*, space: MemorySpace, filters: Q | None = None, show_expired: bool = False) -> QuerySet[Memory]:
-    """Live memories of the space matching `filters`; expired ones hidden unless asked for."""
-    memories = Memory.objects.alive().filter(space=space)
+    """Live memories of the space matching `filters`; expired ones hidden unless asked for. One `filter`
+    call: each one clones the query, and a search builds this on every request."""
+    wanted = Q(space=space)
     if filters is not None:
-        memories = memories.filter(filters)
+        wanted &= filters
     if not show_expired:
-        memories = memories.filter(Q(expiration_date__isnull=True) | Q(expiration_date__gte=timezone.localdate()))
-    return memories
+        wanted &= Q(expiration_date__isnull=True) | Q(expiration_date__gte=timezone.localdate())
+    return Memory.objects.alive().filter(wanted)
 
 
 def memory_list(*, space: MemorySpace, filters: Q | None = None, show_expired: bool = False) -> QuerySet[Memory]:
@@ -139,31 +143,30 @@ def _common_lexemes() -> list[str]:
     return _common["lexemes"]
 
 
-_MEMORY_COLUMNS = ", ".join(
-    f"m.{field.column}" for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")
-)
+_HIT_FIELDS = [field for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")]
+_HIT_COLUMNS = ", ".join(field.column for field in _HIT_FIELDS)
 
 # Both search statements begin alike: the query's words as one tsquery, made once (to_tsquery is only
 # stable: written into ts_rank's arguments it would be parsed again for every row). And they end alike:
-# `candidate` rows (id, cosine distance, text rank) become a 0..1 similarity (no vector, or a zero vector's
-# NaN, counts as 0) and a text rank relative to the best one, scored and sorted (ties by id), those under the
-# threshold left out. Only the best rows are read whole: they are chosen before the join.
+# `candidate` rows (the memory's columns, cosine distance, text rank) become a 0..1 similarity (no vector, or
+# a zero vector's NaN, counts as 0) and a text rank relative to the best one, scored and sorted (ties by id),
+# those under the threshold left out. The candidates carry their columns to the end: they are read once, where
+# joining the best rows back to the table cost an index lookup each and one more table to plan.
 _TEXT_QUERY = """
 text_query AS (SELECT to_tsquery('english', %s) AS query),"""
 _TEXT_RANK = "ts_rank(search_vector, (SELECT query FROM text_query))"
-_SCORED = """
+_CANDIDATE = f"SELECT {_HIT_COLUMNS}, embedding <=> %s::vector AS distance, {{rank}} AS rank FROM mem0_compat_memory"
+_SCORED = f"""
 relative AS (
-    SELECT id,
+    SELECT {_HIT_COLUMNS},
            CASE WHEN distance IS NULL OR distance = 'NaN' THEN 0 ELSE greatest(0, least(1, 1 - distance)) END
                AS similarity,
            coalesce(rank / nullif(max(rank) OVER (), 0), 0) AS text_rank
     FROM candidate
 ),
-scored AS (SELECT id, similarity, text_rank, %s * similarity + %s * text_rank AS score FROM relative),
-best AS (SELECT * FROM scored WHERE score >= %s ORDER BY score DESC, id::text LIMIT %s)
-SELECT {columns}, best.similarity, best.text_rank, best.score
-FROM best JOIN mem0_compat_memory m ON m.id = best.id
-ORDER BY best.score DESC, m.id::text"""
+scored AS (SELECT *, %s * similarity + %s * text_rank AS score FROM relative)
+SELECT {_HIT_COLUMNS}, similarity, text_rank, score FROM scored
+WHERE score >= %s ORDER BY score DESC, id::text LIMIT %s"""
 
 # A scope of at most SEARCH_EXACT_MAX_ROWS rows (one user, a run, a small space) is read once and every row
 # scored: exact, and cheaper than any index for a few hundred rows. The statement checks the bound itself
@@ -171,7 +174,7 @@ ORDER BY best.score DESC, m.id::text"""
 _EXACT = """
 bound AS ({bound}),
 candidate AS (
-    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory
+    {candidate}
     WHERE {where} AND (SELECT * FROM bound) <= %s
 ),"""
 
@@ -223,7 +226,7 @@ text_leg AS (
 """
 _CANDIDATES = """
 candidate AS (
-    SELECT id, embedding <=> %s::vector AS distance, {rank} AS rank FROM mem0_compat_memory
+    {candidate}
     WHERE id IN ({ids})
 ),"""
 
@@ -242,8 +245,8 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
     where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
     words = _WORD.findall(query.lower())[:64] if weight > 0 else []
-    search = _Search(where=where, where_params=where_params, vector=vector_literal(query_vector), words=words,
-                     weight=weight, threshold=threshold, top_k=top_k)
+    search = _Search(where=where, where_params=where_params, vector=np.asarray(query_vector, dtype=np.float32),
+                     words=words, weight=weight, threshold=threshold, top_k=top_k)
     pinned, exact_max = _pinned_entity_ids(filters), settings.SEARCH_EXACT_MAX_ROWS
     key = (space.pk, *sorted(pinned.items()), exact_max)
     size = _known_size(key)
@@ -265,7 +268,7 @@ class _Search:
 
     where: str
     where_params: list
-    vector: str
+    vector: np.ndarray
     words: list[str]
     weight: float
     threshold: float | None
@@ -275,8 +278,12 @@ class _Search:
     def rank(self) -> str:
         return _TEXT_RANK if self.words else "0.0::real"
 
+    @property
+    def candidate(self) -> str:
+        return _CANDIDATE.format(rank=self.rank)
+
     def exact(self, *, space: MemorySpace, pinned: dict[str, str], exact_max: int) -> list[Hit]:
-        sql = _EXACT.format(bound=_bound_sql(pinned), where=self.where, rank=self.rank)
+        sql = _EXACT.format(bound=_bound_sql(pinned), candidate=self.candidate, where=self.where)
         return self._run(sql, [space.pk, *pinned.values(), exact_max + 1, self.vector, *self.where_params,
                                exact_max])
 
@@ -293,16 +300,41 @@ class _Search:
                        *where_params, max(4, pool // len(self.words)), pool,
                        pool]
         ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if self.words else "")
-        sql += _CANDIDATES.format(rank=rank, ids=ids)
+        sql += _CANDIDATES.format(candidate=self.candidate, ids=ids)
         return self._run(sql, [*params, self.vector])
 
     def _run(self, body: str, params: list) -> list[Hit]:
         """`body` (its CTEs) between the text query and the scoring, as one statement."""
-        sql = "WITH" + (_TEXT_QUERY if self.words else "") + body + _SCORED.format(columns=_MEMORY_COLUMNS)
+        sql = "WITH" + (_TEXT_QUERY if self.words else "") + body + _SCORED
         params = [*([" | ".join(self.words)] if self.words else []), *params,
                   1 - self.weight, self.weight, -1.0 if self.threshold is None else self.threshold, self.top_k]
-        return [Hit(memory, memory.score, memory.similarity, memory.text_rank)
-                for memory in Memory.objects.raw(sql, params)]
+        return _hits(_server_bound_rows(sql, params))
+
+
+def _server_bound_rows(sql: str, params: list) -> list[tuple]:
+    """`sql` run on Django's connection with its parameters bound by the server, the query vector in
+    pgvector's binary form. Django's cursors bind on the client: they write every parameter into the
+    statement's text, and a vector's 384 numbers, spelled out and parsed back, took longer than the search."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    raw.adapters.register_dumper(np.ndarray, VectorBinaryDumper)
+    # Django's own wrapper: errors become django.db's, and the statement is logged like any other.
+    with connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _hits(rows: list[tuple]) -> list[Hit]:
+    """Rows of _SCORED (_HIT_COLUMNS, then similarity, text rank and score) as Hits, the columns
+    converted as the ORM would (JSON, arrays, time zones)."""
+    compiler = Query(Memory).get_compiler(connection.alias)
+    converters = compiler.get_converters([field.get_col(Memory._meta.db_table) for field in _HIT_FIELDS])
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    names, count = [field.attname for field in _HIT_FIELDS], len(_HIT_FIELDS)
+    return [Hit(Memory.from_db(connection.alias, names, row[:count]), score=row[count + 2],
+                vector_similarity=row[count], text_rank=row[count + 1]) for row in rows]
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:
