@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max, Min, Q, QuerySet
@@ -80,14 +81,16 @@ def _scope_where(scope: QuerySet[Memory]) -> tuple[str, list]:
 
 
 def _pinned_entity_ids(filters: Q | None) -> dict[str, str]:
-    """The entity ids `filters` pins by plain equality in its top-level AND (as compile_filters writes them)."""
+    """The entity ids `filters` pins by plain equality in its top-level AND (as compile_filters writes them);
+    its other children are Q objects, (lookup, value) pairs and lookup expressions such as a metadata key's
+    comparison."""
     pinned: dict[str, str] = {}
     if filters is None or filters.negated or filters.connector != Q.AND:
         return pinned
     for child in filters.children:
         if isinstance(child, Q):
             pinned = {**_pinned_entity_ids(child), **pinned}
-        elif child[0] in ENTITY_FIELDS and isinstance(child[1], str):
+        elif isinstance(child, tuple) and child[0] in ENTITY_FIELDS and isinstance(child[1], str):
             pinned.setdefault(child[0], child[1])
     return pinned
 
@@ -243,7 +246,10 @@ def memory_search(*, space: MemorySpace, query_vector, query: str, filters: Q | 
     one too large for its guard) needs the bound counted apart.
     """
     weight = settings.SEARCH_TEXT_WEIGHT if text_weight is None else text_weight
-    where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
+    try:
+        where, where_params = _scope_where(memories_of(space=space, filters=filters, show_expired=show_expired))
+    except EmptyResultSet:  # the filters can match nothing, such as an empty "in" list
+        return []
     words = _WORD.findall(query.lower())[:64] if weight > 0 else []
     search = _Search(where=where, where_params=where_params, vector=np.asarray(query_vector, dtype=np.float32),
                      words=words, weight=weight, threshold=threshold, top_k=top_k)

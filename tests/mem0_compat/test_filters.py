@@ -1,11 +1,14 @@
 import datetime as dt
 
+import numpy as np
 import pytest
+from django.conf import settings
 from django.db.models import Q
 
 from config.api.errors import InvalidInput
 from mem0_compat.filters import compile_filters, entity_ids_in
 from mem0_compat.models import Memory
+from mem0_compat.selectors import memory_search
 from tests.factories import MemoryFactory, MemorySpaceFactory
 
 LOC = ["body", "filters"]
@@ -58,9 +61,16 @@ def mems(db):
 
 
 def matching(mems, filters) -> list[str]:
+    """The memories `filters` selects, as a list finds them (the ORM) and as a search does (its own SQL around
+    the compiled WHERE, the parameters bound by the server): the two must agree."""
     names = {m.id: name for name, m in mems.items() if name != "space"}
-    found = Memory.objects.filter(space=mems["space"]).filter(compile_filters(filters, loc=LOC))
-    return sorted(names[pk] for pk in found.values_list("id", flat=True))
+    compiled = compile_filters(filters, loc=LOC)
+    listed = Memory.objects.filter(space=mems["space"]).filter(compiled).values_list("id", flat=True)
+    searched = memory_search(space=mems["space"], query_vector=np.zeros(settings.EMBEDDING_DIMENSIONS),
+                             query="deploy", filters=compiled, top_k=50)  # every row of a small scope is scored
+    found = sorted(names[pk] for pk in listed)
+    assert sorted(names[hit.memory.pk] for hit in searched) == found
+    return found
 
 
 def error_of(filters) -> dict:

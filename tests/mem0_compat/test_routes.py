@@ -229,3 +229,15 @@ def test_a_wildcard_entity_filter_searches_the_whole_space(api, space):
     assert {hit["user_id"] for hit in found.json()["results"]} == {"alice", "bob"}
     listed = api.post(base(space) + "v3/memories/", {"filters": {"user_id": "*"}}, format="json").json()
     assert listed["count"] == 2
+
+
+@pytest.mark.parametrize(("filters", "expected"), [
+    ({"AND": [{"user_id": "alice"}, {"metadata": {"cups": {"lt": 3}}}]}, {"Alice likes tea"}),
+    ({"user_id": {"in": []}}, set()),  # matches nothing: no statement to run
+])
+def test_search_takes_filters_that_are_expressions_or_match_nothing(api, space, filters, expected):
+    add(api, space, "Alice likes tea", metadata={"cups": 2})
+    add(api, space, "Alice likes coffee", metadata={"cups": 5})
+    found = api.post(base(space) + "v3/memories/search/", {"query": "drinks", "filters": filters}, format="json")
+    assert found.status_code == 200
+    assert {hit["memory"] for hit in found.json()["results"]} == expected
