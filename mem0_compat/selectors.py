@@ -320,7 +320,8 @@ class _Search:
 def _server_bound_rows(sql: str, params: list) -> list[tuple]:
     """`sql` run on Django's connection with its parameters bound by the server, the query vector in
     pgvector's binary form. Django's cursors bind on the client: they write every parameter into the
-    statement's text, and a vector's 384 numbers, spelled out and parsed back, took longer than the search."""
+    statement's text, and a vector's 384 numbers, spelled out, quoted and parsed back, made a per-user search
+    statement 1.5 ms instead of 0.5 (measured at 100k memories, data cached)."""
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = ServerBindingCursor(connection.connection)
