@@ -1,15 +1,18 @@
 import datetime as dt
 
+import hypothesis
 import numpy as np
 import pytest
 from django.conf import settings
 from django.db.models import Q
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
 
 from config.api.errors import InvalidInput
-from mem0_compat.filters import compile_filters, entity_ids_in
+from mem0_compat.filters import FILTER_FIELDS, LOGICAL_OPERATORS, OPERATORS, compile_filters, entity_ids_in
 from mem0_compat.models import Memory
 from mem0_compat.selectors import memory_search
-from tests.factories import MemoryFactory, MemorySpaceFactory
+from tests.factories import MemoryFactory, MemorySpaceFactory, make_api_key
 
 LOC = ["body", "filters"]
 INJECTION = "'; DROP TABLE mem0_compat_memory; --"
@@ -389,3 +392,190 @@ def test_invalid_input_is_a_422():
 )
 def test_entity_ids_in(filters, expected):
     assert entity_ids_in(filters) == expected
+
+
+# -- random filters --------------------------------------------------------------------------------------------
+# Filters drawn from the grammar (hypothesis), over values the five memories have and some they do not, checked
+# against `holds`: the grammar's meaning written again in plain Python, one memory at a time. Dates and
+# memory_ids are left to the cases above. Then filters that break the grammar: never a 500.
+
+ENTITY_VALUES = {"user_id": ["alice", "bob", "carol"], "agent_id": ["bot", "support"],
+                 "run_id": ["r1", "r2"], "app_id": ["app1", "app2"]}
+CATEGORIES = ["travel", "food", "work", "music"]
+METADATA_VALUES = {"score": [2, 5, 10, 2.5, "high", "5"], "topic": ["work", "Travel plans", "TRAVEL", "trav"],
+                   "flag": [True, False, 1], "0": ["zero", "ZER"], "missing": ["x", 1]}
+WORDS = ["deploy", "DEPLOY", "tea", "night", "Bob", "zzz"]
+
+
+def _entity_leaf():
+    return st.sampled_from(sorted(ENTITY_VALUES)).flatmap(lambda field: st.fixed_dictionaries(
+        {field: st.one_of(
+            st.sampled_from(ENTITY_VALUES[field]), st.just("*"),
+            st.builds(lambda op, value: {op: value},
+                      st.sampled_from(["eq", "ne", "contains", "icontains"]),
+                      st.sampled_from([*ENTITY_VALUES[field], "*", "LIC", "o"])),
+            st.builds(lambda op, values: {op: values}, st.sampled_from(["in", "nin"]),
+                      st.lists(st.sampled_from(ENTITY_VALUES[field]), max_size=3)))}))
+
+
+def _category_leaf():
+    one, several = st.sampled_from(CATEGORIES), st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=3)
+    return st.fixed_dictionaries({"categories": st.one_of(
+        one, several, st.just("*"),
+        st.builds(lambda op, value: {op: value}, st.sampled_from(["eq", "ne", "contains"]), one | several),
+        st.builds(lambda op, value: {op: value}, st.sampled_from(["in", "nin"]), several))})
+
+
+def _metadata_leaf():
+    def condition(key):
+        value = st.sampled_from(METADATA_VALUES[key])
+        return st.one_of(
+            value, st.just("*"), st.just({"ne": "*"}),
+            st.builds(lambda op, v: {op: v}, st.sampled_from(["eq", "ne"]), value),
+            st.builds(lambda op, v: {op: v}, st.sampled_from(["gt", "gte", "lt", "lte"]),
+                      value.filter(lambda v: not isinstance(v, bool))),  # a boolean bound is a 422
+            st.builds(lambda op, v: {op: v}, st.sampled_from(["in", "nin"]), st.lists(value, max_size=3)),
+            st.builds(lambda op, v: {op: v}, st.sampled_from(["contains", "icontains"]),
+                      st.sampled_from(["ork", "Trav", "TRAV", "z", "x"])))
+    keys = st.lists(st.sampled_from(sorted(METADATA_VALUES)), min_size=1, max_size=2, unique=True)
+    return keys.flatmap(lambda chosen: st.fixed_dictionaries(
+        {"metadata": st.fixed_dictionaries({key: condition(key) for key in chosen})}))
+
+
+def _keywords_leaf():
+    word = st.sampled_from(WORDS)
+    return st.fixed_dictionaries({"keywords": word | st.builds(
+        lambda op, v: {op: v}, st.sampled_from(["contains", "icontains"]), word)})
+
+
+LEAVES = st.one_of(_entity_leaf(), _category_leaf(), _metadata_leaf(), _keywords_leaf())
+FILTERS = st.recursive(
+    LEAVES,
+    lambda nodes: st.one_of(
+        st.builds(lambda op, children: {op: children}, st.sampled_from(["AND", "OR", "NOT"]),
+                  st.lists(nodes, min_size=1, max_size=3)),
+        st.lists(nodes, min_size=2, max_size=3).map(lambda parts: {k: v for part in parts for k, v in part.items()}),
+    ),
+    max_leaves=6,
+)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same_json(a, b) -> bool:
+    return type(a) is type(b) and a == b if not (_is_number(a) and _is_number(b)) else a == b
+
+
+def _entity_holds(stored, condition) -> bool:
+    is_set = stored not in (None, "")
+    if not isinstance(condition, dict):
+        return is_set if condition == "*" else stored == condition
+    tests = {"eq": lambda v: is_set if v == "*" else stored == v,
+             "ne": lambda v: not (is_set if v == "*" else stored == v),
+             "in": lambda vs: stored in vs, "nin": lambda vs: stored not in vs,
+             "contains": lambda v: stored is not None and v in stored,
+             "icontains": lambda v: stored is not None and v.lower() in stored.lower()}
+    return all(tests[op](operand) for op, operand in condition.items())
+
+
+def _categories_hold(stored: list, condition) -> bool:
+    def has(value):
+        return set(value if isinstance(value, list) else [value]) <= set(stored)
+
+    def exactly(value):
+        return set(value) == set(stored) if isinstance(value, list) else value in stored
+    if not isinstance(condition, dict):
+        return bool(stored) if condition == "*" else exactly(condition)
+    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
+    tests = {"eq": exactly, "ne": lambda v: not exactly(v), "contains": has,
+             "in": lambda v: bool(set(as_list(v)) & set(stored)), "nin": lambda v: not set(as_list(v)) & set(stored)}
+    return all(tests[op](operand) for op, operand in condition.items())
+
+
+def _metadata_key_holds(metadata: dict | None, key: str, condition) -> bool:
+    present = metadata is not None and key in metadata
+    stored = metadata.get(key) if present else None
+    equal = lambda v: present and _same_json(stored, v)  # noqa: E731
+    if not isinstance(condition, dict):
+        return present if condition == "*" else equal(condition)
+
+    def compare(op, v):
+        comparable = (_is_number(stored) and _is_number(v)) or (isinstance(stored, str) and isinstance(v, str))
+        return present and comparable and {"gt": stored > v, "gte": stored >= v, "lt": stored < v,
+                                          "lte": stored <= v}[op]
+    tests = {"eq": lambda v: present if v == "*" else equal(v), "ne": lambda v: not (present if v == "*" else equal(v)),
+             "in": lambda vs: any(equal(v) for v in vs), "nin": lambda vs: not any(equal(v) for v in vs),
+             "contains": lambda v: present and ((isinstance(stored, str) and v in stored)
+                                                or (isinstance(stored, list) and v in stored)),
+             "icontains": lambda v: present and isinstance(stored, str) and v.lower() in stored.lower()}
+    return all(compare(op, v) if op in ("gt", "gte", "lt", "lte") else tests[op](v) for op, v in condition.items())
+
+
+def holds(memory: Memory, node: dict) -> bool:
+    """Whether `memory` meets the filter `node`, by the grammar in mem0_compat/filters.py's docstring."""
+    def key_holds(key, value):
+        if key in ("AND", "OR", "NOT"):
+            results = [holds(memory, child) for child in value]
+            return {"AND": all(results), "OR": any(results), "NOT": not all(results)}[key]
+        if key in ENTITY_VALUES:
+            return _entity_holds(getattr(memory, key), value)
+        if key == "categories":
+            return _categories_hold(memory.categories, value)
+        if key == "metadata":
+            return all(_metadata_key_holds(memory.metadata, k, v) for k, v in value.items())
+        text = memory.memory
+        if isinstance(value, dict):
+            return all(v in text if op == "contains" else v.lower() in text.lower() for op, v in value.items())
+        return value.lower() in text.lower()
+    return all(key_holds(key, value) for key, value in node.items())
+
+
+@hypothesis.settings(max_examples=300, deadline=None, derandomize=True,
+                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(filters=FILTERS)
+def test_random_filters_select_what_the_grammar_says(mems, filters):
+    expected = sorted(name for name, memory in mems.items() if name != "space" and holds(memory, filters))
+    hypothesis.event(f"{len(expected)} of 5 selected")
+    assert matching(mems, filters) == expected
+
+
+GRAMMAR_WORDS = [*LOGICAL_OPERATORS, *FILTER_FIELDS, *OPERATORS, "*"]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    | st.sampled_from(GRAMMAR_WORDS),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(GRAMMAR_WORDS) | st.text(max_size=5),
+                                                                 inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@pytest.fixture
+def mems_api(mems):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_api_key(mems['space'].owner)}")
+    return client
+
+
+@hypothesis.settings(max_examples=150, deadline=None, derandomize=True,
+                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(filters=FILTERS | JSON)
+def test_any_filters_over_http_answer_200_or_422_never_500(mems, mems_api, filters):
+    """Drawn from the grammar (then a list answers what `holds` says) or any JSON with the grammar's words in it
+    (a 422 that names where, unless it happens to be valid). v3 wants a condition on an entity id: one that
+    every memory meets is ANDed in front."""
+    base = f"/api/v2/memory/{mems['space'].pk}/v3/memories/"
+    every = {"AND": [{"user_id": {"nin": []}}, filters]}
+    listed = mems_api.post(base, {"filters": every, "page_size": 50}, format="json")
+    found = mems_api.post(base + "search/", {"query": "deploy", "filters": every, "top_k": 50}, format="json")
+    assert listed.status_code == found.status_code, (listed.content, found.content)
+    assert listed.status_code in (200, 422), listed.content
+    hypothesis.event(f"answered {listed.status_code}")  # --hypothesis-show-statistics: how many of each
+    if listed.status_code == 422:
+        assert listed.json()["detail"][0]["loc"][:2] == ["body", "filters"]
+        return
+    names = {str(memory.id): name for name, memory in mems.items() if name != "space"}
+    expected = sorted(name for name, memory in mems.items() if name != "space" and holds(memory, filters))
+    assert sorted(names[item["id"]] for item in listed.json()["results"]) == expected
+    assert sorted(names[hit["id"]] for hit in found.json()["results"]) == expected
