@@ -407,36 +407,35 @@ METADATA_VALUES = {"score": [2, 5, 10, 2.5, "high", "5"], "topic": ["work", "Tra
 WORDS = ["deploy", "DEPLOY", "tea", "night", "Bob", "zzz"]
 
 
+def _operator(ops: list[str], operands) -> st.SearchStrategy:
+    """`{op: operand}`: one of `ops`, with an operand drawn from `operands`."""
+    return st.builds(lambda op, operand: {op: operand}, st.sampled_from(ops), operands)
+
+
 def _entity_leaf():
     return st.sampled_from(sorted(ENTITY_VALUES)).flatmap(lambda field: st.fixed_dictionaries(
         {field: st.one_of(
             st.sampled_from(ENTITY_VALUES[field]), st.just("*"),
-            st.builds(lambda op, value: {op: value},
-                      st.sampled_from(["eq", "ne", "contains", "icontains"]),
+            _operator(["eq", "ne", "contains", "icontains"],
                       st.sampled_from([*ENTITY_VALUES[field], "*", "LIC", "o"])),
-            st.builds(lambda op, values: {op: values}, st.sampled_from(["in", "nin"]),
-                      st.lists(st.sampled_from(ENTITY_VALUES[field]), max_size=3)))}))
+            _operator(["in", "nin"], st.lists(st.sampled_from(ENTITY_VALUES[field]), max_size=3)))}))
 
 
 def _category_leaf():
     one, several = st.sampled_from(CATEGORIES), st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=3)
     return st.fixed_dictionaries({"categories": st.one_of(
-        one, several, st.just("*"),
-        st.builds(lambda op, value: {op: value}, st.sampled_from(["eq", "ne", "contains"]), one | several),
-        st.builds(lambda op, value: {op: value}, st.sampled_from(["in", "nin"]), several))})
+        one, several, st.just("*"), _operator(["eq", "ne", "contains"], one | several),
+        _operator(["in", "nin"], several))})
 
 
 def _metadata_leaf():
     def condition(key):
         value = st.sampled_from(METADATA_VALUES[key])
         return st.one_of(
-            value, st.just("*"), st.just({"ne": "*"}),
-            st.builds(lambda op, v: {op: v}, st.sampled_from(["eq", "ne"]), value),
-            st.builds(lambda op, v: {op: v}, st.sampled_from(["gt", "gte", "lt", "lte"]),
-                      value.filter(lambda v: not isinstance(v, bool))),  # a boolean bound is a 422
-            st.builds(lambda op, v: {op: v}, st.sampled_from(["in", "nin"]), st.lists(value, max_size=3)),
-            st.builds(lambda op, v: {op: v}, st.sampled_from(["contains", "icontains"]),
-                      st.sampled_from(["ork", "Trav", "TRAV", "z", "x"])))
+            value, st.just("*"), st.just({"ne": "*"}), _operator(["eq", "ne"], value),
+            _operator(["gt", "gte", "lt", "lte"], value.filter(lambda v: not isinstance(v, bool))),  # bool: a 422
+            _operator(["in", "nin"], st.lists(value, max_size=3)),
+            _operator(["contains", "icontains"], st.sampled_from(["ork", "Trav", "TRAV", "z", "x"])))
     keys = st.lists(st.sampled_from(sorted(METADATA_VALUES)), min_size=1, max_size=2, unique=True)
     return keys.flatmap(lambda chosen: st.fixed_dictionaries(
         {"metadata": st.fixed_dictionaries({key: condition(key) for key in chosen})}))
@@ -444,16 +443,14 @@ def _metadata_leaf():
 
 def _keywords_leaf():
     word = st.sampled_from(WORDS)
-    return st.fixed_dictionaries({"keywords": word | st.builds(
-        lambda op, v: {op: v}, st.sampled_from(["contains", "icontains"]), word)})
+    return st.fixed_dictionaries({"keywords": word | _operator(["contains", "icontains"], word)})
 
 
 LEAVES = st.one_of(_entity_leaf(), _category_leaf(), _metadata_leaf(), _keywords_leaf())
 FILTERS = st.recursive(
     LEAVES,
     lambda nodes: st.one_of(
-        st.builds(lambda op, children: {op: children}, st.sampled_from(["AND", "OR", "NOT"]),
-                  st.lists(nodes, min_size=1, max_size=3)),
+        _operator(["AND", "OR", "NOT"], st.lists(nodes, min_size=1, max_size=3)),
         st.lists(nodes, min_size=2, max_size=3).map(lambda parts: {k: v for part in parts for k, v in part.items()}),
     ),
     max_leaves=6,
@@ -465,15 +462,24 @@ def _is_number(value) -> bool:
 
 
 def _same_json(a, b) -> bool:
-    return type(a) is type(b) and a == b if not (_is_number(a) and _is_number(b)) else a == b
+    """JSON equality: numbers by value (2 and 2.0 alike), anything else only within its own type."""
+    if _is_number(a) and _is_number(b):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _entity_holds(stored, condition) -> bool:
     is_set = stored not in (None, "")
+
+    def equal(value):
+        return is_set if value == "*" else stored == value
     if not isinstance(condition, dict):
-        return is_set if condition == "*" else stored == condition
-    tests = {"eq": lambda v: is_set if v == "*" else stored == v,
-             "ne": lambda v: not (is_set if v == "*" else stored == v),
+        return equal(condition)
+    tests = {"eq": equal, "ne": lambda v: not equal(v),
              "in": lambda vs: stored in vs, "nin": lambda vs: stored not in vs,
              "contains": lambda v: stored is not None and v in stored,
              "icontains": lambda v: stored is not None and v.lower() in stored.lower()}
@@ -481,31 +487,32 @@ def _entity_holds(stored, condition) -> bool:
 
 
 def _categories_hold(stored: list, condition) -> bool:
-    def has(value):
-        return set(value if isinstance(value, list) else [value]) <= set(stored)
-
     def exactly(value):
         return set(value) == set(stored) if isinstance(value, list) else value in stored
     if not isinstance(condition, dict):
         return bool(stored) if condition == "*" else exactly(condition)
-    as_list = lambda v: v if isinstance(v, list) else [v]  # noqa: E731
-    tests = {"eq": exactly, "ne": lambda v: not exactly(v), "contains": has,
-             "in": lambda v: bool(set(as_list(v)) & set(stored)), "nin": lambda v: not set(as_list(v)) & set(stored)}
+    tests = {"eq": exactly, "ne": lambda v: not exactly(v), "contains": lambda v: set(_as_list(v)) <= set(stored),
+             "in": lambda v: bool(set(_as_list(v)) & set(stored)), "nin": lambda v: not set(_as_list(v)) & set(stored)}
     return all(tests[op](operand) for op, operand in condition.items())
 
 
 def _metadata_key_holds(metadata: dict | None, key: str, condition) -> bool:
     present = metadata is not None and key in metadata
     stored = metadata.get(key) if present else None
-    equal = lambda v: present and _same_json(stored, v)  # noqa: E731
-    if not isinstance(condition, dict):
-        return present if condition == "*" else equal(condition)
+
+    def equal(value):
+        return present and _same_json(stored, value)
+
+    def matches(value):
+        return present if value == "*" else equal(value)
 
     def compare(op, v):
         comparable = (_is_number(stored) and _is_number(v)) or (isinstance(stored, str) and isinstance(v, str))
         return present and comparable and {"gt": stored > v, "gte": stored >= v, "lt": stored < v,
                                           "lte": stored <= v}[op]
-    tests = {"eq": lambda v: present if v == "*" else equal(v), "ne": lambda v: not (present if v == "*" else equal(v)),
+    if not isinstance(condition, dict):
+        return matches(condition)
+    tests = {"eq": matches, "ne": lambda v: not matches(v),
              "in": lambda vs: any(equal(v) for v in vs), "nin": lambda vs: not any(equal(v) for v in vs),
              "contains": lambda v: present and ((isinstance(stored, str) and v in stored)
                                                 or (isinstance(stored, list) and v in stored)),
@@ -532,18 +539,27 @@ def holds(memory: Memory, node: dict) -> bool:
     return all(key_holds(key, value) for key, value in node.items())
 
 
-@hypothesis.settings(max_examples=300, deadline=None, derandomize=True,
-                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+def selected(mems, filters) -> list[str]:
+    """The names of the memories that `holds` says `filters` selects."""
+    return sorted(name for name, memory in mems.items() if name != "space" and holds(memory, filters))
+
+
+# The fixture's memories are only read: every example may share them.
+RANDOM = {"deadline": None, "derandomize": True,
+          "suppress_health_check": [hypothesis.HealthCheck.function_scoped_fixture]}
+
+
+@hypothesis.settings(max_examples=300, **RANDOM)
 @hypothesis.given(filters=FILTERS)
 def test_random_filters_select_what_the_grammar_says(mems, filters):
-    expected = sorted(name for name, memory in mems.items() if name != "space" and holds(memory, filters))
+    expected = selected(mems, filters)
     hypothesis.event(f"{len(expected)} of 5 selected")
     assert matching(mems, filters) == expected
 
 
 GRAMMAR_WORDS = [*LOGICAL_OPERATORS, *FILTER_FIELDS, *OPERATORS, "*"]
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+JSON = st.recursive(  # JSON has neither NaN nor infinities
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
     | st.sampled_from(GRAMMAR_WORDS),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(GRAMMAR_WORDS) | st.text(max_size=5),
                                                                  inner, max_size=3),
@@ -558,8 +574,7 @@ def mems_api(mems):
     return client
 
 
-@hypothesis.settings(max_examples=150, deadline=None, derandomize=True,
-                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.settings(max_examples=150, **RANDOM)
 @hypothesis.given(filters=FILTERS | JSON)
 def test_any_filters_over_http_answer_200_or_422_never_500(mems, mems_api, filters):
     """Drawn from the grammar (then a list answers what `holds` says) or any JSON with the grammar's words in it
@@ -576,6 +591,6 @@ def test_any_filters_over_http_answer_200_or_422_never_500(mems, mems_api, filte
         assert listed.json()["detail"][0]["loc"][:2] == ["body", "filters"]
         return
     names = {str(memory.id): name for name, memory in mems.items() if name != "space"}
-    expected = sorted(name for name, memory in mems.items() if name != "space" and holds(memory, filters))
+    expected = selected(mems, filters)
     assert sorted(names[item["id"]] for item in listed.json()["results"]) == expected
     assert sorted(names[hit["id"]] for hit in found.json()["results"]) == expected
