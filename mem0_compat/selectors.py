@@ -148,6 +148,7 @@ def _common_lexemes() -> list[str]:
 
 _HIT_FIELDS = [field for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")]
 _HIT_COLUMNS = ", ".join(field.column for field in _HIT_FIELDS)
+_HIT_NAMES = [field.attname for field in _HIT_FIELDS]
 
 # Both search statements begin alike: the query's words as one tsquery, made once (to_tsquery is only
 # stable: written into ts_rank's arguments it would be parsed again for every row). And they end alike:
@@ -339,8 +340,8 @@ def _hits(rows: list[tuple]) -> list[Hit]:
     converters = compiler.get_converters([field.get_col(Memory._meta.db_table) for field in _HIT_FIELDS])
     if converters:
         rows = compiler.apply_converters(rows, converters)
-    names, count = [field.attname for field in _HIT_FIELDS], len(_HIT_FIELDS)
-    return [Hit(Memory.from_db(connection.alias, names, row[:count]), score=row[count + 2],
+    count = len(_HIT_NAMES)
+    return [Hit(Memory.from_db(connection.alias, _HIT_NAMES, row[:count]), score=row[count + 2],
                 vector_similarity=row[count], text_rank=row[count + 1]) for row in rows]
 
 
