@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from memoryspaces.models import ApiKey
+from memoryspaces.selectors import api_key_usable
 from memoryspaces.services import api_key_digest, split_api_key
 
 INVALID = "Invalid or revoked API key"
@@ -26,11 +27,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise exceptions.AuthenticationFailed(INVALID)
         prefix, whole = parsed
-        key = (
-            ApiKey.objects.select_related("user", "user__tenant")
-            .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True, user__tenant__isnull=False)
-            .first()
-        )
+        key = api_key_usable(prefix=prefix)
         if key is None or not hmac.compare_digest(key.digest, api_key_digest(whole)):
             raise exceptions.AuthenticationFailed(INVALID)
         self._touch(key)

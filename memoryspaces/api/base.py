@@ -1,7 +1,7 @@
 from config.api.errors import NotFound
 from config.api.views import ApiView
 from memoryspaces.models import MemorySpace
-from memoryspaces.selectors import spaces_visible_to
+from memoryspaces.selectors import space_visible_to
 
 
 class SpaceScopedView(ApiView):
@@ -15,7 +15,7 @@ class SpaceScopedView(ApiView):
     space_not_found = "Memory space not found"
 
     def get_space(self) -> MemorySpace:
-        space = spaces_visible_to(user=self.request.user).filter(pk=self.path_uuid("space_id")).first()
+        space = space_visible_to(user=self.request.user, space_id=self.path_uuid("space_id"))
         if space is None:
             raise NotFound(self.space_not_found)
         return space
