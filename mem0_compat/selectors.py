@@ -19,6 +19,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 from pgvector.psycopg.vector import VectorBinaryDumper
 
+from config.queries import one_or_none
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
 from memoryspaces.models import MemorySpace
 
@@ -42,7 +43,7 @@ def memory_list(*, space: MemorySpace, filters: Q | None = None, show_expired: b
 
 
 def memory_get(*, space: MemorySpace, memory_id: uuid.UUID) -> Memory | None:
-    return Memory.objects.alive().filter(space=space, pk=memory_id).first()
+    return one_or_none(Memory.objects.alive().filter(space=space, pk=memory_id))
 
 
 def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[MemoryHistory]:

@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet
 
+from config.queries import one_or_none
 from memoryspaces.models import MemorySpace, User
 from sessions_app.models import Event, LifecycleStrategy, Session
 
@@ -28,7 +29,7 @@ def session_visible_to(*, user: User, space_id, session_id, with_strategies: boo
         .filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id, space__deleted_at__isnull=True)
         .select_related("space")
     )
-    return (_with_strategies(sessions) if with_strategies else sessions).first()
+    return one_or_none(_with_strategies(sessions) if with_strategies else sessions)
 
 
 def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[Event]:
