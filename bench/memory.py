@@ -25,7 +25,10 @@ Search, for each size and each scope: per user (filters {"user_id": "u0123"}) an
               query's vector from a table
   mem0_embed  in process: `mem0.Memory.search`, embedding the query (the same embedder)
 The in-process ones take turns query by query, in an order rotated from one query to the next, so that the
-machine's noise, and the cache misses after an embedding, fall on all of them alike.
+machine's noise, and the cache misses after an embedding, fall on all of them alike. Then, per user only:
+  mem0_exact  in process: `mem0.Memory.search`, vector given, on its table without the HNSW index (what its
+              `hnsw: False` makes): every hit, where the index answers about 0.1 of 10 for one user. Measured
+              last, after the index is dropped; reported, not a goal (those compare with mem0's default).
 
 Also `ping`: GET v1/ping/ over HTTP (API key and space lookup, no memory work), the floor of every request.
 
@@ -194,6 +197,7 @@ SEARCH_ROWS = [
     ("total", "ours: embedding + SQL"),
     ("mem0", "mem0: Memory.search, vector given"),
     ("mem0_embed", "mem0: Memory.search, embedding"),
+    ("mem0_exact", "mem0: vector given, no HNSW index"),  # per user only, see Bench.search_mem0_exact
 ]
 # (measurement, label, memories each call stores)
 ADD_ROWS = [
@@ -212,6 +216,8 @@ RATIOS = [
     *((f"{name}/add_mem0", name, "add_mem0", "rate") for name in ("add_http_c1", f"add_http_c{ADD_CLIENTS}",
                                                                    "add_ours")),
     ("add_conversation_ours/add_conversation_mem0", "add_conversation_ours", "add_conversation_mem0", "rate"),
+    *((f"{size}_user_sql/mem0_exact", f"{size}_user_sql", f"{size}_user_mem0_exact", "p50")
+      for size in ("small", "large")),
 ]
 
 
@@ -418,6 +424,7 @@ class Bench:
                 if size == "small":
                     taken = {text for _, text in rows[:count]}
                     self.adds(space, mem0, taken, count)
+                self.search_mem0_exact(size, mem0, mem0_embedder, queries["user"])
 
     def new_space(self, client: httpx.Client, description: str):
         from memoryspaces.models import MemorySpace
@@ -564,6 +571,30 @@ class Bench:
             seconds[name] = time.perf_counter() - start
         finally:
             mem0_embedder.precomputed = None
+
+    def search_mem0_exact(self, size: str, mem0, mem0_embedder, queries: list) -> None:
+        """`{size}_user_mem0_exact`: mem0's per-user search as its `hnsw: False` configures it, its table without
+        the HNSW index. PostgreSQL then filters every row by user and returns every hit, where the index
+        answers about 0.1 of 10. Its index is dropped for this, the size's last measurement (after the adds,
+        which it would make cheaper). Reported beside the goals, which are judged against mem0's default."""
+        from psycopg import sql
+
+        index = sql.Identifier(f"{mem0.vector_store.collection_name}_hnsw_idx")
+        self.db.conn.execute(sql.SQL("DROP INDEX {}").format(index))
+        timings, found = timing.Timings(), []
+        for number, (user, query) in enumerate(queries[:WARM_UP] + queries):
+            seconds, counts = {}, {}
+            try:
+                self.search_mem0("mem0_exact", mem0, mem0_embedder, user, query, self.embedder.embed([query])[0],
+                                 seconds, counts)
+            except Exception as error:  # noqa: BLE001 - recorded as a failure of the measurement
+                self.failures.append(f"{size}_user_mem0_exact: {error!r}"[:300])
+                continue
+            if number >= WARM_UP:
+                timings.latencies.append(seconds["mem0_exact"])
+                found.append(counts["mem0_exact"])
+        timings.elapsed = sum(timings.latencies)
+        self.measured(f"{size}_user_mem0_exact", timings, found)
 
     def check_planted(self, client: httpx.Client, size: str, space, mem0) -> None:
         base = BASE.format(space=space.pk)
@@ -757,7 +788,8 @@ def print_report(report: dict) -> None:
         for scope, label in (("user", "one user's memories"), ("space", "the whole space")):
             print(f"\nsearch {count:,} memories, {label}\n{header}")
             for what, row_label in SEARCH_ROWS:
-                print_row(row_label, results.get(f"{size}_{scope}_{what}"))
+                if what != "mem0_exact" or scope == "user":
+                    print_row(row_label, results.get(f"{size}_{scope}_{what}"))
     print(f"\nadd, infer=false (into the {sizes['memories_small']:,}-memory space)\n{header}")
     for name, label, _ in ADD_ROWS:
         print_row(label, results.get(name))
