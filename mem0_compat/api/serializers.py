@@ -7,7 +7,7 @@ import re
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import JSONObjectField, SafeJSONField, TextField
+from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField
 
 MAX_MESSAGES = 100
 ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
@@ -214,8 +214,8 @@ class MemoryOut(serializers.Serializer):
     run_id = serializers.CharField(allow_null=True)
     immutable = serializers.BooleanField()
     expiration_date = serializers.DateField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
 
 
 class SearchHitOut(MemoryOut):
@@ -230,8 +230,8 @@ class HistoryOut(serializers.Serializer):
     event = serializers.CharField()
     input = serializers.JSONField(allow_null=True)
     metadata = serializers.DictField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
     is_deleted = serializers.BooleanField()
 
 
@@ -320,7 +320,7 @@ class ExportOut(serializers.Serializer):
     id = serializers.UUIDField()
     schema = serializers.JSONField()
     filters = serializers.DictField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = DateTimeField()
     count = serializers.IntegerField()
     memories = serializers.ListField(child=serializers.DictField())
 
@@ -347,8 +347,8 @@ class EntityOut(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.CharField()
     total_memories = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
     metadata = serializers.DictField(allow_null=True)
     owner = serializers.CharField()
 
@@ -366,5 +366,5 @@ class AddRequestOut(serializers.Serializer):
     status = serializers.CharField()
     results = serializers.JSONField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()

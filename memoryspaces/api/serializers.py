@@ -1,13 +1,13 @@
 from rest_framework import serializers
 
-from config.api.serializers import PageQuery, StrictSerializer, TextField, nullable_text
+from config.api.serializers import DateTimeField, PageQuery, StrictSerializer, TextField, nullable_text
 
 
 class MemorySpaceOut(serializers.Serializer):
     memorySpaceId = serializers.UUIDField(source="id")
     userId = serializers.CharField(source="owner_id")
     tenantId = serializers.UUIDField(source="tenant_id")
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = DateTimeField(source="created_at")
     description = serializers.CharField(allow_null=True)
     llmModelName = serializers.CharField(source="llm_model_name", allow_null=True)
     llmBaseUrl = serializers.CharField(source="llm_base_url", allow_null=True)

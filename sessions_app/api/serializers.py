@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import (
+    DateTimeField,
     JSONObjectField,
     PageQuery,
     StrictSerializer,
@@ -91,7 +92,7 @@ class StrategyOut(serializers.Serializer):
 class SessionOut(serializers.Serializer):
     id = serializers.UUIDField()
     participants = serializers.ListField(child=serializers.CharField())
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = DateTimeField(source="created_at")
     lifecycleStrategies = serializers.SerializerMethodField()
     description = serializers.CharField(allow_null=True)
     metadata = serializers.DictField(allow_null=True)
@@ -186,7 +187,7 @@ class EventBatchUpdateItemIn(EventUpdateIn):
     """One edit of a batch; `createdAt` makes it conditional on the event's current version."""
 
     sequenceId = serializers.IntegerField(min_value=0, max_value=2**62, source="sequence_id")
-    createdAt = serializers.DateTimeField(required=False, allow_null=True, source="created_at")
+    createdAt = DateTimeField(required=False, allow_null=True, source="created_at")
 
 
 class EventBatchUpdateIn(StrictSerializer):
@@ -201,7 +202,7 @@ class EventOut(serializers.Serializer):
     emitterType = serializers.CharField(source="emitter_type")
     emitterId = serializers.CharField(source="emitter_id", allow_null=True)
     eventType = serializers.CharField(source="event_type")
-    createdAt = serializers.DateTimeField(source="created_at",
+    createdAt = DateTimeField(source="created_at",
                                           help_text="timestamp of the event's current version; moves on edit")
 
 
@@ -219,7 +220,7 @@ class EventListQuery(PageQuery):
 
 
 class EventUpdateQuery(serializers.Serializer):
-    createdAt = serializers.DateTimeField(required=False)
+    createdAt = DateTimeField(required=False)
 
     def to_internal_value(self, data):
         # A `+` in an unencoded query string arrives as a space: "…T10:00:00 00:00".
