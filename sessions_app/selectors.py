@@ -43,12 +43,13 @@ def event_last_n(*, session: Session, n: int, event_type: str | None = None) -> 
     Usually they are the ids from `next_sequence_id - n` on: a range of the (session, sequence) index, which
     the planner takes even when its statistics have not caught up with a session that grew fast (then the
     plain ORDER BY … LIMIT can turn into reading and sorting the whole session). Deleted events or a type
-    filter fall back to that query.
+    filter fall back to that query; a session that never had more than `n` events does not need it, since
+    the range from 0 already holds all of it.
     """
     events = event_list(session=session, event_type=event_type)
     if event_type is None:
         recent = list(events.filter(sequence_id__gte=session.next_sequence_id - n))
-        if len(recent) >= n:
+        if len(recent) >= n or session.next_sequence_id <= n:
             return recent[-n:]
     newest_first = list(events.order_by("-sequence_id")[:n])
     return newest_first[::-1]

@@ -81,3 +81,16 @@ def test_bootstrap_creates_a_first_admin_and_key_only_once(client, db, capsys):
     call_command("bootstrap")
     assert "exist already" in capsys.readouterr().out
     assert ApiKey.objects.count() == 1
+
+
+def test_a_space_request_looks_up_the_key_and_the_space_once_each(api, space, django_assert_num_queries):
+    """The floor of every request in a space: the key with its user, then the space. Neither lookup sorts
+    (there is one row to find) or loads rows nobody reads (the key's tenant, the space's owner)."""
+    ping = f"/api/v2/memory/{space.pk}/v1/ping/"
+    assert api.get(ping).status_code == 200  # the key's first use also stamps its last_used_at
+    with django_assert_num_queries(2) as queries:
+        assert api.get(ping).status_code == 200
+    key_sql, space_sql = (query["sql"] for query in queries.captured_queries)
+    assert "ORDER BY" not in key_sql and "ORDER BY" not in space_sql
+    assert key_sql.count("JOIN") == 1 and "memoryspaces_tenant" not in key_sql
+    assert "JOIN" not in space_sql

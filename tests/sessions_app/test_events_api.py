@@ -118,6 +118,18 @@ def test_body_and_metadata_are_stored_exactly_as_received(api, session):
     assert Event.objects.get().body == body
 
 
+def test_an_append_and_a_last_n_read_are_three_queries_each(api, session, django_assert_num_queries):
+    """The key, the session (its space checked by join, not loaded), and the one statement that appends or
+    reads."""
+    assert api.get(events_url(session)).status_code == 200  # the key's first use also stamps its last_used_at
+    with django_assert_num_queries(3) as queries:
+        response = api.post(events_url(session), {"body": {"content": "hi"}, "emitter": USER}, format="json")
+    assert response.status_code == 201
+    assert "llm_model_name" not in queries.captured_queries[1]["sql"]
+    with django_assert_num_queries(3):
+        assert [e["sequenceId"] for e in api.get(events_url(session), {"lastN": 5}).json()["items"]] == [0]
+
+
 def test_counters_follow_appends_edits_and_deletes(api, session):
     append(session, "hello world", "a much longer message with many more tokens in it")
     session.refresh_from_db()
@@ -279,3 +291,11 @@ def test_last_n_skips_deleted_events(api, session):
     api.delete(events_url(session, "4/"))
     last = api.get(events_url(session), {"lastN": 3}).json()["items"]
     assert [e["sequenceId"] for e in last] == [2, 3, 5]
+
+
+def test_last_n_beyond_the_session_returns_every_live_event(api, session):
+    append(session, "m0", "m1", "m2")
+    api.delete(events_url(session, "1/"))
+    page = api.get(events_url(session), {"lastN": 5}).json()
+    assert [e["sequenceId"] for e in page["items"]] == [0, 2]
+    assert (page["offset"], page["total"]) == (0, 2)
