@@ -37,13 +37,20 @@ def memories_of(*, space: MemorySpace, filters: Q | None = None, show_expired: b
     return Memory.objects.alive().filter(wanted)
 
 
+# The columns no answer shows: the vector and the tsvector are for searching. Left unread, a page of 100
+# memories took 7.1 ms to read and serialize instead of 18.8 (parsing 100 vectors of 384 numbers).
+UNSHOWN_FIELDS = ("embedding", "search_vector")
+
+
 def memory_list(*, space: MemorySpace, filters: Q | None = None, show_expired: bool = False) -> QuerySet[Memory]:
-    """Newest first, stable (ties broken by id)."""
-    return memories_of(space=space, filters=filters, show_expired=show_expired).order_by("-created_at", "-id")
+    """Newest first, stable (ties broken by id), without UNSHOWN_FIELDS."""
+    memories = memories_of(space=space, filters=filters, show_expired=show_expired)
+    return memories.defer(*UNSHOWN_FIELDS).order_by("-created_at", "-id")
 
 
 def memory_get(*, space: MemorySpace, memory_id: uuid.UUID) -> Memory | None:
-    return one_or_none(Memory.objects.alive().filter(space=space, pk=memory_id))
+    """Without UNSHOWN_FIELDS."""
+    return one_or_none(Memory.objects.alive().defer(*UNSHOWN_FIELDS).filter(space=space, pk=memory_id))
 
 
 def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[MemoryHistory]:
@@ -147,7 +154,7 @@ def _common_lexemes() -> list[str]:
     return _common["lexemes"]
 
 
-_HIT_FIELDS = [field for field in Memory._meta.concrete_fields if field.name not in ("embedding", "search_vector")]
+_HIT_FIELDS = [field for field in Memory._meta.concrete_fields if field.name not in UNSHOWN_FIELDS]
 _HIT_COLUMNS = ", ".join(field.column for field in _HIT_FIELDS)
 _HIT_NAMES = [field.attname for field in _HIT_FIELDS]
 
