@@ -75,6 +75,10 @@ class MemoryAdmin(SoftDeleteAdmin):
     readonly_fields = ["id", "space", *ENTITY_FIELDS, "hash", "categories", "immutable", "created_at",
                        "updated_at", "deleted_at", "history"]
 
+    def get_queryset(self, request):
+        # No page shows the vector or the tsvector: unread, a changelist page does not parse 100 vectors.
+        return super().get_queryset(request).defer(*selectors.UNSHOWN_FIELDS)
+
     @admin.display(description="memory")
     def text(self, obj):
         return _truncated(obj.memory)

@@ -79,6 +79,16 @@ def test_memory_page_shows_history_oldest_first_and_not_the_vector(admin_client,
     assert "Has a cat named Miso" in listed
 
 
+def test_memory_pages_read_no_vectors(admin_client, memories):
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(changelist("memory")).status_code == 200
+        assert admin_client.get(change("memory", memories[0].pk)).status_code == 200
+    reads = [query["sql"] for query in queries.captured_queries
+             if query["sql"].startswith('SELECT "mem0_compat_memory"."id"')]
+    assert len(reads) >= 2
+    assert not any('"embedding"' in sql or '"search_vector"' in sql for sql in reads)
+
+
 def test_search_lists_the_closest_memory_first_with_its_score(admin_client, memories):
     content = search(admin_client, "when do we deploy")
     positions = [content.index(text) for text in ["Deploys on Fridays using ArgoCD", "Has a cat named Tuna",
