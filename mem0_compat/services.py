@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -206,28 +206,60 @@ def _soft_delete(memory: Memory, messages=None) -> None:
 
 
 def memory_update(*, space: MemorySpace, memory_id: uuid.UUID, fields: dict) -> Memory:
-    """Change text (re-embedded), metadata, created time or expiration. 404 if missing, 409 if immutable.
-    Locking: the memory row (SELECT … FOR UPDATE)."""
-    vector = embed([fields["text"]])[0] if fields.get("text") else None
-    with transaction.atomic():
-        memory = Memory.objects.alive().select_for_update().filter(space=space, pk=memory_id).first()
-        if memory is None:
-            raise NotFound("Memory not found")
-        if memory.immutable:
-            raise Conflict("Memory is immutable and cannot be updated")
-        old = memory.memory
-        if fields.get("text"):
-            _set_text(memory, fields["text"], vector)
-        if "metadata" in fields:
-            memory.metadata = fields["metadata"]  # entity ids live in their own columns: metadata cannot move them
-        if "timestamp" in fields:
-            memory.created_at = fields["timestamp"]
-        if "expiration_date" in fields:
-            memory.expiration_date = fields["expiration_date"]
-        memory.updated_at = timezone.now()
-        memory.save()
-        _history(memory, "UPDATE", old, memory.memory)
+    """Change text (re-embedded), metadata, created time or expiration. 404 if missing, 409 if immutable."""
+    (memory,) = _update_all(space=space, updates=[{**fields, "memory_id": memory_id}])
     return memory
+
+
+def memory_batch_update(*, space: MemorySpace, updates: list[dict]) -> int:
+    """All or nothing: every memory must exist and be mutable."""
+    return len(_update_all(space=space, updates=updates))
+
+
+# What each field of an update changes: the columns to write.
+_UPDATED_COLUMNS = {"text": ("memory", "hash", "embedding"), "metadata": ("metadata",),
+                    "timestamp": ("created_at",), "expiration_date": ("expiration_date",)}
+
+
+def _update_all(*, space: MemorySpace, updates: list[dict]) -> list[Memory]:
+    """Apply `updates` ([{memory_id, text?, metadata?, timestamp?, expiration_date?}]) in order, all or
+    nothing, with an UPDATE history row each; the first missing memory is a 404, the first immutable one a
+    409. The new texts are embedded in one call, before any lock is taken. Locking: the memories' rows
+    (SELECT … FOR UPDATE), then one UPDATE and one history INSERT whatever the batch size: a memory at a
+    time, 1,000 metadata changes took 7.6 s. Returns the memories, in the order of `updates`."""
+    texts = list(dict.fromkeys(update["text"] for update in updates if update.get("text")))
+    vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+    columns = {"updated_at"}.union(*(_UPDATED_COLUMNS[field] for update in updates for field in update
+                                    if field in _UPDATED_COLUMNS and (field != "text" or update[field])))
+    with transaction.atomic():
+        rows = Memory.objects.alive().filter(space=space).select_for_update().defer("search_vector")
+        if "embedding" not in columns:
+            rows = rows.defer("embedding")
+        ids = [uuid.UUID(str(update["memory_id"])) for update in updates]
+        locked = rows.in_bulk(ids)
+        changed, history = [], []
+        for memory_id, update in zip(ids, updates, strict=True):
+            memory = locked.get(memory_id)
+            if memory is None:
+                raise NotFound("Memory not found")
+            if memory.immutable:
+                raise Conflict("Memory is immutable and cannot be updated")
+            old = memory.memory
+            if update.get("text"):
+                _set_text(memory, update["text"], vectors[update["text"]])
+            if "metadata" in update:
+                memory.metadata = update["metadata"]  # entity ids live in their own columns: metadata cannot move them
+            if "timestamp" in update:
+                memory.created_at = update["timestamp"]
+            if "expiration_date" in update:
+                memory.expiration_date = update["expiration_date"]
+            memory.updated_at = timezone.now()
+            changed.append(memory)
+            history.append(MemoryHistory(space_id=memory.space_id, memory_id=memory.pk, old_memory=old,
+                                         new_memory=memory.memory, event="UPDATE", metadata=memory.metadata))
+        Memory.objects.bulk_update(list({memory.pk: memory for memory in changed}.values()), sorted(columns))
+        MemoryHistory.objects.bulk_create(history)
+    return changed
 
 
 @transaction.atomic
@@ -238,19 +270,23 @@ def memory_delete(*, space: MemorySpace, memory_id: uuid.UUID) -> None:
     _soft_delete(memory)
 
 
+def _soft_delete_all(*, space: MemorySpace, memories: QuerySet[Memory]) -> int:
+    """Soft-delete the live `memories` of the space, with a DELETE history row each, in three statements
+    whatever their number. Locking: their rows (SELECT … FOR UPDATE). Returns how many."""
+    rows = list(memories.alive().filter(space=space).select_for_update().only("pk", "space_id", "memory", "metadata"))
+    Memory.objects.filter(pk__in=[m.pk for m in rows]).update(deleted_at=timezone.now())
+    MemoryHistory.objects.bulk_create([
+        MemoryHistory(space_id=space.pk, memory_id=m.pk, old_memory=m.memory, new_memory=None, event="DELETE",
+                      metadata=m.metadata, is_deleted=True) for m in rows
+    ])
+    return len(rows)
+
+
 @transaction.atomic
 def memory_delete_matching(*, space: MemorySpace, filters: Q) -> int:
     """Soft-delete every live memory of the space matching `filters` (never without one: the callers check),
     with a DELETE history row each. Returns how many."""
-    now = timezone.now()
-    memories = list(Memory.objects.alive().select_for_update().filter(space=space).filter(filters)
-                    .only("pk", "space_id", "memory", "metadata"))
-    Memory.objects.filter(pk__in=[m.pk for m in memories]).update(deleted_at=now)
-    MemoryHistory.objects.bulk_create([
-        MemoryHistory(space_id=space.pk, memory_id=m.pk, old_memory=m.memory, new_memory=None, event="DELETE",
-                      metadata=m.metadata, is_deleted=True) for m in memories
-    ])
-    return len(memories)
+    return _soft_delete_all(space=space, memories=Memory.objects.filter(filters))
 
 
 def space_reset(*, space: MemorySpace) -> int:
@@ -259,20 +295,13 @@ def space_reset(*, space: MemorySpace) -> int:
 
 
 @transaction.atomic
-def memory_batch_update(*, space: MemorySpace, updates: list[dict]) -> int:
-    """All or nothing: every memory must exist and be mutable."""
-    for update in updates:
-        memory_update(space=space, memory_id=update["memory_id"],
-                      fields={k: v for k, v in update.items() if k != "memory_id"})
-    return len(updates)
-
-
-@transaction.atomic
 def memory_batch_delete(*, space: MemorySpace, memory_ids: list[uuid.UUID]) -> int:
-    """All or nothing: every memory must exist."""
-    for memory_id in memory_ids:
-        memory_delete(space=space, memory_id=memory_id)
-    return len(memory_ids)
+    """All or nothing: every memory must exist, and be named once (a second mention finds it deleted). One
+    statement per step for the whole batch: a memory at a time, 1,000 took 3.8 s."""
+    deleted = _soft_delete_all(space=space, memories=Memory.objects.filter(pk__in=memory_ids))
+    if deleted != len(memory_ids):
+        raise NotFound("Memory not found")  # rolls the whole batch back
+    return deleted
 
 
 def parse_timestamp(value) -> datetime:

@@ -2,11 +2,13 @@
 mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/search/`), the seed's v1 routes
 (`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from mem0_compat.models import Memory
+from mem0_compat.models import Memory, MemoryHistory
+from mem0_compat.services import embed
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +66,51 @@ def test_listing_and_getting_memories_read_no_vectors(api, space):
              if query["sql"].startswith('SELECT "mem0_compat_memory"."id"')]
     assert len(reads) == 2
     assert not any('"embedding"' in sql or '"search_vector"' in sql for sql in reads)
+
+
+def test_batch_delete_writes_each_history_row_and_refuses_a_repeated_id(api, space,
+                                                                         django_assert_max_num_queries):
+    ids = [add(api, space, f"fact {number}")["results"][0]["id"] for number in range(30)]
+    twice = [{"memory_id": ids[0]}, {"memory_id": ids[1]}, {"memory_id": ids[0]}]
+    assert api.delete(base(space) + "v1/batch/", {"memories": twice}, format="json").status_code == 404
+    assert Memory.objects.alive().filter(space=space).count() == 30
+    # key, space, then lock, update, history (and the savepoint the test's transaction adds) for any size
+    with django_assert_max_num_queries(7):
+        response = api.delete(base(space) + "v1/batch/", {"memories": [{"memory_id": i} for i in ids]},
+                              format="json")
+    assert response.json() == {"message": "Successfully deleted 30 memories"}
+    assert Memory.objects.alive().filter(space=space).count() == 0
+    deletes = MemoryHistory.objects.filter(space=space, event="DELETE")
+    assert sorted(str(row.memory_id) for row in deletes) == sorted(ids)
+    assert {row.old_memory for row in deletes} == {f"fact {number}" for number in range(30)}
+
+
+def test_batch_update_applies_every_change_in_order_in_a_few_statements(api, space,
+                                                                         django_assert_max_num_queries):
+    ids = [add(api, space, f"fact {number}")["results"][0]["id"] for number in range(20)]
+    changes = [{"memory_id": i, "text": f"fact {number}, edited"} for number, i in enumerate(ids)]
+    changes.append({"memory_id": ids[0], "metadata": {"checked": True}})  # the same memory again, later
+    # key, space, embedder check, then lock, update, history (and the test transaction's savepoint)
+    with django_assert_max_num_queries(8):
+        response = api.put(base(space) + "v1/batch/", {"memories": changes}, format="json")
+    assert response.json() == {"message": "Successfully updated 21 memories"}
+    first = Memory.objects.get(pk=ids[0])
+    assert (first.memory, first.metadata) == ("fact 0, edited", {"checked": True})
+    np.testing.assert_allclose(Memory.objects.get(pk=ids[7]).embedding, embed(["fact 7, edited"])[0], atol=1e-6)
+    assert set(Memory.objects.filter(pk__in=ids).values_list("memory", flat=True)) == {
+        f"fact {number}, edited" for number in range(20)}
+    steps = MemoryHistory.objects.filter(memory_id=ids[0], event="UPDATE").order_by("created_at", "id")
+    assert [(row.old_memory, row.new_memory, row.metadata) for row in steps] == [
+        ("fact 0", "fact 0, edited", None), ("fact 0, edited", "fact 0, edited", {"checked": True})]
+
+
+def test_batch_update_with_an_immutable_memory_changes_nothing(api, space):
+    mutable = add(api, space, "Likes tea")["results"][0]["id"]
+    fixed = add(api, space, "Blood type is O+", immutable=True)["results"][0]["id"]
+    changes = [{"memory_id": mutable, "text": "Likes coffee"}, {"memory_id": fixed, "text": "Blood type is A"}]
+    assert api.put(base(space) + "v1/batch/", {"memories": changes}, format="json").status_code == 409
+    assert Memory.objects.get(pk=mutable).memory == "Likes tea"
+    assert not MemoryHistory.objects.filter(space=space, event="UPDATE").exists()
 
 
 def test_v2_get_all_and_search_in_the_1x_shapes(api, space):
