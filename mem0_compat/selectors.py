@@ -356,7 +356,7 @@ def _hits(rows: list[tuple]) -> list[Hit]:
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:
     """The few existing memories of this entity scope nearest to each new fact, deduplicated: what the
     ADD/UPDATE/DELETE decision compares against."""
-    scoped = Memory.objects.alive().filter(space=space).filter(scope_filter(scope))
+    scoped = Memory.objects.alive().filter(space=space).filter(scope_filter(scope)).defer(*UNSHOWN_FIELDS)
     seen: dict = {}
     for vector in vectors:
         for memory in scoped.order_by(CosineDistance("embedding", vector))[:per_fact]:
