@@ -1,0 +1,35 @@
+"""Batches running at once over the same memories, named in opposite orders: both lock in id order, so
+neither deadlocks, and every change is applied with its history."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from mem0_compat.models import Memory, MemoryHistory
+from mem0_compat.services import memory_add
+
+MEMORIES = 40
+ROUNDS = 10
+
+
+def test_batch_updates_naming_the_same_memories_in_opposite_orders_both_succeed(live_server, api_key, space):
+    added = memory_add(space=space, messages=[{"role": "user", "content": f"fact {n}"} for n in range(MEMORIES)],
+                       scope={"user_id": "alice"}, infer=False)
+    ids = [result["id"] for result in added]
+    url = f"{live_server.url}/api/v2/memory/{space.id}/v1/batch/"
+
+    def writer(number: int) -> list[int]:
+        order = ids if number == 0 else ids[::-1]
+        with requests.Session() as http:
+            http.headers["Authorization"] = f"Token {api_key}"
+            return [http.put(url, json={"memories": [{"memory_id": i, "metadata": {"writer": number, "round": r}}
+                                                     for i in order]}, timeout=60).status_code
+                    for r in range(ROUNDS)]
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = [status for answers in pool.map(writer, range(2)) for status in answers]
+
+    assert statuses == [200] * (2 * ROUNDS)
+    assert MemoryHistory.objects.filter(space=space, event="UPDATE").count() == 2 * ROUNDS * MEMORIES
+    last = {(memory.metadata["writer"], memory.metadata["round"]) for memory in Memory.objects.filter(pk__in=ids)}
+    assert len(last) == 1 and next(iter(last))[1] == ROUNDS - 1  # one batch wrote last, and wrote every row
