@@ -119,12 +119,13 @@ def _decide(*, space: MemorySpace, messages: list[dict], scope: dict, instructio
 
 
 def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list[dict]:
-    """Locking: rows to update or delete are locked (SELECT … FOR UPDATE) before they change."""
+    """Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
+    them) before they change."""
     results = _insert_new(space=space, scope=scope, texts=[d.text for d in decisions if d.event == "ADD"],
                           vectors=vectors, fields=fields, stamp=stamp, messages=messages)
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
     locked = {str(m.pk): m for m in Memory.objects.alive().select_for_update()
-              .filter(space=space, pk__in=targets).filter(selectors.scope_filter(scope))}
+              .filter(space=space, pk__in=targets).filter(selectors.scope_filter(scope)).order_by("pk")}
     for decision in decisions:
         if decision.event not in ("UPDATE", "DELETE"):
             continue
