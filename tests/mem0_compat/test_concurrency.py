@@ -1,15 +1,43 @@
-"""Batches running at once over the same memories, named in opposite orders: both lock in id order, so
-neither deadlocks, and every change is applied with its history."""
+"""Writers at once: the same text added twice (a client retrying an add) is stored once; batches over the
+same memories, named in opposite orders, both lock in id order, so neither deadlocks."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
+from django.db import connections
 
 from mem0_compat.models import Memory, MemoryHistory
 from mem0_compat.services import memory_add
 
 MEMORIES = 40
 ROUNDS = 10
+TRIES = 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_text_added_twice_at_once_is_stored_once(space):
+    stored = {}
+
+    def add_at_once(barrier: threading.Barrier, text: str, slot: int) -> None:
+        barrier.wait()
+        try:
+            stored[slot] = memory_add(space=space, messages=[{"role": "user", "content": text}],
+                                      scope={"user_id": "alice"}, infer=False)
+        finally:
+            connections.close_all()
+
+    for attempt in range(TRIES):
+        text, barrier = f"Retried add number {attempt}", threading.Barrier(2)
+        threads = [threading.Thread(target=add_at_once, args=(barrier, text, slot)) for slot in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(len(stored[slot]) for slot in range(2)) == [0, 1], text  # one ADD, one duplicate
+        assert Memory.objects.alive().filter(space=space, memory=text).count() == 1
+        assert MemoryHistory.objects.filter(space=space, new_memory=text, event="ADD").count() == 1
 
 
 def test_batch_updates_naming_the_same_memories_in_opposite_orders_both_succeed(live_server, api_key, space):
