@@ -201,9 +201,20 @@ candidate AS (
 # "user", making a two-word tier match one word). A word found in more than SEARCH_TEXT_COMMON_SHARE of all
 # memories picks no candidates (its matches are too many to rank, and equal), though it still counts in
 # every rank. Each tier reads at most SEARCH_TEXT_SCAN_LIMIT rows.
+# The HNSW scan can come back with fewer rows than asked for, iterative scan or not: thousands of
+# near-duplicate vectors can form an island of the graph that a scan starting in it never leaves (measured: a
+# whole-space search whose query landed among 502 such rows of other spaces got no vector candidates at all,
+# and no hits), and a filter few rows pass can outlast the scan's limits. The leg is then taken again exactly,
+# the distance written as an expression no index serves; normally that part is never executed.
 _VECTOR_LEG = """
-vector_leg AS (
+hnsw_leg AS (
     SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s
+),
+vector_leg AS (
+    SELECT id FROM hnsw_leg
+    UNION ALL
+    (SELECT id FROM mem0_compat_memory WHERE {where} AND (SELECT count(*) FROM hnsw_leg) < %s
+     ORDER BY (embedding <=> %s::vector) + 0 LIMIT %s)
 ),"""
 _TEXT_LEG = """
 lexemes AS (
@@ -305,7 +316,8 @@ class _Search:
     def by_legs(self) -> list[Hit]:
         where, where_params, rank = self.where, self.where_params, self.rank
         pool = max(self.top_k * 4, 40)
-        sql, params = _VECTOR_LEG.format(where=where), [*where_params, self.vector, pool]
+        sql, params = _VECTOR_LEG.format(where=where), [*where_params, self.vector, pool,
+                                                        *where_params, pool, self.vector, pool]
         if self.words:
             scan = settings.SEARCH_TEXT_SCAN_LIMIT
             sql += _TEXT_LEG.format(where=where, rank=rank)

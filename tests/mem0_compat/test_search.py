@@ -166,6 +166,28 @@ def test_the_text_leg_finds_a_match_the_vector_leg_cannot(settings, space):
         "The qwertzuiop folder is upstairs", 0.0, 1.0)
 
 
+def test_a_vector_leg_the_index_answers_short_is_taken_exactly(settings, space):
+    """The HNSW scan sees only the 10 rows nearest the query (ef_search 10, no iterative scan), and they are
+    all another space's: the leg is taken again exactly, and the space's own closest memory is found."""
+    query = "which instrument does the user play"
+    near, rng = np.asarray(embed([query])[0]), np.random.default_rng(7)
+
+    def around(center, spread, count):
+        vectors = center + spread * rng.standard_normal((count, center.size))
+        return list(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+    store(MemorySpaceFactory(owner=space.owner), [f"Other memory {n}" for n in range(100)],
+          vectors=around(near, 0.01, 100))
+    store(space, [f"Unrelated note {n}" for n in range(60)], vectors=around(np.zeros_like(near), 1.0, 60))
+    store(space, ["Plays the cello on Sundays"], vectors=around(near, 0.1, 1))
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    with connection.cursor() as cursor:  # the index scan, short, wherever the planner could avoid it
+        for setting in ("hnsw.iterative_scan = off", "hnsw.ef_search = 10", "enable_seqscan = off",
+                        "enable_bitmapscan = off", "enable_sort = off"):
+            cursor.execute(f"SET LOCAL {setting}")
+    assert texts(search(space, query, top_k=3, text_weight=0))[0] == "Plays the cello on Sundays"
+
+
 def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space):
     """After ANALYZE "morning" is in most rows: the text leg takes no rows for it, yet the row with the rare
     word, far from the query's vector, is still found, and ranks first for matching both words."""
