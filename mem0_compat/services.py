@@ -267,17 +267,14 @@ def _update_all(*, space: MemorySpace, updates: list[dict]) -> list[Memory]:
             changed.append(memory)
             history.append(MemoryHistory(space_id=memory.space_id, memory_id=memory.pk, old_memory=old,
                                          new_memory=memory.memory, event="UPDATE", metadata=memory.metadata))
-        Memory.objects.bulk_update(list({memory.pk: memory for memory in changed}.values()), sorted(columns))
+        Memory.objects.bulk_update(list(locked.values()), sorted(columns))  # each once, however often named
         MemoryHistory.objects.bulk_create(history)
     return changed
 
 
-@transaction.atomic
 def memory_delete(*, space: MemorySpace, memory_id: uuid.UUID) -> None:
-    memory = Memory.objects.alive().select_for_update().filter(space=space, pk=memory_id).first()
-    if memory is None:
-        raise NotFound("Memory not found")
-    _soft_delete(memory)
+    """404 if missing."""
+    memory_batch_delete(space=space, memory_ids=[memory_id])
 
 
 def _soft_delete_all(*, space: MemorySpace, memories: QuerySet[Memory]) -> int:

@@ -203,7 +203,7 @@ class EventOut(serializers.Serializer):
     emitterId = serializers.CharField(source="emitter_id", allow_null=True)
     eventType = serializers.CharField(source="event_type")
     createdAt = DateTimeField(source="created_at",
-                                          help_text="timestamp of the event's current version; moves on edit")
+                              help_text="timestamp of the event's current version; moves on edit")
 
 
 class EventListQuery(PageQuery):
