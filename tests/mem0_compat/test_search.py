@@ -188,6 +188,36 @@ def test_a_vector_leg_the_index_answers_short_is_taken_exactly(settings, space):
     assert texts(search(space, query, top_k=3, text_weight=0))[0] == "Plays the cello on Sundays"
 
 
+def plan_nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_the_exact_leg_is_not_started_when_the_index_answers_in_full(settings, space, monkeypatch):
+    """With parallel plans made free, the exact leg is planned as a parallel scan: it must not be started
+    (gated above it, not inside its workers) when the HNSW leg brought enough rows. Started, its workers cost
+    5-6 ms per whole-space search at 100k memories though they read nothing (measured: 17 ms against 9)."""
+    store(space, [f"Plays instrument number {n}" for n in range(60)])
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    with connection.cursor() as cursor:
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "min_parallel_index_scan_size = 0", "enable_seqscan = off"):
+            cursor.execute(f"SET LOCAL {setting}")
+    search(space, "piano")  # the scope is now known to be too large for the exact statement
+    plans, run = [], selectors._server_bound_rows
+
+    def explained(sql, params):
+        plans.append(run("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)[0][0][0]["Plan"])
+        return run(sql, params)
+
+    monkeypatch.setattr(selectors, "_server_bound_rows", explained)
+    assert len(search(space, "which instrument does the user play", top_k=3)) == 3
+    nodes = list(plan_nodes(plans[0]))
+    exact_sorts = [node for node in nodes if "+ '0'" in " ".join(node.get("Sort Key", []))]
+    assert exact_sorts and all(node["Actual Loops"] == 0 for node in exact_sorts)
+    assert all(node["Actual Loops"] == 0 for node in nodes if node["Node Type"].startswith("Gather"))
+
 def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space):
     """After ANALYZE "morning" is in most rows: the text leg takes no rows for it, yet the row with the rare
     word, far from the query's vector, is still found, and ranks first for matching both words."""
