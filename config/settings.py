@@ -151,9 +151,6 @@ SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.5))  # best on
 SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 200))  # rows a full-text tier reads at most
 SEARCH_TEXT_COMMON_SHARE = float(os.environ.get("SEARCH_TEXT_COMMON_SHARE", 0.02))  # words too common to pick rows
 SEARCH_EXACT_MAX_ROWS = int(os.environ.get("SEARCH_EXACT_MAX_ROWS", 2000))  # scopes searched exactly, row by row
-# Search statements as named prepared statements (psycopg prepares one on its 5th execution on a connection):
-# off behind a pooler that cannot keep them, such as PgBouncer before 1.21 in transaction mode.
-SEARCH_PREPARED_STATEMENTS = env_bool("SEARCH_PREPARED_STATEMENTS", True)
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))

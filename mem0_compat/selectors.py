@@ -211,14 +211,13 @@ candidate AS (
 # search at 100k memories: 17 ms at p50 with the gate inside, 9 ms above).
 _VECTOR_LEG = """
 hnsw_leg AS (
-    SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT {pool}
+    SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s
 ),
 vector_leg AS (
     SELECT id FROM hnsw_leg
     UNION ALL
-    SELECT id FROM (SELECT id FROM mem0_compat_memory WHERE {where}
-                    ORDER BY (embedding <=> %s::vector) + 0 LIMIT {pool}) AS exact_leg
-     WHERE (SELECT count(*) FROM hnsw_leg) < {top_k}
+    SELECT id FROM (SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY (embedding <=> %s::vector) + 0 LIMIT %s)
+        AS exact_leg WHERE (SELECT count(*) FROM hnsw_leg) < %s
 ),"""
 _TEXT_LEG = """
 lexemes AS (
@@ -233,22 +232,22 @@ tiers AS (
 ),
 text_all AS (
     SELECT id, {rank} AS rank FROM mem0_compat_memory
-    WHERE {where} AND search_vector @@ (SELECT all_words FROM tiers) LIMIT {scan}
+    WHERE {where} AND search_vector @@ (SELECT all_words FROM tiers) LIMIT %s
 ),
 text_two AS (
     SELECT id, {rank} AS rank FROM mem0_compat_memory
-    WHERE {where} AND search_vector @@ (SELECT two_words FROM tiers) AND (SELECT count(*) FROM text_all) < {pool}
-    LIMIT {scan}
+    WHERE {where} AND search_vector @@ (SELECT two_words FROM tiers) AND (SELECT count(*) FROM text_all) < %s
+    LIMIT %s
 ),
 text_one AS (
     SELECT found.id, found.rank FROM unnest((SELECT words FROM lexemes)) AS word,
         LATERAL (SELECT id, {rank} AS rank FROM mem0_compat_memory
-                 WHERE {where} AND search_vector @@ word::tsquery LIMIT {per_word}) AS found
-    WHERE (SELECT count(*) FROM text_all) + (SELECT count(*) FROM text_two) < {pool}
+                 WHERE {where} AND search_vector @@ word::tsquery LIMIT %s) AS found
+    WHERE (SELECT count(*) FROM text_all) + (SELECT count(*) FROM text_two) < %s
 ),
 text_leg AS (
     SELECT id, rank FROM text_all UNION SELECT id, rank FROM text_two UNION SELECT id, rank FROM text_one
-    ORDER BY rank DESC LIMIT {pool}
+    ORDER BY rank DESC LIMIT %s
 ),
 """
 _CANDIDATES = """
@@ -320,14 +319,16 @@ class _Search:
     def by_legs(self) -> list[Hit]:
         where, where_params, rank = self.where, self.where_params, self.rank
         pool = max(self.top_k * 4, 40)
-        # The limits are written into the statement: a prepared statement with a LIMIT parameter gets a generic
-        # plan estimated for a tenth of the rows, which trades the HNSW scan for a sort of the scope (70 ms).
-        sql = _VECTOR_LEG.format(where=where, pool=pool, top_k=int(self.top_k))
-        params = [*where_params, self.vector, *where_params, self.vector]
+        sql, params = _VECTOR_LEG.format(where=where), [*where_params, self.vector, pool,
+                                                        *where_params, self.vector, pool, self.top_k]
         if self.words:
-            sql += _TEXT_LEG.format(where=where, rank=rank, pool=pool, scan=int(settings.SEARCH_TEXT_SCAN_LIMIT),
-                                    per_word=max(4, pool // len(self.words)))
-            params += [" ".join(self.words), _common_lexemes(), *where_params, *where_params, *where_params]
+            scan = settings.SEARCH_TEXT_SCAN_LIMIT
+            sql += _TEXT_LEG.format(where=where, rank=rank)
+            params += [" ".join(self.words), _common_lexemes(),
+                       *where_params, scan,
+                       *where_params, pool, scan,
+                       *where_params, max(4, pool // len(self.words)), pool,
+                       pool]
         ids = "SELECT id FROM vector_leg" + (" UNION SELECT id FROM text_leg" if self.words else "")
         sql += _CANDIDATES.format(candidate=self.candidate, ids=ids)
         return self._run(sql, [*params, self.vector])
@@ -340,25 +341,13 @@ class _Search:
         return _hits(_server_bound_rows(sql, params))
 
 
-PREPARE_AFTER = 5  # executions of one statement text on a connection before psycopg prepares it
-PREPARED_MAX = 16  # prepared search statements a connection keeps (least recently used dropped): ~0.4 MB each
-
-
 def _server_bound_rows(sql: str, params: list) -> list[tuple]:
     """`sql` run on Django's connection with its parameters bound by the server, the query vector in
     pgvector's binary form. Django's cursors bind on the client: they write every parameter into the
     statement's text, and a vector's 384 numbers, spelled out, quoted and parsed back, made a per-user search
-    statement 1.5 ms instead of 0.5 (measured at 100k memories, data cached).
-
-    A statement text run PREPARE_AFTER times on a connection becomes a prepared statement (psycopg's own
-    mechanism, which Django leaves off; its client-binding cursors never prepare, so only these statements
-    are). The server then parses it once, and PostgreSQL keeps a generic plan when it costs no more than the
-    custom ones (it does for the per-user statement). Measured at 100k memories, interleaved: per user 4.1 ->
-    3.1 ms, whole space 0.91x, the same answers."""
+    statement 1.5 ms instead of 0.5 (measured at 100k memories, data cached)."""
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    connection.connection.prepare_threshold = PREPARE_AFTER if settings.SEARCH_PREPARED_STATEMENTS else None
-    connection.connection.prepared_max = PREPARED_MAX
     raw = ServerBindingCursor(connection.connection)
     raw.adapters.register_dumper(np.ndarray, VectorBinaryDumper)
     # Django's own wrapper: errors become django.db's, and the statement is logged like any other.

@@ -217,7 +217,6 @@ def test_the_exact_leg_is_not_started_when_the_index_answers_in_full(settings, s
     assert exact_sorts
     assert all(node["Actual Loops"] == 0 for sort in exact_sorts for node in plan_nodes(sort))
 
-
 def test_words_in_most_memories_pick_no_text_candidates_but_still_rank(settings, space):
     """After ANALYZE "morning" is in most rows: the text leg takes no rows for it, yet the row with the rare
     word, far from the query's vector, is still found, and ranks first for matching both words."""
@@ -265,25 +264,3 @@ def test_a_scope_that_outgrows_the_exact_limit_is_still_found(settings, space):
     assert search(space, "deploy")  # remembered as small
     store(space, ["Deploys twice a day", "Deploys with Helm"])
     assert "Deploys with Helm" in texts(search(space, "deploy with helm", top_k=3))
-
-
-def prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
-        return [row[0] for row in cursor.fetchall()]
-
-
-@pytest.mark.parametrize("prepared", [True, False])
-def test_a_search_statement_run_often_is_prepared_and_answers_the_same(method, settings, space, prepared):
-    """On by default; off (SEARCH_PREPARED_STATEMENTS=false, for a pooler that cannot keep them) nothing is
-    prepared. The ORM's own statements never are."""
-    settings.SEARCH_PREPARED_STATEMENTS = prepared
-    store(space, FACTS)
-    answers = [[(hit.memory.pk, hit.score) for hit in search(space, "deploy on fridays", top_k=3)]
-               for _ in range(selectors.PREPARE_AFTER + 2)]
-    assert all(answer == answers[0] for answer in answers) and len(answers[0]) == 3
-    statements = prepared_statements()
-    assert [statement.count("text_query AS") for statement in statements] == ([1] if prepared else [])
-    for _ in range(selectors.PREPARE_AFTER + 2):
-        assert list(Memory.objects.filter(space=space)[:1])
-    assert len(prepared_statements()) == len(statements)
