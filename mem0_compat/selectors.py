@@ -14,12 +14,11 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.sql import Query
 from django.utils import timezone
 from pgvector.django import CosineDistance
 from pgvector.psycopg.vector import VectorBinaryDumper
 
-from config.queries import one_or_none
+from config.queries import instances, one_or_none
 from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
 from memoryspaces.models import MemorySpace
 
@@ -156,7 +155,6 @@ def _common_lexemes() -> list[str]:
 
 _HIT_FIELDS = [field for field in Memory._meta.concrete_fields if field.name not in UNSHOWN_FIELDS]
 _HIT_COLUMNS = ", ".join(field.column for field in _HIT_FIELDS)
-_HIT_NAMES = [field.attname for field in _HIT_FIELDS]
 
 # Both search statements begin alike: the query's words as one tsquery, made once (to_tsquery is only
 # stable: written into ts_rank's arguments it would be parsed again for every row). And they end alike:
@@ -357,15 +355,10 @@ def _server_bound_rows(sql: str, params: list) -> list[tuple]:
 
 
 def _hits(rows: list[tuple]) -> list[Hit]:
-    """Rows of _SCORED (_HIT_COLUMNS, then similarity, text rank and score) as Hits, the columns
-    converted as the ORM would (JSON, arrays, time zones)."""
-    compiler = Query(Memory).get_compiler(connection.alias)
-    converters = compiler.get_converters([field.get_col(Memory._meta.db_table) for field in _HIT_FIELDS])
-    if converters:
-        rows = compiler.apply_converters(rows, converters)
-    count = len(_HIT_NAMES)
-    return [Hit(Memory.from_db(connection.alias, _HIT_NAMES, row[:count]), score=row[count + 2],
-                vector_similarity=row[count], text_rank=row[count + 1]) for row in rows]
+    """Rows of _SCORED (_HIT_COLUMNS, then similarity, text rank and score) as Hits."""
+    count = len(_HIT_FIELDS)
+    return [Hit(memory, score=row[count + 2], vector_similarity=row[count], text_rank=row[count + 1])
+            for memory, row in zip(instances(Memory, rows, _HIT_FIELDS), rows, strict=True)]
 
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:

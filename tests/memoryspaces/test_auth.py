@@ -4,7 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from memoryspaces.models import ApiKey, User
-from memoryspaces.services import api_key_digest
+from memoryspaces.selectors import api_key_usable
+from memoryspaces.services import api_key_digest, split_api_key
 
 VERSION = "/api/v2/version/"
 
@@ -46,6 +47,21 @@ def test_revoked_key_is_refused_at_once(client, api_key):
     assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 200
     call_command("revoke_api_key", api_key.split("_")[1])
     assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 401
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"tenant": None}])
+def test_a_key_of_an_inactive_or_tenantless_user_is_refused(client, api_key, user, change):
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 200
+    User.objects.filter(pk=user.pk).update(**change)
+    assert client.get(VERSION, HTTP_AUTHORIZATION=f"Token {api_key}").status_code == 401
+
+
+def test_the_usable_key_comes_with_its_whole_user_in_one_query(api_key, user, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        key = api_key_usable(prefix=split_api_key(api_key)[0])
+        assert (key.digest, key.user_id) == (api_key_digest(api_key), user.pk)
+        assert {field.attname: getattr(key.user, field.attname) for field in User._meta.concrete_fields} == {
+            field.attname: getattr(user, field.attname) for field in User._meta.concrete_fields}
 
 
 def test_create_api_key_command_creates_user_and_tenant_and_prints_the_key_last(client, db, capsys):
