@@ -1,14 +1,18 @@
 """Reads for sessions and events. Callers pass a space they already checked the caller may see."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
-from config.queries import one_or_none
+from config.queries import columns, fetch_all, instances
 from memoryspaces.models import MemorySpace, User
 from sessions_app.models import Event, LifecycleStrategy, Session
 
 
+def _strategies() -> Prefetch:
+    return Prefetch("strategies", queryset=LifecycleStrategy.objects.order_by("position"))
+
+
 def _with_strategies(sessions: QuerySet[Session]) -> QuerySet[Session]:
-    return sessions.prefetch_related(Prefetch("strategies", queryset=LifecycleStrategy.objects.order_by("position")))
+    return sessions.prefetch_related(_strategies())
 
 
 def session_list(*, space: MemorySpace, participants: list[str] | None = None,
@@ -21,13 +25,21 @@ def session_list(*, space: MemorySpace, participants: list[str] | None = None,
     return _with_strategies(sessions.order_by("created_at", "id"))
 
 
+# Written in SQL (see config.queries), like the key and space lookups before it on the same requests.
+_VISIBLE_SESSION = (
+    f"SELECT {columns(Session, 'e')} FROM {Session._meta.db_table} e "
+    f"JOIN {MemorySpace._meta.db_table} s ON s.id = e.space_id "
+    "WHERE e.id = %s AND e.space_id = %s AND e.deleted_at IS NULL AND s.tenant_id = %s AND s.deleted_at IS NULL")
+
+
 def session_visible_to(*, user: User, space_id, session_id, with_strategies: bool = False) -> Session | None:
     """The live session `session_id` of the live space `space_id` in the user's tenant, in one query
     (two with its strategies, which only the session endpoints show). The space is joined to be checked, not
-    loaded: no session endpoint reads it, and loading it cost 0.2 ms of a 1.5 ms lookup."""
-    sessions = Session.objects.alive().filter(pk=session_id, space_id=space_id, space__tenant_id=user.tenant_id,
-                                              space__deleted_at__isnull=True)
-    return one_or_none(_with_strategies(sessions) if with_strategies else sessions)
+    loaded: no session endpoint reads it."""
+    found = instances(Session, fetch_all(_VISIBLE_SESSION, [session_id, space_id, user.tenant_id]))
+    if found and with_strategies:
+        prefetch_related_objects(found, _strategies())
+    return found[0] if found else None
 
 
 def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[Event]:
