@@ -2,7 +2,7 @@
 
 The two lookups every request makes (its API key, its space) are written in SQL (see config.queries): through
 the ORM, building and compiling them took most of their time. Measured side by side in one process on
-2026-11-22: the key with its user 1.32 -> 0.31 ms, the space 0.97 -> 0.3 ms."""
+2026-11-22: the key with its user 1.35 -> 0.57 ms, the space 0.94 -> 0.38 ms."""
 
 import uuid
 
