@@ -4,7 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-COPY pyproject.toml manage.py Procfile ./
+COPY pyproject.toml manage.py Procfile gunicorn.conf.py ./
 COPY config ./config
 COPY memoryspaces ./memoryspaces
 COPY sessions_app ./sessions_app
