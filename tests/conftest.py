@@ -87,6 +87,20 @@ def dr(live_server, api_key):
     return datarobot
 
 
+def service_environment(**overrides: str) -> dict:
+    """The environment of a process of the service that a test starts: this one's, with the test database
+    and this run's Redis, then `overrides`."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL, **overrides}
+
+
 def start_celery_worker(log_path, queue=None, **env_overrides):
     """A real Celery worker process on the test database and this run's queue (or `queue`). Its log goes to
     `log_path` (also its `.log_path` attribute). The caller stops it."""
@@ -96,13 +110,9 @@ def start_celery_worker(log_path, queue=None, **env_overrides):
     import time
 
     from django.conf import settings
-    from django.db import connection
 
-    db = connection.settings_dict
     queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "CONN_MAX_AGE": "0", "CELERY_QUEUE": queue,
-           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "REDIS_URL": settings.REDIS_URL, "LLM_MODEL": "", "LLM_BASE_URL": "", **env_overrides}
+    env = service_environment(CONN_MAX_AGE="0", CELERY_QUEUE=queue, LLM_MODEL="", LLM_BASE_URL="", **env_overrides)
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import httpx
 import yaml
-from django.conf import settings
-from django.db import connection
 
 from config.embedded import free_port
+from tests.conftest import service_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,28 +46,29 @@ def test_the_image_copies_every_app():
     assert "gunicorn.conf.py" in dockerfile.split("COPY pyproject.toml")[1].splitlines()[0]
 
 
+def _answers_health(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False  # not listening yet
+
+
 def test_the_web_process_keeps_an_idle_connection_longer_than_httpx_pools_do(db, tmp_path):
     """An httpx client (the mem0 client's) reuses an idle connection for up to 5 s. gunicorn's default closed it
     after 2 s, and a request sent as it closed failed. Here the Procfile's web process still answers on one
     connection left idle for longer than that."""
-    db_settings, port = connection.settings_dict, free_port()
+    port = free_port()
     web = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)["web"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "PORT": str(port), "WEB_CONCURRENCY": "1",
-           "DATABASE_URL": (f"postgres://{db_settings['USER']}:{db_settings['PASSWORD']}@{db_settings['HOST']}:"
-                            f"{db_settings['PORT']}/{db_settings['NAME']}"),
-           "REDIS_URL": settings.REDIS_URL, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = service_environment(PORT=str(port), WEB_CONCURRENCY="1",
+                              PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     with open(tmp_path / "web.log", "w") as log:
         server = subprocess.Popen(["sh", "-c", web], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "web.log").read_text()
-                time.sleep(0.2)
+        while not _answers_health(port):
+            assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "web.log").read_text()
+            time.sleep(0.2)
         kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for pause in (0, httpx.Limits().keepalive_expiry + 1):
             time.sleep(pause)
