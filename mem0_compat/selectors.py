@@ -162,19 +162,22 @@ _HIT_COLUMNS = ", ".join(field.column for field in _HIT_FIELDS)
 # a zero vector's NaN, counts as 0) and a text rank relative to the best one, scored and sorted (ties by id),
 # those under the threshold left out. The candidates carry their columns to the end: they are read once, where
 # joining the best rows back to the table cost an index lookup each and one more table to plan.
+# Every CTE is MATERIALIZED: planned once, on its own. Left to the planner, the ones named once are folded into
+# the statement, and planning that one larger query cost more than the legs do (a whole-space search at 100k
+# memories: planning 0.84 → 0.56 ms, the statement at the client 3.9 → 3.5 ms; the same hits).
 _TEXT_QUERY = """
-text_query AS (SELECT to_tsquery('english', %s) AS query),"""
+text_query AS MATERIALIZED (SELECT to_tsquery('english', %s) AS query),"""
 _TEXT_RANK = "ts_rank(search_vector, (SELECT query FROM text_query))"
 _CANDIDATE = f"SELECT {_HIT_COLUMNS}, embedding <=> %s::vector AS distance, {{rank}} AS rank FROM mem0_compat_memory"
 _SCORED = f"""
-relative AS (
+relative AS MATERIALIZED (
     SELECT {_HIT_COLUMNS},
            CASE WHEN distance IS NULL OR distance = 'NaN' THEN 0 ELSE greatest(0, least(1, 1 - distance)) END
                AS similarity,
            coalesce(rank / nullif(max(rank) OVER (), 0), 0) AS text_rank
     FROM candidate
 ),
-scored AS (SELECT *, %s * similarity + %s * text_rank AS score FROM relative)
+scored AS MATERIALIZED (SELECT *, %s * similarity + %s * text_rank AS score FROM relative)
 SELECT {_HIT_COLUMNS}, similarity, text_rank, score FROM scored
 WHERE score >= %s ORDER BY score DESC, id::text LIMIT %s"""
 
@@ -182,8 +185,8 @@ WHERE score >= %s ORDER BY score DESC, id::text LIMIT %s"""
 # scored: exact, and cheaper than any index for a few hundred rows. The statement checks the bound itself
 # (an index-only count) and reads nothing when the scope is larger.
 _EXACT = """
-bound AS ({bound}),
-candidate AS (
+bound AS MATERIALIZED ({bound}),
+candidate AS MATERIALIZED (
     {candidate}
     WHERE {where} AND (SELECT * FROM bound) <= %s
 ),"""
@@ -208,48 +211,48 @@ candidate AS (
 # the parallel plan of the exact leg to start its workers for every search, to read nothing (a whole-space
 # search at 100k memories: 17 ms at p50 with the gate inside, 9 ms above).
 _VECTOR_LEG = """
-hnsw_leg AS (
+hnsw_leg AS MATERIALIZED (
     SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY embedding <=> %s::vector LIMIT %s
 ),
-vector_leg AS (
+vector_leg AS MATERIALIZED (
     SELECT id FROM hnsw_leg
     UNION ALL
     SELECT id FROM (SELECT id FROM mem0_compat_memory WHERE {where} ORDER BY (embedding <=> %s::vector) + 0 LIMIT %s)
         AS exact_leg WHERE (SELECT count(*) FROM hnsw_leg) < %s
 ),"""
 _TEXT_LEG = """
-lexemes AS (
+lexemes AS MATERIALIZED (
     SELECT coalesce(array_agg(quote_literal(word)), '{{}}') AS words
     FROM unnest(tsvector_to_array(to_tsvector('english', %s))) AS word WHERE word <> ALL (%s::text[])
 ),
-tiers AS (
+tiers AS MATERIALIZED (
     SELECT nullif(array_to_string(words, ' & '), '')::tsquery AS all_words,
            (SELECT nullif(string_agg(format('(%%s & %%s)', a, b), ' | '), '')::tsquery
               FROM unnest(words[1:12]) AS a, unnest(words[1:12]) AS b WHERE a < b) AS two_words
     FROM lexemes
 ),
-text_all AS (
+text_all AS MATERIALIZED (
     SELECT id, {rank} AS rank FROM mem0_compat_memory
     WHERE {where} AND search_vector @@ (SELECT all_words FROM tiers) LIMIT %s
 ),
-text_two AS (
+text_two AS MATERIALIZED (
     SELECT id, {rank} AS rank FROM mem0_compat_memory
     WHERE {where} AND search_vector @@ (SELECT two_words FROM tiers) AND (SELECT count(*) FROM text_all) < %s
     LIMIT %s
 ),
-text_one AS (
+text_one AS MATERIALIZED (
     SELECT found.id, found.rank FROM unnest((SELECT words FROM lexemes)) AS word,
         LATERAL (SELECT id, {rank} AS rank FROM mem0_compat_memory
                  WHERE {where} AND search_vector @@ word::tsquery LIMIT %s) AS found
     WHERE (SELECT count(*) FROM text_all) + (SELECT count(*) FROM text_two) < %s
 ),
-text_leg AS (
+text_leg AS MATERIALIZED (
     SELECT id, rank FROM text_all UNION SELECT id, rank FROM text_two UNION SELECT id, rank FROM text_one
     ORDER BY rank DESC LIMIT %s
 ),
 """
 _CANDIDATES = """
-candidate AS (
+candidate AS MATERIALIZED (
     {candidate}
     WHERE id IN ({ids})
 ),"""
