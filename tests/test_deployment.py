@@ -19,6 +19,11 @@ from tests.conftest import service_environment
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's processes: name -> command."""
+    return dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+
+
 def test_compose_runs_every_process_with_a_healthcheck():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
@@ -33,7 +38,7 @@ def test_compose_runs_every_process_with_a_healthcheck():
 
 
 def test_procfile_runs_web_worker_and_beat():
-    processes = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    processes = procfile()
     assert set(processes) == {"web", "worker", "beat"}
     assert "127.0.0.1:$PORT" in processes["web"]
     assert "celery -A config worker" in processes["worker"] and "celery -A config beat" in processes["beat"]
@@ -58,7 +63,7 @@ def test_the_web_process_keeps_an_idle_connection_longer_than_httpx_pools_do(db,
     after 2 s, and a request sent as it closed failed. Here the Procfile's web process still answers on one
     connection left idle for longer than that."""
     port = free_port()
-    web = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)["web"]
+    web = procfile()["web"]
     env = service_environment(PORT=str(port), WEB_CONCURRENCY="1",
                               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     with open(tmp_path / "web.log", "w") as log:
