@@ -45,8 +45,13 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        manage("migrate", "--noinput", env=env)
-        manage("bootstrap", env=env)
+        try:
+            manage("migrate", "--noinput", env=env)
+            manage("bootstrap", env=env)
+        except subprocess.CalledProcessError as failed:  # it has said why; its caller's traceback adds nothing
+            print(f"`manage.py {failed.cmd[2]}` failed (exit status {failed.returncode}): not started.",
+                  file=sys.stderr, flush=True)
+            return failed.returncode
         base = f"http://127.0.0.1:{port}"
         print(f"\nServing on {base}/  ·  API docs {base}/schema/swagger-ui/  ·  admin {base}/admin/\n"
               f"Ctrl-C stops everything.\n", flush=True)

@@ -83,3 +83,15 @@ def test_the_web_process_keeps_an_idle_connection_longer_than_httpx_pools_do(db,
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_traceback(db):
+    """`make run` with a DATABASE_URL nothing answers on: `migrate`'s system check says so in a line, and nothing
+    is started."""
+    env = service_environment(DATABASE_URL=f"postgres://memory@127.0.0.1:{free_port()}/memory", PORT=str(free_port()))
+    result = subprocess.run([sys.executable, "-m", "config.run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "(mem0_compat.E001) The database cannot be reached" in result.stderr
+    assert "`manage.py migrate` failed (exit status 1): not started." in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
