@@ -69,6 +69,8 @@ class Client:
         self.version, self.org_id, self.project_id = made["version"], made["org_id"], made["project_id"]
 
     def __getattr__(self, method: str):
+        if method.startswith("_"):  # copy, pickle and the like probe for these: not the client's methods
+            raise AttributeError(method)
         return lambda *args, **kwargs: self.driver.request(client=self.name, method=method, args=args,
                                                            kwargs=kwargs)
 
