@@ -119,8 +119,14 @@ LIFECYCLE_REPUBLISH_AFTER_SECONDS = int(os.environ.get("LIFECYCLE_REPUBLISH_AFTE
 LIFECYCLE_STALE_RUNNING_SECONDS = int(os.environ.get("LIFECYCLE_STALE_RUNNING_SECONDS", 1800))
 LIFECYCLE_MAX_RETRIES = int(os.environ.get("LIFECYCLE_MAX_RETRIES", 5))
 LIFECYCLE_EXTRACT_CHUNK = int(os.environ.get("LIFECYCLE_EXTRACT_CHUNK", 40))  # messages per extraction call
+# Adds queued with async_mode whose Celery message may be lost (a failed publish, a worker that died) are
+# published again: PENDING for this long, or RUNNING for the second (a worker that died mid-add).
+ADD_REQUEST_REPUBLISH_AFTER_SECONDS = int(os.environ.get("ADD_REQUEST_REPUBLISH_AFTER_SECONDS", 120))
+ADD_REQUEST_STALE_RUNNING_SECONDS = int(os.environ.get("ADD_REQUEST_STALE_RUNNING_SECONDS", 1800))
 CELERY_BEAT_SCHEDULE = {
     "lifecycle-sweep": {"task": "lifecycle.tasks.sweep", "schedule": float(LIFECYCLE_SWEEP_SECONDS)},
+    "add-requests-republish": {"task": "mem0_compat.tasks.republish_add_requests",
+                               "schedule": ADD_REQUEST_REPUBLISH_AFTER_SECONDS / 2},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

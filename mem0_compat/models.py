@@ -107,6 +107,12 @@ class AddRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        indexes = [  # the unfinished few, for the periodic re-publish, among every request ever made
+            models.Index(fields=["updated_at"], name="add_request_unfinished",
+                         condition=models.Q(status__in=["PENDING", "RUNNING"])),
+        ]
+
     def __str__(self):
         return f"add {self.pk} ({self.status})"
 

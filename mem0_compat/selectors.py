@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -19,7 +20,7 @@ from pgvector.django import CosineDistance
 from pgvector.psycopg.vector import VectorBinaryDumper
 
 from config.queries import instances, one_or_none
-from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryHistory
+from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryHistory
 from memoryspaces.models import MemorySpace
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -394,3 +395,15 @@ def entity_list(*, space: MemorySpace) -> list[dict]:
                 "owner": space.owner.get_username(),
             })
     return entities
+
+
+def add_requests_to_republish(*, now: datetime, limit: int = 1000) -> QuerySet:
+    """Ids of queued adds whose Celery message may have been lost, oldest first: PENDING for longer than
+    ADD_REQUEST_REPUBLISH_AFTER_SECONDS (the publish failed), or RUNNING for longer than
+    ADD_REQUEST_STALE_RUNNING_SECONDS (the worker died; its claim may then be taken over)."""
+    pending_before = now - timedelta(seconds=settings.ADD_REQUEST_REPUBLISH_AFTER_SECONDS)
+    running_before = now - timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS)
+    return (AddRequest.objects
+            .filter(Q(status=AddRequest.Status.PENDING, updated_at__lte=pending_before)
+                    | Q(status=AddRequest.Status.RUNNING, updated_at__lte=running_before))
+            .order_by("updated_at").values_list("pk", flat=True)[:limit])

@@ -11,8 +11,9 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -23,7 +24,7 @@ from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
 from mem0_compat.filters import entity_ids_in
-from mem0_compat.models import ENTITY_FIELDS, Memory, MemoryExport, MemoryHistory
+from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
 from memoryspaces.models import MemorySpace
 
@@ -87,6 +88,19 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     with transaction.atomic():
         return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fields=fields, stamp=stamp,
                       messages=messages)
+
+
+def add_request_claim(*, request_id, now: datetime | None = None) -> AddRequest | None:
+    """PENDING → RUNNING, or a RUNNING one whose worker seems to have died (no change for
+    ADD_REQUEST_STALE_RUNNING_SECONDS) taken over, in one UPDATE: of two workers given the same request (a
+    message published again), one gets it. None when another worker has it or it is finished."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS)
+    claimed = (AddRequest.objects.filter(pk=request_id)
+               .filter(Q(status=AddRequest.Status.PENDING)
+                       | Q(status=AddRequest.Status.RUNNING, updated_at__lt=stale_before))
+               .update(status=AddRequest.Status.RUNNING, updated_at=now))
+    return AddRequest.objects.select_related("space").get(pk=request_id) if claimed else None
 
 
 def memory_add_request(*, space: MemorySpace, data: dict) -> list[dict]:

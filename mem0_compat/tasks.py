@@ -6,9 +6,10 @@ import logging
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from config.api.errors import RETRYABLE
-from mem0_compat import services
+from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
 
@@ -26,7 +27,7 @@ def add_request_queue(*, space: MemorySpace, data: dict) -> AddRequest:
 def publish(request_id) -> None:
     try:
         run_add_request.delay(str(request_id))
-    except Exception:  # broker down: the row stays PENDING and is picked up again (sweep / re-publish)
+    except Exception:  # broker down: the row stays PENDING, and republish_add_requests publishes it later
         logger.warning("could not publish add request %s; it stays PENDING", request_id, exc_info=True)
 
 
@@ -34,18 +35,16 @@ def publish(request_id) -> None:
 def run_add_request(self, request_id: str) -> str:
     from mem0_compat.api.serializers import AddIn
 
-    with transaction.atomic():
-        request = AddRequest.objects.select_for_update().select_related("space").filter(pk=request_id).first()
-        if request is None or request.status in (AddRequest.Status.SUCCEEDED, AddRequest.Status.FAILED):
-            return "nothing to do"  # redelivered after it finished
-        request.status = AddRequest.Status.RUNNING
-        request.save(update_fields=["status", "updated_at"])
-    data = AddIn(data=request.payload)
-    data.is_valid(raise_exception=True)
+    request = services.add_request_claim(request_id=request_id)
+    if request is None:
+        return "not claimed"  # finished, or being run by another worker
     try:
+        data = AddIn(data=request.payload)
+        data.is_valid(raise_exception=True)
         results = services.memory_add_request(space=request.space, data=data.validated_data)
     except RETRYABLE as exc:
         if self.request.retries < MAX_RETRIES:
+            _finish(request, AddRequest.Status.PENDING, error=str(exc.detail))  # for the retry to claim
             raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
         _finish(request, AddRequest.Status.FAILED, error=str(exc.detail))
         return "failed"
@@ -55,6 +54,17 @@ def run_add_request(self, request_id: str) -> str:
         return "failed"
     _finish(request, AddRequest.Status.SUCCEEDED, results=results)
     return "succeeded"
+
+
+@shared_task
+def republish_add_requests() -> int:
+    """Beat: publish again the requests whose message may have been lost."""
+    request_ids = list(selectors.add_requests_to_republish(now=timezone.now()))
+    for request_id in request_ids:
+        publish(request_id)
+    if request_ids:
+        logger.info("published %d add requests again", len(request_ids))
+    return len(request_ids)
 
 
 def _finish(request: AddRequest, status: str, *, results=None, error: str = "") -> None:

@@ -4,11 +4,14 @@ backoff before it succeeds."""
 
 import os
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from config.celery import app
+from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest, Memory
 from tests.conftest import start_celery_worker
 from tests.factories import MemorySpaceFactory
@@ -94,3 +97,56 @@ def test_with_the_broker_down_the_api_answers_and_the_request_stays_pending(api,
     event_id = add_async(api, space, "kept for later")
     assert AddRequest.objects.get(pk=event_id).status == "PENDING"
     assert f"could not publish add request {event_id}" in caplog.text
+
+
+def test_a_request_whose_publish_failed_is_published_again_and_done(celery_worker_process, api, space,
+                                                                     monkeypatch):
+    """Nothing is lost when the broker was down: the beat task publishes the request again once it has been
+    PENDING for ADD_REQUEST_REPUBLISH_AFTER_SECONDS, and the worker does it."""
+    from mem0_compat import tasks
+
+    with monkeypatch.context() as broker:
+        broker.setattr(tasks.run_add_request, "delay", lambda *args: (_ for _ in ()).throw(ConnectionError()))
+        lost = add_async(api, space, "Published late: likes jazz")
+    fresh = AddRequest.objects.create(space=space, payload={})  # its message may still be on its way
+    AddRequest.objects.filter(pk=lost).update(updated_at=timezone.now() - timedelta(minutes=3))
+    assert tasks.republish_add_requests() == 1
+    status = wait_for_status(api, space, lost, {"SUCCEEDED", "FAILED"})
+    assert status["status"] == "SUCCEEDED", status
+    assert Memory.objects.filter(space=space, memory="Published late: likes jazz").count() == 1
+    assert AddRequest.objects.get(pk=fresh.pk).status == "PENDING"
+
+
+def test_republishing_takes_pending_ones_after_a_while_and_running_ones_only_when_stale(space):
+    now = timezone.now()
+    ages = {"PENDING": (60, 180), "RUNNING": (600, 3600), "SUCCEEDED": (3600,), "FAILED": (3600,)}
+    made = {(status, age): AddRequest.objects.create(space=space, payload={}, status=status).pk
+            for status, seconds in ages.items() for age in seconds}
+    for (_, age), pk in made.items():
+        AddRequest.objects.filter(pk=pk).update(updated_at=now - timedelta(seconds=age))
+    assert list(selectors.add_requests_to_republish(now=now)) == [made["RUNNING", 3600], made["PENDING", 180]]
+
+
+def test_a_request_is_claimed_by_one_worker_only(space, settings):
+    request = AddRequest.objects.create(space=space, payload={})
+    assert services.add_request_claim(request_id=request.pk).status == "RUNNING"
+    assert services.add_request_claim(request_id=request.pk) is None  # a second message for it
+    later = timezone.now() + timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS + 1)
+    assert services.add_request_claim(request_id=request.pk, now=later).status == "RUNNING"  # its worker died
+    AddRequest.objects.filter(pk=request.pk).update(status="SUCCEEDED")
+    assert services.add_request_claim(request_id=request.pk, now=later) is None
+
+
+def test_a_request_that_no_longer_validates_ends_failed_not_running(space):
+    from mem0_compat import tasks
+
+    request = AddRequest.objects.create(space=space, payload={"messages": 5, "user_id": "alice"})
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "failed"
+    request.refresh_from_db()
+    assert request.status == "FAILED" and "ValidationError" in request.error
+
+
+def test_beat_publishes_again_twice_as_often_as_the_wait(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["add-requests-republish"]
+    assert entry == {"task": "mem0_compat.tasks.republish_add_requests",
+                     "schedule": settings.ADD_REQUEST_REPUBLISH_AFTER_SECONDS / 2}
