@@ -8,6 +8,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField
+from mem0_compat.filters import entity_ids_in
 
 MAX_MESSAGES = 100
 ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
@@ -85,6 +86,18 @@ class AddIn(EntityIdsIn):
     timestamp = UnixTimestampField()
     async_mode = serializers.BooleanField(default=False)
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
+
+    def validate(self, attrs):
+        """The ids an add takes from `filters` (mem0ai 2.x) are stored like top-level ones: the same bounds."""
+        errors = {}
+        for field, value in entity_ids_in(attrs.get("filters")).items():
+            try:
+                self.fields[field].run_validation(value)
+            except serializers.ValidationError as exc:
+                errors[field] = exc.detail
+        if errors:
+            raise serializers.ValidationError({"filters": errors})
+        return attrs
 
 
 class SearchIn(EntityIdsIn):

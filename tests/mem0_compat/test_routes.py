@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from mem0_compat.models import Memory, MemoryHistory
+from mem0_compat.models import AddRequest, Memory, MemoryHistory
 from mem0_compat.services import embed
 
 
@@ -174,6 +174,9 @@ def test_unknown_event_is_404(api, space):
     ({"messages": [{"role": "robot", "content": "x"}], "user_id": "a"}, ["body", "messages", 0, "role"]),
     ({"messages": [{"role": "user", "content": ""}], "user_id": "a"}, ["body", "messages", 0, "content"]),
     ({"messages": "hi", "user_id": "u" * 65}, ["body", "user_id"]),
+    ({"messages": "hi", "filters": {"user_id": "u" * 65}}, ["body", "filters", "user_id"]),
+    ({"messages": "hi", "filters": {"AND": [{"agent_id": {"eq": "a" * 65}}]}}, ["body", "filters", "agent_id"]),
+    ({"messages": "hi", "user_id": "a", "filters": {"run_id": "r" * 65}}, ["body", "filters", "run_id"]),
     ({"messages": "hi", "user_id": "a", "expiration_date": "next week"}, ["body", "expiration_date"]),
     ({"messages": "hi", "user_id": "a", "timestamp": "yesterday"}, ["body", "timestamp"]),
     ({"messages": "hi", "user_id": "a", "metadata": [1, 2]}, ["body", "metadata"]),
@@ -184,6 +187,14 @@ def test_add_rejects_bad_input_with_422_and_writes_nothing(api, space, body, loc
     assert response.status_code == 422
     assert loc in [error["loc"] for error in response.json()["detail"]]
     assert not Memory.objects.exists()
+
+
+def test_an_async_add_with_a_too_long_id_in_filters_is_refused_before_it_is_queued(api, space):
+    body = {"messages": "hi", "filters": {"user_id": "u" * 65}, "infer": False, "async_mode": True}
+    response = api.post(base(space) + "v3/memories/add/", body, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "filters", "user_id"]
+    assert not AddRequest.objects.exists()
 
 
 @pytest.mark.parametrize(("body", "loc"), [
