@@ -8,10 +8,12 @@ import math
 
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from config.api.errors import BadRequest, InvalidInput, NotFound
+from config.api.errors import BadRequest, InvalidInput, NotFound, validation_entries
 from config.api.schema import ErrorOut
+from config.api.serializers import check_json
 from config.api.views import validate
 from mem0_compat import selectors, services, tasks
 from mem0_compat.api import serializers as s
@@ -157,13 +159,18 @@ class MemoriesV1View(Mem0View):
 
 
 def literal_dict(text: str, *, loc: list) -> dict:
-    """`filters` in a query string: JSON, or the Python-literal dict the mem0 client sends."""
+    """`filters` in a query string: JSON, or the Python-literal dict the mem0 client sends, held to the bounds
+    of a JSON body (a literal can hold what JSON cannot, such as sets or bytes)."""
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {[1]: 2}
             continue
         if isinstance(value, dict):
+            try:
+                check_json(value)
+            except ValidationError as exc:
+                raise InvalidInput(validation_entries(exc.detail, loc)) from None
             return value
     raise InvalidInput.at(loc, "filters must be a JSON object", "dict_type")
 

@@ -2,6 +2,8 @@
 mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/search/`), the seed's v1 routes
 (`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
 
+from urllib.parse import urlencode
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -154,6 +156,23 @@ def test_delete_all_refuses_without_a_usable_filter(api, space, query):
     add(api, space, "kept")
     response = api.delete(base(space) + "v1/memories/" + query)
     assert response.status_code in (400, 422)
+    assert Memory.objects.alive().count() == 1
+
+
+@pytest.mark.parametrize("filters", [
+    "{'user_id': 'a\\x00b'}",                                # a NUL, in the Python literal the client sends
+    '{"user_id": "a\\u0000b"}',                              # and in JSON
+    "{'metadata': " * 40 + "1" + "}" * 40,                  # deeper than a JSON body may be
+    '{"metadata": ' * 40 + "1" + "}" * 40,
+    "{'metadata': {[1]: 2}}",                               # no dict at all (literal_eval: TypeError)
+    "[" * 4000 + "]" * 4000,                                # json.loads: RecursionError
+    "-" * 9000 + "1",                                       # literal_eval: MemoryError
+])
+def test_delete_all_holds_query_filters_to_the_bounds_of_json_with_a_422(api, space, filters):
+    add(api, space, "kept")
+    response = api.delete(base(space) + "v1/memories/?" + urlencode({"filters": filters}))
+    assert response.status_code == 422, response.content[:300]
+    assert [error["loc"] for error in response.json()["detail"]] == [["query", "filters"]]
     assert Memory.objects.alive().count() == 1
 
 
