@@ -68,8 +68,9 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
 
     infer=True: the space's extractor (its LLM, else the offline heuristic) turns the messages into facts,
     compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE.
-    infer=False: every non-system message is stored verbatim. Either way a text already stored in the same
-    scope (same hash) is not stored twice. Returns v1.1 results: [{id, memory, event, previous_memory?}].
+    infer=False: every non-system message is stored verbatim. Either way a text already stored in exactly
+    the same scope (same hash, same ids, NULL where none is given) is not stored twice. Returns v1.1
+    results: [{id, memory, event, previous_memory?}].
     """
     if infer:
         decisions = _decide(space=space, messages=messages, scope=scope, instructions=_instructions(
@@ -160,22 +161,22 @@ def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list
 
 
 def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> list[dict]:
-    """Insert the texts not yet stored in this entity scope (by hash; repeats within `texts` once), with
+    """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
+    there too, so a run's memory never stands in for its user's own; repeats within `texts` once), with
     their ADD history rows, in one statement. Returns their results in input order.
 
     Locking: before it, in the same round trip and transaction, a transaction-level advisory lock per (space,
-    hash), taken in hash order. Two adds of one text at once (a client retrying an add that timed out) would
-    otherwise both find it absent and both store it (19 times in 40 tries): now the second statement starts
-    once the first add has committed, and its check sees the row."""
+    scope, hash), taken in hash order. Two adds of one text at once (a client retrying an add that timed out)
+    would otherwise both find it absent and both store it (19 times in 40 tries): now the second statement
+    starts once the first add has committed, and its check sees the row."""
     if not texts:
         return []
-    given = {field: scope[field] for field in ENTITY_FIELDS if scope.get(field)}
-    same_scope = "".join(f" AND m.{field} = %({field})s" for field in given)
+    same_scope = "".join(f" AND m.{field} IS NOT DISTINCT FROM %({field})s" for field in ENTITY_FIELDS)
     memories, history = Memory._meta.db_table, MemoryHistory._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::text || hash, 0)))
+            SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::text || %(scope)s || hash, 0)))
               FROM (SELECT DISTINCT unnest(%(hashes)s::text[]) AS hash ORDER BY hash) AS texts;
             WITH incoming AS (
                 SELECT DISTINCT ON (hash) memory, hash, embedding, ord
@@ -202,6 +203,7 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
             {"texts": texts, "hashes": [text_hash(text) for text in texts],
              "vectors": [vector_literal(vectors[text]) for text in texts], "space": space.pk,
              **{field: scope.get(field) for field in ENTITY_FIELDS},
+             "scope": json.dumps([scope.get(field) for field in ENTITY_FIELDS]),
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
              "categories": fields["categories"], "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,

@@ -155,6 +155,16 @@ def test_restore_refused_when_the_scope_holds_the_text_again(admin_client, space
     assert Memory.objects.alive().filter(memory="Likes hiking").count() == 1
 
 
+def test_restore_is_not_refused_for_the_same_text_in_a_narrower_scope(admin_client, space):
+    memory = add(space, "Likes hiking")
+    memory_delete(space=space, memory_id=memory.pk)
+    memory_add(space=space, messages=[{"role": "user", "content": "Likes hiking"}],
+               scope={"user_id": "alice", "run_id": "trip-1"}, infer=False)
+    run_action(admin_client, "restore_selected", [memory])
+    memory.refresh_from_db()
+    assert memory.deleted_at is None
+
+
 def test_editing_the_text_reembeds_it_and_writes_history(admin_client, space, memories):
     memory = memories[0]
     response = admin_client.post(change("memory", memory.pk),

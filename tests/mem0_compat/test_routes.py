@@ -229,6 +229,19 @@ def test_search_rejects_bad_input_with_422(api, space, body, loc):
     assert loc in [error["loc"] for error in response.json()["detail"]]
 
 
+def test_an_add_is_deduplicated_in_its_exact_scope_only(api, space):
+    """A text a run of alice holds does not stand in for alice's own memory, nor the other way round; the
+    same text in the same scope is stored once."""
+    add(api, space, "Likes tea", run_id="session-1")
+    assert [r["event"] for r in add(api, space, "Likes tea")["results"]] == ["ADD"]
+    assert [r["event"] for r in add(api, space, "Likes tea", agent_id="bot")["results"]] == ["ADD"]
+    assert add(api, space, "Likes tea")["results"] == []
+    assert add(api, space, "Likes tea", run_id="session-1")["results"] == []
+    api.delete(base(space) + "v1/memories/?run_id=session-1")
+    left = Memory.objects.alive().filter(user_id="alice", memory="Likes tea")
+    assert sorted((m.agent_id or "", m.run_id or "") for m in left) == [("", ""), ("bot", "")]
+
+
 def test_expired_memories_are_hidden_unless_asked_for(api, space):
     add(api, space, "Old coupon code", expiration_date="2000-01-01")
     add(api, space, "Current coupon code", expiration_date="2999-01-01")
