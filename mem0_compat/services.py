@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from config.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, UpstreamFailed
+from config.api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamFailed
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
@@ -345,20 +345,12 @@ EXPORT_LIMIT = 10_000
 
 
 @transaction.atomic
-def export_create(*, space: MemorySpace, schema, filters: dict | None, condition: Q) -> MemoryExport:
-    """Project the matching memories (newest first, at most EXPORT_LIMIT) onto the properties of `schema`:
-    a property named like a memory field takes that field, else the metadata key of that name, else null."""
-    if isinstance(schema, str):
-        try:
-            schema = json.loads(schema)
-        except ValueError:
-            raise InvalidInput.at(["body", "schema"], "schema must be a JSON schema object", "json_invalid") \
-                from None
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict) or not properties:
-        raise InvalidInput.at(["body", "schema"], "schema must be a JSON schema with properties", "value_error")
+def export_create(*, space: MemorySpace, schema: dict, filters: dict | None, condition: Q) -> MemoryExport:
+    """Project the matching memories (newest first, at most EXPORT_LIMIT) onto the properties of `schema` (a
+    JSON schema with properties): a property named like a memory field takes that field, else the metadata key
+    of that name, else null."""
     memories = selectors.memory_list(space=space, filters=condition)[:EXPORT_LIMIT]
-    rows = [_project(memory, properties) for memory in memories]
+    rows = [_project(memory, schema["properties"]) for memory in memories]
     return MemoryExport.objects.create(space=space, schema=schema, filters=filters, result=rows)
 
 

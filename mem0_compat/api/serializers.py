@@ -2,12 +2,13 @@
 same keys (seed 001's documents) are accepted too. Unknown top-level keys are ignored (`extra="ignore"`),
 because mem0 clients add fields such as org_id/project_id/version."""
 
+import json
 import re
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField
+from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField, check_json
 from mem0_compat.filters import entity_ids_in
 
 MAX_MESSAGES = 100
@@ -179,7 +180,22 @@ class BatchDeleteIn(serializers.Serializer):
     {"type": "string", "minLength": 1},
 ]})
 class ExportSchemaField(SafeJSONField):
-    """A JSON schema with properties (an object), or its JSON text: anything else is a 422."""
+    """A JSON schema with properties (an object), or its JSON text: anything else is a 422. Answers the
+    schema as an object."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):  # RecursionError: "[[[…" nested beyond Python's stack
+                raise serializers.ValidationError("schema must be a JSON schema object", code="json_invalid") \
+                    from None
+            check_json(value)
+        properties = value.get("properties") if isinstance(value, dict) else None
+        if not isinstance(properties, dict) or not properties:
+            raise serializers.ValidationError("schema must be a JSON schema with properties", code="value_error")
+        return value
 
 
 class ExportIn(EntityIdsIn):

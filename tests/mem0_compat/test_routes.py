@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from mem0_compat.models import AddRequest, Memory, MemoryHistory
+from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.services import embed
 
 
@@ -240,6 +240,22 @@ def test_an_add_is_deduplicated_in_its_exact_scope_only(api, space):
     api.delete(base(space) + "v1/memories/?run_id=session-1")
     left = Memory.objects.alive().filter(user_id="alice", memory="Likes tea")
     assert sorted((m.agent_id or "", m.run_id or "") for m in left) == [("", ""), ("bot", "")]
+
+
+@pytest.mark.parametrize(("schema", "error_type"), [
+    ("[" * 100_000, "json_invalid"),                        # json.loads: RecursionError
+    ("{not json", "json_invalid"),
+    ('{"properties": {"a\\u0000": {}}}', "nul"),            # jsonb cannot store it
+    ('{"properties": ' * 40 + "{}" + "}" * 40, "too_deep"),
+    ('{"properties": {}}', "value_error"),
+    ({"type": "object"}, "value_error"),
+])
+def test_export_refuses_a_schema_it_cannot_use_with_a_422(api, space, schema, error_type):
+    add(api, space, "Likes tea")
+    response = api.post(base(space) + "v1/exports/", {"schema": schema, "user_id": "alice"}, format="json")
+    assert response.status_code == 422, response.content[:300]
+    assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [(["body", "schema"], error_type)]
+    assert not MemoryExport.objects.exists()
 
 
 def test_expired_memories_are_hidden_unless_asked_for(api, space):
