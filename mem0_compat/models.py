@@ -118,8 +118,15 @@ class AddRequest(models.Model):
 
 
 class MemoryExport(models.Model):
+    """The memories matching an export request, projected onto its schema; kept under the entity scope the
+    request named, which is what a get by user_id (or filters) finds it by."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memory_exports")
+    user_id = models.CharField(max_length=64, null=True, blank=True)
+    agent_id = models.CharField(max_length=64, null=True, blank=True)
+    app_id = models.CharField(max_length=64, null=True, blank=True)
+    run_id = models.CharField(max_length=64, null=True, blank=True)
     schema = models.JSONField()
     filters = models.JSONField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)

@@ -345,13 +345,15 @@ EXPORT_LIMIT = 10_000
 
 
 @transaction.atomic
-def export_create(*, space: MemorySpace, schema: dict, filters: dict | None, condition: Q) -> MemoryExport:
+def export_create(*, space: MemorySpace, schema: dict, scope: dict, filters: dict | None,
+                  condition: Q) -> MemoryExport:
     """Project the matching memories (newest first, at most EXPORT_LIMIT) onto the properties of `schema` (a
     JSON schema with properties): a property named like a memory field takes that field, else the metadata key
-    of that name, else null."""
+    of that name, else null. The export is kept under the entity `scope` the request named."""
     memories = selectors.memory_list(space=space, filters=condition)[:EXPORT_LIMIT]
     rows = [_project(memory, schema["properties"]) for memory in memories]
-    return MemoryExport.objects.create(space=space, schema=schema, filters=filters, result=rows)
+    return MemoryExport.objects.create(space=space, schema=schema, filters=filters, result=rows,
+                                       **{field: scope.get(field) for field in ENTITY_FIELDS})
 
 
 def _project(memory: Memory, properties: dict) -> dict:
@@ -369,9 +371,16 @@ _EXPORTABLE = {"id", "memory", "hash", "user_id", "agent_id", "app_id", "run_id"
                "immutable", "expiration_date", "created_at", "updated_at"}
 
 
-def export_get(*, space: MemorySpace, export_id: uuid.UUID | None) -> dict:
+def export_get(*, space: MemorySpace, export_id: uuid.UUID | None, scope: dict | None) -> dict:
+    """The export `export_id`, else the newest made for exactly the entity `scope` (an id not given is one
+    the export was not made for either), else, with no scope at all (None), the newest of the space. 404 when
+    none matches."""
     exports = MemoryExport.objects.filter(space=space).order_by("-created_at")
-    export = exports.filter(pk=export_id).first() if export_id else exports.first()
+    if export_id:
+        exports = exports.filter(pk=export_id)
+    elif scope is not None:
+        exports = exports.filter(**{field: scope.get(field) for field in ENTITY_FIELDS})
+    export = exports.first()
     if export is None:
         raise NotFound("Export not found")
     return {"id": str(export.pk), "schema": export.schema, "filters": export.filters,

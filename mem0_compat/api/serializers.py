@@ -35,6 +35,24 @@ class EntityIdsIn(Mem0Serializer):
     run_id = TextField(**ENTITY_ID)
 
 
+class EntityScopeIn(EntityIdsIn):
+    """Entity ids top-level or (mem0ai 2.x) pinned in `filters`: the scope an add or an export is stored under."""
+
+    filters = JSONObjectField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        """The ids taken from `filters` are stored like top-level ones: the same bounds."""
+        errors = {}
+        for field, value in entity_ids_in(attrs.get("filters")).items():
+            try:
+                self.fields[field].run_validation(value)
+            except serializers.ValidationError as exc:
+                errors[field] = exc.detail
+        if errors:
+            raise serializers.ValidationError({"filters": errors})
+        return attrs
+
+
 class EntityIdsQuery(Mem0Serializer):
     """The entity ids as query parameters (never null there)."""
 
@@ -71,9 +89,8 @@ class UnixTimestampField(serializers.FloatField):
         super().__init__(min_value=0, max_value=253402300799, allow_null=True, required=False, **kwargs)
 
 
-class AddIn(EntityIdsIn):
+class AddIn(EntityScopeIn):
     messages = MessagesField()
-    filters = JSONObjectField(required=False, allow_null=True)
     metadata = JSONObjectField(required=False, allow_null=True)
     infer = serializers.BooleanField(default=True)
     categories = serializers.ListField(child=TextField(min_length=1, max_length=100), required=False,
@@ -87,18 +104,6 @@ class AddIn(EntityIdsIn):
     timestamp = UnixTimestampField()
     async_mode = serializers.BooleanField(default=False)
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
-
-    def validate(self, attrs):
-        """The ids an add takes from `filters` (mem0ai 2.x) are stored like top-level ones: the same bounds."""
-        errors = {}
-        for field, value in entity_ids_in(attrs.get("filters")).items():
-            try:
-                self.fields[field].run_validation(value)
-            except serializers.ValidationError as exc:
-                errors[field] = exc.detail
-        if errors:
-            raise serializers.ValidationError({"filters": errors})
-        return attrs
 
 
 class SearchIn(EntityIdsIn):
@@ -198,15 +203,16 @@ class ExportSchemaField(SafeJSONField):
         return value
 
 
-class ExportIn(EntityIdsIn):
+class ExportIn(EntityScopeIn):
     schema = ExportSchemaField(help_text="a JSON schema (object) or its JSON text")
-    filters = JSONObjectField(required=False, allow_null=True)
 
 
-class ExportGetIn(Mem0Serializer):
+class ExportGetIn(EntityScopeIn):
+    """The export by id, else the newest of the entity scope the ids (top-level or in `filters`) name, else the
+    newest of the space."""
+
     memory_export_id = serializers.UUIDField(required=False)
     id = serializers.UUIDField(required=False)
-    filters = JSONObjectField(required=False, allow_null=True)
 
 
 class FeedbackIn(Mem0Serializer):

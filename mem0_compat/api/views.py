@@ -313,19 +313,21 @@ class ExportView(Mem0View):
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.ExportIn)
-        export = services.export_create(space=space, schema=data["schema"], filters=data.get("filters"),
-                                        condition=self.filters_of(data, loc=["body"]))
+        export = services.export_create(space=space, schema=data["schema"], scope=services.entity_scope(data),
+                                        filters=data.get("filters"), condition=self.filters_of(data, loc=["body"]))
         return Response({"message": "Memory export request received. The export is ready.", "id": str(export.pk)})
 
 
 class ExportGetView(Mem0View):
     @extend_schema(tags=TAG, request=s.ExportGetIn, responses=s.ExportOut, operation_id="mem0ExportGet",
-                   summary="The latest export (or the one named by memory_export_id)")
+                   summary="The export named by memory_export_id, else the latest of the entity ids given "
+                           "(top-level or in filters), else the latest of the space")
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.ExportGetIn)
-        export = services.export_get(space=space,
-                                     export_id=data.get("memory_export_id") or data.get("id"))
+        scoped = bool(data.get("filters")) or any(data.get(field) for field in ENTITY_FIELDS)
+        export = services.export_get(space=space, export_id=data.get("memory_export_id") or data.get("id"),
+                                     scope=services.entity_scope(data) if scoped else None)
         return Response(export)
 
 

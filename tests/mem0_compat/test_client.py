@@ -167,6 +167,22 @@ def test_export_projects_memories_onto_a_schema(client):
     assert export["memories"] == [{"memory": "Allergic to peanuts", "user_id": "alice"}]
 
 
+def test_get_memory_export_finds_the_newest_export_of_the_ids_it_is_given(client):
+    add_verbatim(client, "Allergic to peanuts")
+    add_verbatim(client, "Plays chess", user_id="bob")
+    schema = {"type": "object", "properties": {"memory": {"type": "string"}}}
+    alice = client.create_memory_export(schema=schema, user_id="alice")["id"]
+    bob = client.create_memory_export(schema=schema, filters={"user_id": "bob"})["id"]
+    bob_in_a_run = client.create_memory_export(schema=schema, user_id="bob", run_id="r1")["id"]
+    assert client.get_memory_export(user_id="alice")["id"] == alice
+    assert client.get_memory_export(filters={"user_id": "alice"})["memories"] == [{"memory": "Allergic to peanuts"}]
+    assert client.get_memory_export(user_id="bob")["id"] == bob
+    assert client.get_memory_export(filters={"AND": [{"user_id": "bob"}, {"run_id": "r1"}]})["id"] == bob_in_a_run
+    assert client.get_memory_export()["id"] == bob_in_a_run  # no ids: the newest of the space
+    with pytest.raises(MemoryNotFoundError):
+        client.get_memory_export(user_id="carol")
+
+
 def test_feedback_is_recorded(client):
     memory_id = add_verbatim(client, "Speaks French")["results"][0]["id"]
     answer = client.feedback(memory_id, feedback="POSITIVE", feedback_reason="accurate")

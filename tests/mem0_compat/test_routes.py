@@ -258,6 +258,14 @@ def test_export_refuses_a_schema_it_cannot_use_with_a_422(api, space, schema, er
     assert not MemoryExport.objects.exists()
 
 
+@pytest.mark.parametrize("route", ["v1/exports/", "v1/exports/get/"])
+def test_export_routes_hold_ids_in_filters_to_their_bounds(api, space, route):
+    body = {"schema": {"properties": {"memory": {}}}, "filters": {"user_id": "u" * 65}}
+    response = api.post(base(space) + route, body, format="json")
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "filters", "user_id"]]
+
+
 def test_expired_memories_are_hidden_unless_asked_for(api, space):
     add(api, space, "Old coupon code", expiration_date="2000-01-01")
     add(api, space, "Current coupon code", expiration_date="2999-01-01")
