@@ -4,6 +4,7 @@ because mem0 clients add fields such as org_id/project_id/version."""
 
 import json
 import re
+from datetime import UTC, datetime
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
@@ -82,11 +83,29 @@ class MessagesField(serializers.ListField):
         return super().to_internal_value(data)
 
 
-class UnixTimestampField(serializers.FloatField):
-    """Unix seconds (int, float or numeric string)."""
+@extend_schema_field({"oneOf": [{"type": "number", "minimum": 0, "maximum": 253402300799},
+                                {"type": "string", "maxLength": 40}]})
+class TimestampField(serializers.FloatField):
+    """Unix seconds (int, float or numeric string), or an ISO 8601 date-time (mem0 2.x types it int | float |
+    str, and seed 001's MemoryUpdate a string of at most 40 characters; without an offset it is UTC). Answers
+    Unix seconds."""
+
+    default_error_messages = {"invalid": "A valid number or ISO 8601 date-time is required."}
 
     def __init__(self, **kwargs):
         super().__init__(min_value=0, max_value=253402300799, allow_null=True, required=False, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            if not isinstance(data, str) or len(data) > 40:
+                raise
+        try:
+            moment = datetime.fromisoformat(data)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError):
+            self.fail("invalid")
 
 
 class AddIn(EntityScopeIn):
@@ -101,7 +120,7 @@ class AddIn(EntityScopeIn):
     excludes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
     immutable = serializers.BooleanField(default=False)
     expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
-    timestamp = UnixTimestampField()
+    timestamp = TimestampField()
     async_mode = serializers.BooleanField(default=False)
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
 
@@ -144,7 +163,7 @@ class DeleteAllQuery(EntityIdsQuery):
 class UpdateIn(Mem0Serializer):
     text = TextField(min_length=1, max_length=10_000, required=False)
     metadata = JSONObjectField(required=False, allow_null=True)
-    timestamp = UnixTimestampField()
+    timestamp = TimestampField()
     expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
 
     def to_internal_value(self, data):

@@ -282,6 +282,32 @@ def test_timestamp_sets_created_at(api, space):
     assert memory["created_at"].startswith("2023-11-14T22:13:20")
 
 
+@pytest.mark.parametrize(("timestamp", "created_at"), [
+    ("2024-07-31T12:00:00Z", "2024-07-31T12:00:00"),          # seed 001: MemoryUpdate.timestamp is a string
+    ("2024-07-31T14:00:00+02:00", "2024-07-31T12:00:00"),
+    ("2024-07-31T12:00:00", "2024-07-31T12:00:00"),           # no offset: UTC
+    (1_722_427_200, "2024-07-31T12:00:00"),
+    ("1722427200.5", "2024-07-31T12:00:00.5"),
+])
+def test_update_and_add_take_a_timestamp_in_unix_seconds_or_iso_8601(api, space, timestamp, created_at):
+    memory_id = add(api, space, "Graduated")["results"][0]["id"]
+    updated = api.put(base(space) + f"v1/memories/{memory_id}/", {"timestamp": timestamp}, format="json")
+    assert updated.status_code == 200, updated.json()
+    assert updated.json()["created_at"].startswith(created_at)
+    added = add(api, space, "Moved to Berlin", route="v3/memories/add/", timestamp=timestamp)
+    assert Memory.objects.get(pk=added["results"][0]["id"]).created_at.isoformat().startswith(created_at)
+
+
+@pytest.mark.parametrize("timestamp", ["yesterday", "2024-13-01", "1969-12-31T23:59:59Z", "2024-07-31T12:00:00Z" * 3])
+def test_update_refuses_a_timestamp_that_is_no_time_with_a_422(api, space, timestamp):
+    memory_id = add(api, space, "Graduated")["results"][0]["id"]
+    before = Memory.objects.get(pk=memory_id).created_at
+    response = api.put(base(space) + f"v1/memories/{memory_id}/", {"timestamp": timestamp}, format="json")
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "timestamp"]]
+    assert Memory.objects.get(pk=memory_id).created_at == before
+
+
 def test_update_never_moves_a_memory_to_another_entity(api, space):
     memory_id = add(api, space, "Mine")["results"][0]["id"]
     response = api.put(base(space) + f"v1/memories/{memory_id}/",
