@@ -160,6 +160,11 @@ class DeleteAllQuery(EntityIdsQuery):
     filters = TextField(max_length=10_000, required=False, help_text="a JSON or Python-literal dict")
 
 
+class HistoryQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False,
+                                     help_text="at most this many entries: the oldest ones")
+
+
 class UpdateIn(Mem0Serializer):
     text = TextField(min_length=1, max_length=10_000, required=False)
     metadata = JSONObjectField(required=False, allow_null=True)

@@ -253,11 +253,14 @@ class MemoryDetailView(Mem0View):
 
 
 class HistoryView(Mem0View):
-    @extend_schema(tags=TAG, responses=s.HistoryOut(many=True), operation_id="mem0History",
-                   summary="Every ADD / UPDATE / DELETE of a memory, oldest first (kept after deletion)")
+    @extend_schema(tags=TAG, parameters=[s.HistoryQuery], responses=s.HistoryOut(many=True),
+                   operation_id="mem0History",
+                   summary="Every ADD / UPDATE / DELETE of a memory, oldest first (kept after deletion); "
+                           "limit keeps the oldest")
     def get(self, request, space_id, memory_id):
+        limit = self.query(s.HistoryQuery).get("limit")
         history = selectors.memory_history(space=self.get_space(), memory_id=self.memory_id())
-        return Response(s.HistoryOut(history, many=True).data)
+        return Response(s.HistoryOut(history[:limit], many=True).data)
 
 
 class ResetView(Mem0View):
@@ -391,8 +394,8 @@ class OssMemoryDetailView(MemoryDetailView):
 
 
 # The routes below behave exactly like their platform twins; only their OpenAPI description differs.
-@extend_schema_view(get=extend_schema(tags=OSS, responses=s.HistoryOut(many=True), operation_id="ossHistory",
-                                      summary="History"))
+@extend_schema_view(get=extend_schema(tags=OSS, parameters=[s.HistoryQuery], responses=s.HistoryOut(many=True),
+                                      operation_id="ossHistory", summary="History"))
 class OssHistoryView(HistoryView):
     pass
 

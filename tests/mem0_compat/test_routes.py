@@ -308,6 +308,23 @@ def test_update_refuses_a_timestamp_that_is_no_time_with_a_422(api, space, times
     assert Memory.objects.get(pk=memory_id).created_at == before
 
 
+@pytest.mark.parametrize("route", ["v1/memories/{id}/history/", "memories/{id}/history/"])
+def test_history_limit_keeps_the_oldest_entries_in_order(api, space, route):
+    memory_id = add(api, space, "v1")["results"][0]["id"]
+    for text in ("v2", "v3"):
+        api.put(base(space) + f"v1/memories/{memory_id}/", {"text": text}, format="json")
+    api.delete(base(space) + f"v1/memories/{memory_id}/")
+    url = base(space) + route.format(id=memory_id)
+    assert [h["event"] for h in api.get(url).json()] == ["ADD", "UPDATE", "UPDATE", "DELETE"]
+    limited = api.get(url + "?limit=2").json()
+    assert [(h["event"], h["new_memory"]) for h in limited] == [("ADD", "v1"), ("UPDATE", "v2")]
+    assert len(api.get(url + "?limit=1000").json()) == 4
+    for junk in ("0", "-1", "1001", "two"):
+        response = api.get(url + "?limit=" + junk)
+        assert response.status_code == 422, junk
+        assert [e["loc"] for e in response.json()["detail"]] == [["query", "limit"]]
+
+
 def test_update_never_moves_a_memory_to_another_entity(api, space):
     memory_id = add(api, space, "Mine")["results"][0]["id"]
     response = api.put(base(space) + f"v1/memories/{memory_id}/",
