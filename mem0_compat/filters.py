@@ -20,7 +20,8 @@ Per field:
   `eq` operand) means the id is set (not null, not empty); `{"ne": "*"}` means it is not set.
 - created_at, updated_at: eq, ne, gt, gte, lt, lte with an ISO 8601 datetime (naive = UTC) or date. A date
   stands for the whole UTC day: `{"lte": "2024-07-31"}` includes that day, `{"gt": "2024-07-31"}` starts the
-  next one, `{"eq": "2024-07-31"}` is any time that day.
+  next one, `{"eq": "2024-07-31"}` is any time that day (9999-12-31, the calendar's last, has no end). A
+  datetime whose UTC time falls outside the years 1 to 9999 is refused.
 - categories: a string operand is one category, a list several. eq/contains "a" → has category a;
   contains [a, b] → has all of them; eq [a, b] → exactly that set (order and duplicates ignored);
   in [a, b] → has any of them; nin → has none; ne → not eq. `"*"` → has at least one category.
@@ -234,25 +235,33 @@ def _moment(field: str, value, loc: list) -> Q:
         return Q(**{f"{field}__isnull": False})
 
     def build(op, operand, op_loc):
-        start, end = _parse_moment(operand, op_loc)
-        if end is None:  # an instant
-            q = Q(**{f"{field}__{'exact' if op in ('eq', 'ne') else op}": start})
-        else:  # a whole day, [start, end)
-            q = {
-                "eq": Q(**{f"{field}__gte": start, f"{field}__lt": end}),
-                "ne": Q(**{f"{field}__gte": start, f"{field}__lt": end}),
-                "gt": Q(**{f"{field}__gte": end}),
-                "gte": Q(**{f"{field}__gte": start}),
-                "lt": Q(**{f"{field}__lt": start}),
-                "lte": Q(**{f"{field}__lt": end}),
-            }[op]
+        moment = _parse_moment(operand, op_loc)
+        if isinstance(moment, dt.datetime):  # an instant
+            q = Q(**{f"{field}__{'exact' if op in ('eq', 'ne') else op}": moment})
+        else:
+            q = _on_day(field, op, moment)
         return ~q if op == "ne" else q
 
     return _combine(field, value, loc, ("eq", "ne", "gt", "gte", "lt", "lte"), "eq", build)
 
 
-def _parse_moment(value, loc: list) -> tuple[dt.datetime, dt.datetime | None]:
-    """(start, end of the day) for a date, (instant, None) for a datetime; naive means UTC."""
+def _on_day(field: str, op: str, day: dt.date) -> Q:
+    """`op` (ne as eq, negated by the caller) against the whole UTC day, [start, end)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if day < dt.date.max:
+        end = start + dt.timedelta(days=1)
+        before_end, from_end = Q(**{f"{field}__lt": end}), Q(**{f"{field}__gte": end})
+    else:  # no datetime follows the calendar's last day: every moment is before its end
+        before_end, from_end = Q(**{f"{field}__isnull": False}), Q(pk__in=[])
+    from_start = Q(**{f"{field}__gte": start})
+    during = from_start & before_end
+    return {"eq": during, "ne": during, "gt": from_end, "gte": from_start, "lt": Q(**{f"{field}__lt": start}),
+            "lte": before_end}[op]
+
+
+def _parse_moment(value, loc: list) -> dt.date | dt.datetime:
+    """A date (a whole UTC day) or an instant in UTC; naive means UTC. In UTC because PostgreSQL refuses
+    offsets Python accepts (beyond +-15:59, such as +23:59)."""
     if not isinstance(value, str):
         raise _invalid(loc, "Expected an ISO 8601 date or datetime string", "datetime_type")
     try:
@@ -262,12 +271,16 @@ def _parse_moment(value, loc: list) -> tuple[dt.datetime, dt.datetime | None]:
     except ValueError:
         day = moment = None
     if day is not None:
-        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        return start, start + dt.timedelta(days=1)
-    if moment is not None:
-        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)), None
-    raise _invalid(loc, f"Invalid date or datetime {value!r}; use ISO 8601 such as 2024-07-31 or "
-                        "2024-07-31T12:00:00Z", "datetime_parsing")
+        return day
+    if moment is None:
+        raise _invalid(loc, f"Invalid date or datetime {value!r}; use ISO 8601 such as 2024-07-31 or "
+                            "2024-07-31T12:00:00Z", "datetime_parsing")
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise _invalid(loc, f"{value!r} is outside the years 1 to 9999 in UTC", "datetime_parsing") from None
 
 
 def _categories(field: str, value, loc: list) -> Q:

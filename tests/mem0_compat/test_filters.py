@@ -163,9 +163,32 @@ def test_logical_operators(mems, filters, expected):
         ({"created_at": "*"}, ALL),
         ({"updated_at": {"gte": "2024-08-02"}}, ["a1"]),
         ({"AND": [{"created_at": {"gte": "2024-07-01"}}, {"user_id": "alice"}]}, ["a1", "a2", "a3"]),
+        # Offsets PostgreSQL refuses (beyond 15:59) reach it in UTC: 00:00+23:59 is 00:01 the day before.
+        ({"created_at": {"gte": "2024-08-01T00:00:00+23:59"}}, ["a3", "b1"]),
+        ({"created_at": {"lt": "2024-07-31T00:01:00-23:59"}}, ["a1", "a2", "a3", "n1"]),
     ],
 )
 def test_dates(mems, filters, expected):
+    assert matching(mems, filters) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"created_at": {"eq": "9999-12-31"}}, ["z"]),
+        ({"created_at": {"ne": "9999-12-31"}}, ALL),
+        ({"created_at": {"lte": "9999-12-31"}}, [*ALL, "z"]),
+        ({"created_at": {"gte": "9999-12-31"}}, ["z"]),
+        ({"created_at": {"lt": "9999-12-31"}}, ALL),
+        ({"created_at": {"gt": "9999-12-31"}}, []),
+        ({"NOT": [{"created_at": {"gt": "9999-12-31"}}]}, [*ALL, "z"]),
+        ({"NOT": [{"created_at": {"lte": "9999-12-31"}}]}, []),
+        ({"created_at": {"gt": "9999-12-30"}}, ["z"]),
+    ],
+)
+def test_the_calendars_last_day_has_no_end(mems, filters, expected):
+    """The day after 9999-12-31 cannot be written (it was an OverflowError, a 500): that day is open-ended."""
+    mems["z"] = MemoryFactory(space=mems["space"], user_id="zed", created_at=at("9999-12-31T23:59:59"))
     assert matching(mems, filters) == expected
 
 
@@ -334,6 +357,8 @@ GOOD_UUID = "9f0b6f1e-2a8d-4f56-9a2c-3c1b1f0a9b7e"
         ({"created_at": {"gte": "2024-02-30"}}, ["created_at", "gte"], "datetime_parsing"),
         ({"AND": [{"updated_at": "2024-13-01T00:00:00Z"}]}, ["AND", 0, "updated_at"], "datetime_parsing"),
         ({"created_at": {"gte": 1720000000}}, ["created_at", "gte"], "datetime_type"),
+        ({"created_at": {"lt": "9999-12-31T23:00:00-05:00"}}, ["created_at", "lt"], "datetime_parsing"),
+        ({"created_at": {"gt": "0001-01-01T00:00:00+05:00"}}, ["created_at", "gt"], "datetime_parsing"),
         ({"created_at": {"in": ["2024-01-01"]}}, ["created_at", "in"], "value_error"),
         ({"categories": {"icontains": "tr"}}, ["categories", "icontains"], "value_error"),
         ({"categories": {"in": "travel"}}, ["categories", "in"], "list_type"),

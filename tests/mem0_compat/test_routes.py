@@ -2,6 +2,7 @@
 mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/search/`), the seed's v1 routes
 (`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
 
+import json
 from urllib.parse import urlencode
 
 import numpy as np
@@ -342,6 +343,27 @@ def test_categories_are_stored_and_filterable(api, space):
                                                                           {"categories": {"contains": "travel"}}]}},
                      format="json").json()
     assert [m["memory"] for m in found["results"]] == ["Flies to Lisbon in May"]
+
+
+@pytest.mark.parametrize(("condition", "matches"), [
+    ({"lte": "9999-12-31"}, True),
+    ({"gt": "9999-12-31"}, False),
+    ({"eq": "9999-12-31"}, False),
+    ({"gte": "2024-07-31T12:00:00+23:59"}, True),  # an offset PostgreSQL refuses: sent in UTC
+])
+def test_dates_at_the_edges_filter_listings_searches_and_deletes(api, space, condition, matches):
+    """Each was a 500: 9999-12-31 has no next day to end at, and PostgreSQL refuses offsets beyond 15:59."""
+    add(api, space, "Likes tea")
+    filters = {"user_id": "alice", "created_at": condition}
+    listed = api.post(base(space) + "v3/memories/", {"filters": filters}, format="json")
+    searched = api.post(base(space) + "v3/memories/search/", {"query": "tea", "filters": filters}, format="json")
+    expected = ["Likes tea"] if matches else []
+    for response in (listed, searched):
+        assert response.status_code == 200
+        assert [m["memory"] for m in response.json()["results"]] == expected
+    deleted = api.delete(base(space) + "v1/memories/?" + urlencode({"filters": json.dumps(filters)}))
+    assert deleted.status_code == 200
+    assert Memory.objects.alive().count() == (0 if matches else 1)
 
 
 # --- mem0's open-source server shape -----------------------------------------------------------------------
