@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import reduce
 from operator import and_, or_
 
@@ -118,10 +118,21 @@ def entity_ids_in(filters: dict | None) -> dict[str, str]:
     return found
 
 
-def entity_fields_constrained(filters: dict | None) -> set[str]:
-    """Entity fields with any condition (wildcard and operators included) at the top level or inside
-    top-level ANDs: what "at least one of user_id, agent_id or run_id" asks of a search or listing."""
-    return {field for field, value in _entity_conditions(filters) if value not in (None, "", {})}
+def constrains_one_of(filters: dict | None, fields: Collection[str], depth: int = 1) -> bool:
+    """Whether `filters` holds every memory it selects to a condition (wildcard and operators included) on
+    one of `fields`: at the top level, in a condition of an AND, or in every branch of an OR. What "at least
+    one of user_id, agent_id or run_id" asks of a search or listing; a NOT constrains nothing (it selects
+    everyone else). Input that is not valid filters is tolerated, as in `_entity_conditions`."""
+    if not isinstance(filters, dict) or depth > MAX_DEPTH:
+        return False
+    for key, value in filters.items():
+        if key in fields and value not in (None, "", {}):
+            return True
+        if key in ("AND", "OR") and isinstance(value, list) and value:
+            branches = (constrains_one_of(child, fields, depth + 1) for child in value)
+            if (any if key == "AND" else all)(branches):
+                return True
+    return False
 
 
 class _Compiler:

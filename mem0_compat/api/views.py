@@ -17,7 +17,7 @@ from config.api.serializers import check_json
 from config.api.views import validate
 from mem0_compat import selectors, services, tasks
 from mem0_compat.api import serializers as s
-from mem0_compat.filters import compile_filters, entity_fields_constrained
+from mem0_compat.filters import compile_filters, constrains_one_of
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, MemoryFeedback
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.base import SpaceScopedView
@@ -26,6 +26,7 @@ from memoryspaces.services import space_update
 
 TAG = ["mem0: memories"]
 NEED_ENTITY = "At least one of user_id, agent_id, or run_id must be provided."
+NEEDED_ENTITY_FIELDS = ("user_id", "agent_id", "run_id")
 DEFAULT_PAGE_SIZE = 100
 # mem0's get of a missing memory answers 200 with null (the client then returns None).
 NULLABLE_MEMORY = OpenApiResponse({"allOf": [{"$ref": "#/components/schemas/MemoryOut"}], "nullable": True})
@@ -46,15 +47,15 @@ class Mem0View(SpaceScopedView):
     @staticmethod
     def require_entity(scope: dict) -> None:
         """An add needs the ids it stores the memories under."""
-        if not any(scope.get(field) for field in ("user_id", "agent_id", "run_id")):
+        if not any(scope.get(field) for field in NEEDED_ENTITY_FIELDS):
             raise BadRequest(NEED_ENTITY)
 
-    @staticmethod
-    def require_entity_filter(data: dict) -> None:
-        """A search or listing needs a condition on one of the ids; `{"user_id": "*"}` (any user) counts."""
-        named = {field for field in ENTITY_FIELDS if data.get(field)} | entity_fields_constrained(data.get("filters"))
-        if not named & {"user_id", "agent_id", "run_id"}:
-            raise BadRequest(NEED_ENTITY)
+    @classmethod
+    def require_entity_filter(cls, data: dict) -> None:
+        """A search or listing needs one of the ids top-level, or a condition on one in `filters` (see
+        `constrains_one_of`); `{"user_id": "*"}` (any user) counts."""
+        if not constrains_one_of(data.get("filters"), NEEDED_ENTITY_FIELDS):
+            cls.require_entity(data)
 
     @staticmethod
     def filters_of(data: dict, *, loc: list) -> Q:

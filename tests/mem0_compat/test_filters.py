@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from config.api.errors import InvalidInput
-from mem0_compat.filters import FILTER_FIELDS, LOGICAL_OPERATORS, OPERATORS, compile_filters, entity_ids_in
+from mem0_compat.filters import (
+    FILTER_FIELDS,
+    LOGICAL_OPERATORS,
+    OPERATORS,
+    compile_filters,
+    constrains_one_of,
+    entity_ids_in,
+)
 from mem0_compat.models import Memory
 from mem0_compat.selectors import memory_search
 from tests.factories import MemoryFactory, MemorySpaceFactory, make_api_key
@@ -417,6 +424,33 @@ def test_invalid_input_is_a_422():
 )
 def test_entity_ids_in(filters, expected):
     assert entity_ids_in(filters) == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (None, False),
+        ({}, False),
+        ("garbage", False),
+        ({"user_id": "alice"}, True),
+        ({"agent_id": {"ne": "bot"}}, True),
+        ({"user_id": "*"}, True),
+        ({"app_id": "app1"}, False),
+        ({"user_id": ""}, False),
+        ({"user_id": {}}, False),
+        ({"AND": [{"app_id": "app1"}, {"AND": [{"run_id": "r1"}]}]}, True),
+        ({"OR": [{"user_id": "alice"}, {"user_id": "bob"}]}, True),
+        ({"OR": [{"user_id": "alice"}, {"agent_id": "bot", "app_id": "app1"}]}, True),
+        ({"OR": [{"AND": [{"run_id": "r1"}]}, {"OR": [{"user_id": "a"}, {"agent_id": "b"}]}]}, True),
+        ({"OR": [{"user_id": "alice"}, {"app_id": "app1"}]}, False),
+        ({"OR": [{"user_id": "alice"}, {"NOT": [{"user_id": "bob"}]}]}, False),
+        ({"OR": []}, False),
+        ({"NOT": [{"user_id": "alice"}]}, False),
+        ({"AND": [{"OR": [{"user_id": "alice"}, {"user_id": "bob"}]}, {"app_id": "app1"}]}, True),
+    ],
+)
+def test_constrains_one_of_the_needed_entity_fields(filters, expected):
+    assert constrains_one_of(filters, ("user_id", "agent_id", "run_id")) is expected
 
 
 # -- random filters --------------------------------------------------------------------------------------------

@@ -144,6 +144,20 @@ def test_routes_that_need_an_entity_id_say_so_with_400(api, space, route):
     assert response.json() == {"detail": "At least one of user_id, agent_id, or run_id must be provided."}
 
 
+@pytest.mark.parametrize("route", ["v2/memories/", "v3/memories/", "v2/memories/search/", "v3/memories/search/"])
+def test_an_or_whose_every_branch_names_an_entity_is_enough(api, space, route):
+    add(api, space, "Alice likes tea")
+    add(api, space, "Bob likes coffee", user_id="bob")
+    add(api, space, "Carol likes juice", user_id="carol")
+    body = {"query": "drinks", "filters": {"OR": [{"user_id": "alice"}, {"user_id": "bob"}]}}
+    response = api.post(base(space) + route, body, format="json")
+    assert response.status_code == 200
+    assert {m["user_id"] for m in response.json()["results"]} == {"alice", "bob"}
+    for filters in ({"OR": [{"user_id": "alice"}, {"app_id": "any"}]}, {"NOT": [{"user_id": "carol"}]}):
+        response = api.post(base(space) + route, {"query": "drinks", "filters": filters}, format="json")
+        assert response.status_code == 400
+
+
 def test_delete_all_accepts_the_python_literal_filters_the_client_sends(api, space):
     add(api, space, "a")
     add(api, space, "b", user_id="bob")
