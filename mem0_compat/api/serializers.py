@@ -125,35 +125,52 @@ class AddIn(EntityScopeIn):
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
 
 
-class SearchIn(EntityIdsIn):
+class CategoriesField(serializers.ListField):
+    """Up to 50 category names; a memory with any of them matches."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=TextField(max_length=100), max_length=50, required=False, **kwargs)
+
+
+@extend_schema_field({"type": "string", "description": "comma-separated category names, such as likes,food"})
+class CommaSeparatedCategoriesField(CategoriesField):
+    """How a query string names categories (mem0's docs: `?categories=likes,food_preferences`)."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.split(","))
+
+
+class MemoryQueryIn(EntityIdsIn):
+    """What a search and a listing select by: `filters`, and the top-level keys that stand for filters."""
+
+    filters = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True)
+    categories = CategoriesField(allow_null=True)
+    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
+    show_expired = serializers.BooleanField(default=False)
+
+
+class SearchIn(MemoryQueryIn):
     query = TextField(min_length=1, max_length=2000)
     top_k = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
     limit = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
     threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
-    filters = JSONObjectField(required=False, allow_null=True)
-    metadata = JSONObjectField(required=False, allow_null=True)
-    categories = serializers.ListField(child=TextField(max_length=100), required=False, allow_null=True,
-                                       max_length=50)
     rerank = serializers.BooleanField(required=False, allow_null=True)
     keyword_search = serializers.BooleanField(required=False, allow_null=True)
-    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
-    show_expired = serializers.BooleanField(default=False)
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)
 
 
-class GetAllIn(EntityIdsIn):
-    filters = JSONObjectField(required=False, allow_null=True)
+class GetAllIn(MemoryQueryIn):
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
     top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
-    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
-    show_expired = serializers.BooleanField(default=False)
 
 
 class V1GetAllQuery(EntityIdsQuery):
     top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    categories = CommaSeparatedCategoriesField()
 
 
 class DeleteAllQuery(EntityIdsQuery):

@@ -57,6 +57,42 @@ def test_v1_get_lists_by_entity_ids_with_top_k(api, space):
     assert [m["memory"] for m in body["results"]] == ["three", "two"]
 
 
+def add_categorised(api, space):
+    add(api, space, "Likes vegan food", categories=["likes", "food_preferences"], metadata={"food": "vegan"})
+    add(api, space, "Likes steak", categories=["likes"], metadata={"food": "meat"})
+    add(api, space, "Works on Fridays", categories=["work"], metadata={"food": "vegan"})
+    add(api, space, "Bob likes vegan food", user_id="bob", categories=["likes"], metadata={"food": "vegan"})
+
+
+@pytest.mark.parametrize("route", ["v2/memories/", "v3/memories/", "v2/memories/search/", "v3/memories/search/"])
+def test_top_level_categories_and_metadata_select_as_the_filters_they_stand_for(api, space, route):
+    """mem0ai 1.x posts get_all's and search's keyword arguments as they are (seed 002:
+    `client.get_all(user_id="alex123", categories=["likes"])`); a listing used to drop both."""
+    add_categorised(api, space)
+
+    def found(**fields):
+        response = api.post(base(space) + route, {"query": "food", "user_id": "alice", **fields}, format="json")
+        assert response.status_code == 200
+        return {m["memory"] for m in response.json()["results"]}
+
+    assert found(categories=["likes"]) == {"Likes vegan food", "Likes steak"}
+    assert found(categories=["food_preferences", "work"]) == {"Likes vegan food", "Works on Fridays"}
+    assert found(metadata={"food": "vegan"}) == {"Likes vegan food", "Works on Fridays"}
+    assert found(categories=["likes"], metadata={"food": "vegan"}) == {"Likes vegan food"}
+
+
+def test_v1_get_takes_categories_comma_separated(api, space):
+    add_categorised(api, space)
+
+    def listed(query):
+        response = api.get(base(space) + "v1/memories/?user_id=alice&" + query)
+        assert response.status_code == 200
+        return [m["memory"] for m in response.json()["results"]]
+
+    assert listed("categories=food_preferences") == ["Likes vegan food"]
+    assert listed("categories=likes,work") == ["Works on Fridays", "Likes steak", "Likes vegan food"]
+
+
 def test_listing_and_getting_memories_read_no_vectors(api, space):
     """No answer shows the vector or the tsvector: a page of 100 memories read and parsed them for nothing,
     and took 2.6 times as long."""
