@@ -87,6 +87,12 @@ def hits_out(hits) -> list[dict]:
     return [{**row, "score": round(hit.score, 6)} for row, hit in zip(rows, hits, strict=True)]
 
 
+def page_of(data: dict) -> tuple[int, int]:
+    """(page, page size) of a listing: `page_size` memories a page (`top_k`, the older name, if not given;
+    else DEFAULT_PAGE_SIZE), the first page unless `page` says otherwise."""
+    return data.get("page") or 1, data.get("page_size") or data.get("top_k") or DEFAULT_PAGE_SIZE
+
+
 def add_from(view: Mem0View, space, data: dict) -> tuple[list[dict] | None, AddRequest | None]:
     """Run an add now, or queue it when `async_mode` is set. Returns (results, queued request)."""
     compile_filters(data.get("filters"), loc=["body", "filters"])  # 422 for a malformed filter, before a 400
@@ -142,7 +148,8 @@ class MemoriesV1View(Mem0View):
         space = self.get_space()
         data = self.query(s.V1GetAllQuery)
         memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]))
-        return Response({"results": memory_out(memories[: data.get("top_k") or DEFAULT_PAGE_SIZE])})
+        page, size = page_of(data)
+        return Response({"results": memory_out(memories[(page - 1) * size: page * size])})
 
     @extend_schema(tags=TAG, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
                    operation_id="mem0DeleteAll", summary="Delete the memories matching a filter (one required)")
@@ -188,8 +195,7 @@ class GetAllView(Mem0View):
         condition = self.filters_of(data, loc=["body"])
         self.require_entity_filter(data)
         memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
-        size = data.get("page_size") or data.get("top_k") or DEFAULT_PAGE_SIZE
-        page = data.get("page") or 1
+        page, size = page_of(data)
         count = memories.count()
         items = memories[(page - 1) * size: page * size]
         last = max(math.ceil(count / size), 1)

@@ -57,6 +57,26 @@ def test_v1_get_lists_by_entity_ids_with_top_k(api, space):
     assert [m["memory"] for m in body["results"]] == ["three", "two"]
 
 
+def test_v1_get_pages_as_the_v3_listing_does(api, space):
+    for text in ("one", "two", "three"):
+        add(api, space, text)
+
+    def v1_page(**params):
+        response = api.get(base(space) + "v1/memories/", {"user_id": "alice", **params})
+        assert response.status_code == 200 and set(response.json()) == {"results"}
+        return [m["memory"] for m in response.json()["results"]]
+
+    assert v1_page(page_size=2) == ["three", "two"]
+    assert v1_page(page=2, page_size=2) == ["one"]
+    assert v1_page(page=3, page_size=2) == []
+    assert v1_page(page=2, top_k=1) == ["two"]  # top_k: page_size's older name
+    assert v1_page(page=2) == []  # 100 a page unless asked otherwise
+    v3 = api.post(base(space) + "v3/memories/?page=2&page_size=2", {"filters": {"user_id": "alice"}}, format="json")
+    assert [m["memory"] for m in v3.json()["results"]] == ["one"]
+    for bad in ({"page": 0}, {"page_size": 1001}):
+        assert api.get(base(space) + "v1/memories/", {"user_id": "alice", **bad}).status_code == 422
+
+
 def add_categorised(api, space):
     add(api, space, "Likes vegan food", categories=["likes", "food_preferences"], metadata={"food": "vegan"})
     add(api, space, "Likes steak", categories=["likes"], metadata={"food": "meat"})
@@ -91,6 +111,7 @@ def test_v1_get_takes_categories_comma_separated(api, space):
 
     assert listed("categories=food_preferences") == ["Likes vegan food"]
     assert listed("categories=likes,work") == ["Works on Fridays", "Likes steak", "Likes vegan food"]
+    assert listed("categories=work&page=2&page_size=1") == []
 
 
 def test_listing_and_getting_memories_read_no_vectors(api, space):
