@@ -116,7 +116,9 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
     if strategies is not None:
         _strategies_replace(locked, strategies)
     locked.version += 1
-    locked.save()
+    # Only what this call changed: `_strategies_replace` recomputed the count thresholds in SQL, and a full
+    # save would write back the stale values read with the lock.
+    locked.save(update_fields=[*fields, "version", "updated_at"])
     return locked
 
 

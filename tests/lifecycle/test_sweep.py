@@ -140,3 +140,28 @@ def test_session_counts_are_untouched_by_a_sweep(space):
     session = make_session(space, strategies=[strategy("ttl", 1)])
     services.sweep(now=session.created_at + timedelta(seconds=5))
     assert Session.objects.get(pk=session.pk).deleted_at is None  # firing is not running
+
+
+def test_a_count_strategy_set_by_patch_fires_once(api, space):
+    session = make_session(space)  # the default: soft delete on a 180-day ttl
+    url = f"/api/v2/memory/{space.id}/sessions/{session.id}/"
+    assert api.patch(url, {"lifecycleStrategies": [strategy("eventCount", 2)]}, format="json").status_code == 200
+    assert Session.objects.get(pk=session.pk).next_event_trigger == 2
+    event_append_batch(session=session, events=[EVENT, EVENT, EVENT])  # its check task is never run here
+    assert len(services.sweep().fired) == 1
+    assert services.sweep().fired == []
+    assert len(executions_of(session)) == 1
+
+
+def test_a_replaced_count_strategy_leaves_no_threshold_to_starve_the_sweep(api, space, settings):
+    settings.LIFECYCLE_SWEEP_BATCH = 1
+    replaced = make_session(space, strategies=[strategy("eventCount", 1)])
+    url = f"/api/v2/memory/{space.id}/sessions/{replaced.id}/"
+    assert api.patch(url, {"lifecycleStrategies": [strategy("ttl", 3600)]}, format="json").status_code == 200
+    assert Session.objects.get(pk=replaced.pk).next_event_trigger is None
+    event_append_batch(session=replaced, events=[EVENT])
+    due = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=due, events=[EVENT])
+    # A stale threshold kept `replaced` first in the one-row batch, over and over, and `due` never fired.
+    assert len(services.sweep().fired) == 1
+    assert len(executions_of(due)) == 1 and executions_of(replaced) == []
