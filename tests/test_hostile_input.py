@@ -3,7 +3,9 @@
 import json
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
+from config.api.serializers import check_json
 from mem0_compat.models import Memory
 from memoryspaces.models import MemorySpace
 from memoryspaces.throttling import ApiKeyRateThrottle
@@ -72,6 +74,42 @@ def test_invalid_utf8_and_broken_json_are_422(api, session, raw):
 def test_nul_characters_are_422_not_a_database_error(api, session, body):
     assert_json_error(api.post(events_url(session), body, format="json"), 422)
     assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(("target", "raw", "code"), [
+    # content is a TextField: DRF's CharField refuses surrogates there first
+    ("events", '{"body": {"content": "\\ud800"}, "emitter": {"type": "user"}}', "surrogate_characters_not_allowed"),
+    ("events", '{"body": {"content": "x", "extra": ["ok", "\\udc00"]}, "emitter": {"type": "user"}}', "surrogate"),
+    ("events", '{"body": {"content": "x", "\\udc00": 1}, "emitter": {"type": "user"}}', "surrogate"),
+    ("events", '{"body": {"content": "x", "n": 1e999}, "emitter": {"type": "user"}}', "not_finite"),
+    ("events", '{"body": {"content": "x", "n": [-1e999]}, "emitter": {"type": "user"}}', "not_finite"),
+    ("sessions", '{"participants": ["p"], "metadata": {"a": "\\ud800"}}', "surrogate"),
+    ("sessions", '{"participants": ["p"], "metadata": {"\\udfff": "a"}}', "surrogate"),
+])
+def test_lone_surrogates_and_infinite_numbers_are_422_not_a_database_error(api, session, target, raw, code):
+    """PostgreSQL cannot store either ("\\ud800" is not UTF-8; jsonb has no Infinity): these were 500s."""
+    url = events_url(session) if target == "events" else f"/api/v2/memory/{session.space_id}/sessions/"
+    response = post_raw(api, url, raw.encode())
+    assert_json_error(response, 422)
+    assert code in [error["type"] for error in response.json()["detail"]]
+    assert not Event.objects.exists() and Session.objects.count() == 1
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("a\ud800b", "surrogate"), ({"k": ["\udc00"]}, "surrogate"), ({"\ud800": 1}, "surrogate"),
+    (float("inf"), "not_finite"), ([float("nan")], "not_finite"), ({"k": -float("inf")}, "not_finite"),
+    ({1: "a"}, "key_type"), ({("a",): 1}, "key_type"), ({"k": {None: 1}}, "key_type"),
+    ((1, 2), "json_type"), ({"k": {1, 2}}, "json_type"), ([b"x"], "json_type"), ({"k": 1j}, "json_type"),
+])
+def test_check_json_refuses_what_jsonb_cannot_hold(value, code):
+    """Also what `ast.literal_eval` gives beside JSON (tuples, sets, bytes, complex numbers, other keys)."""
+    with pytest.raises(ValidationError) as raised:
+        check_json(value)
+    assert raised.value.get_codes() == [code]
+
+
+def test_check_json_accepts_every_json_type():
+    check_json({"s": "é ✓ 😀", "i": -(10**40), "f": 1.5e300, "t": True, "n": None, "l": [[], {}], "": ""})
 
 
 def test_nul_in_memory_text_and_metadata_is_422(api, space):

@@ -1,5 +1,7 @@
 """Serializer building blocks shared by every API: strict bodies, nullable strings, paging parameters."""
 
+import math
+
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -54,19 +56,35 @@ class TextField(serializers.CharField):
 
 
 def check_json(value, *, depth: int = 0) -> None:
-    """Any JSON PostgreSQL can store as jsonb, nested at most MAX_JSON_DEPTH levels."""
+    """A JSON value PostgreSQL can store as jsonb: objects with string keys, arrays, strings without NUL or
+    lone surrogates ("\\ud800" parses, but is not UTF-8), finite numbers (1e999 parses to inf), booleans and
+    null, nested at most MAX_JSON_DEPTH levels. Values that came from `ast.literal_eval` rather than a JSON
+    parser may hold anything else (tuples, sets, bytes, non-string keys): those are rejected too."""
     if depth > MAX_JSON_DEPTH:
         raise serializers.ValidationError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
     if isinstance(value, str):
         if "\x00" in value:
             raise serializers.ValidationError("Strings may not contain NUL (\\u0000) characters", code="nul")
+        if not value.isascii():  # isascii is O(1); encoding measured faster than a regex over the text
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise serializers.ValidationError("Strings may not contain lone surrogates (\\ud800-\\udfff)",
+                                                  code="surrogate") from None
     elif isinstance(value, dict):
         for key, item in value.items():
+            if not isinstance(key, str):
+                raise serializers.ValidationError("Object keys must be strings", code="key_type")
             check_json(key, depth=depth + 1)
             check_json(item, depth=depth + 1)
     elif isinstance(value, list):
         for item in value:
             check_json(item, depth=depth + 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Numbers must be finite (no NaN or Infinity)", code="not_finite")
+    elif not (value is None or isinstance(value, int)):  # bool is an int
+        raise serializers.ValidationError(f"Not a JSON value: {type(value).__name__}", code="json_type")
 
 
 def nullable_text(max_length: int, **kwargs) -> TextField:
