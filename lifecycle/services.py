@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import ENTITY_FIELDS
+from memoryspaces.models import MemorySpace
 from sessions_app.models import Event, LifecycleStrategy, Session
 from sessions_app.services import count_triggers_refresh, session_soft_delete
 
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 STRATEGIES = LifecycleStrategy._meta.db_table
 SESSIONS = Session._meta.db_table
+SPACES = MemorySpace._meta.db_table
 EXECUTIONS = StrategyExecution._meta.db_table
 
 # Both ways of firing end alike: a pending execution for each strategy in `fired` (one per strategy ever).
@@ -53,8 +55,10 @@ _FIRE = f"""
     SELECT id, session_id FROM created
 """
 
+# A soft-deleted space hides its sessions: their strategies wait until it is restored.
 _DUE_BY_COUNT = f"""
     SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
+                                      JOIN {SPACES} m ON m.id = s.space_id AND m.deleted_at IS NULL
      WHERE st.fired_at IS NULL AND s.deleted_at IS NULL AND s.id IN ({{sessions}})
        AND ((st.trigger = 'eventCount' AND s.event_count >= st.threshold)
             OR (st.trigger = 'tokenCount' AND s.token_count >= st.threshold))
@@ -62,18 +66,22 @@ _DUE_BY_COUNT = f"""
        FOR UPDATE OF st SKIP LOCKED
 """
 
+# Also skips sessions of deleted spaces here, or they would fill every batch while never firing.
 _SESSIONS_OVER_COUNT = f"""
-    (SELECT id FROM {SESSIONS} WHERE next_event_trigger IS NOT NULL AND deleted_at IS NULL
-                                 AND event_count - next_event_trigger >= 0 LIMIT %(batch)s)
+    (SELECT s.id FROM {SESSIONS} s JOIN {SPACES} m ON m.id = s.space_id AND m.deleted_at IS NULL
+      WHERE s.next_event_trigger IS NOT NULL AND s.deleted_at IS NULL
+        AND s.event_count - s.next_event_trigger >= 0 LIMIT %(batch)s)
     UNION
-    (SELECT id FROM {SESSIONS} WHERE next_token_trigger IS NOT NULL AND deleted_at IS NULL
-                                 AND token_count - next_token_trigger >= 0 LIMIT %(batch)s)
+    (SELECT s.id FROM {SESSIONS} s JOIN {SPACES} m ON m.id = s.space_id AND m.deleted_at IS NULL
+      WHERE s.next_token_trigger IS NOT NULL AND s.deleted_at IS NULL
+        AND s.token_count - s.next_token_trigger >= 0 LIMIT %(batch)s)
 """
 
 # One pass over the waiting strategies whose due time has come, oldest first, read from the partial index
-# and locked (SKIP LOCKED: a concurrent sweep takes other rows). Each is then, by its session (looked up by
-# primary key): parked when the session is deleted (it leaves the index; restoring the session schedules it
-# again), postponed when it is an idle strategy of a session that was active since (lazy due times), or fired.
+# and locked (SKIP LOCKED: a concurrent sweep takes other rows). Each is then, by its session and space
+# (looked up by primary key): parked when either is deleted (it leaves the index; restoring the session or
+# the space schedules it again), postponed when it is an idle strategy of a session that was active since
+# (lazy due times), or fired.
 _TIME_PASS = f"""
     WITH due AS MATERIALIZED (
         SELECT st.id, st.session_id, st.trigger, st.threshold FROM {STRATEGIES} st
@@ -83,12 +91,12 @@ _TIME_PASS = f"""
     ), classified AS MATERIALIZED (
         SELECT due.id, due.session_id,
                coalesce(s.last_event_at, s.created_at) + due.threshold * interval '1 second' AS idle_due,
-               CASE WHEN s.deleted_at IS NOT NULL THEN 'park'
+               CASE WHEN s.deleted_at IS NOT NULL OR m.deleted_at IS NOT NULL THEN 'park'
                     WHEN due.trigger = 'idle'
                          AND coalesce(s.last_event_at, s.created_at) + due.threshold * interval '1 second'
                              > %(now)s THEN 'postpone'
                     ELSE 'fire' END AS action
-          FROM due JOIN {SESSIONS} s ON s.id = due.session_id
+          FROM due JOIN {SESSIONS} s ON s.id = due.session_id JOIN {SPACES} m ON m.id = s.space_id
     ), parked AS (
         UPDATE {STRATEGIES} st SET due_at = NULL FROM classified c
          WHERE st.id = c.id AND c.action = 'park' RETURNING st.id
@@ -108,7 +116,7 @@ _TIME_PASS = f"""
 class SweepReport:
     fired: list = field(default_factory=list)  # execution ids created
     postponed: int = 0  # idle strategies moved forward
-    parked: int = 0  # strategies of deleted sessions taken out of the schedule
+    parked: int = 0  # strategies of deleted sessions, or of sessions in deleted spaces, out of the schedule
     republished: list = field(default_factory=list)  # executions whose message may have been lost
 
     def summary(self) -> dict:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from config.api.errors import Conflict, NotFound
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
+from memoryspaces.signals import space_restored
 
 KEY_PREFIX_LENGTH = 8
 DEFAULT_TENANT_NAME = "default"
@@ -109,4 +110,7 @@ def space_soft_delete(*, space: MemorySpace) -> None:
 
 @transaction.atomic
 def space_restore(*, space: MemorySpace) -> None:
+    """Show the space again; the lifecycle strategies of its live sessions are scheduled again (through
+    `space_restored`, in this transaction)."""
     MemorySpace.objects.filter(pk=space.pk).update(deleted_at=None)
+    space_restored.send(MemorySpace, space_id=space.pk)

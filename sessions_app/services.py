@@ -139,11 +139,22 @@ def _strategies_replace(session: Session, strategies: list[dict]) -> None:
 def session_restore(*, session: Session) -> None:
     """Undo a soft delete; waiting ttl/idle strategies get their due times again."""
     Session.objects.filter(pk=session.pk).update(deleted_at=None)
-    session.refresh_from_db()
-    waiting = list(session.strategies.filter(fired_at__isnull=True))
+    strategies_schedule(sessions=Session.objects.filter(pk=session.pk))
+
+
+@transaction.atomic
+def strategies_schedule(*, sessions) -> None:
+    """Give the waiting strategies of `sessions` (a queryset) their ttl/idle due times again: the sweep takes
+    those of a deleted session, or of a session in a deleted space, out of its schedule.
+
+    Locks the strategy rows it updates (a sweep skips them until commit). A sweep statement that began before
+    the commit may still park one it reaches after it, seeing the session or space as deleted; restoring
+    again schedules it."""
+    waiting = list(LifecycleStrategy.objects.filter(session__in=sessions, fired_at__isnull=True)
+                   .select_related("session"))
     for strategy in waiting:
-        strategy.due_at = _first_due(session, strategy)
-    LifecycleStrategy.objects.bulk_update(waiting, ["due_at"])
+        strategy.due_at = _first_due(strategy.session, strategy)
+    LifecycleStrategy.objects.bulk_update(waiting, ["due_at"], batch_size=1000)
 
 
 @transaction.atomic

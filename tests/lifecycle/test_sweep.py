@@ -9,9 +9,10 @@ from django.db import connection
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
+from memoryspaces.services import space_restore, space_soft_delete
 from sessions_app.models import LifecycleStrategy, Session
 from sessions_app.services import event_append_batch, session_restore, session_soft_delete
-from tests.factories import make_session
+from tests.factories import MemorySpaceFactory, make_session
 
 EVENT = {"body": {"content": "hello there"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
 
@@ -165,3 +166,54 @@ def test_a_replaced_count_strategy_leaves_no_threshold_to_starve_the_sweep(api, 
     # A stale threshold kept `replaced` first in the one-row batch, over and over, and `due` never fired.
     assert len(services.sweep().fired) == 1
     assert len(executions_of(due)) == 1 and executions_of(replaced) == []
+
+
+def test_strategies_in_a_deleted_space_wait_until_it_is_restored(space):
+    timed = make_session(space, strategies=[strategy("ttl", 1, "extract_memories", {"userId": "alice"}),
+                                            strategy("idle", 60)])
+    counted = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=counted, events=[EVENT])  # its check task is never run here
+    space_soft_delete(space=space)
+    later = timed.created_at + timedelta(seconds=120)
+    report = services.sweep(now=later)
+    assert report.fired == [] and report.parked == 2
+    assert services.fire_count_triggers(session_id=counted.pk) == []
+    assert not StrategyExecution.objects.exists()
+    assert services.sweep(now=later).parked == 0  # parked: out of the index, not taken again
+
+    space_restore(space=space)
+    assert len(services.sweep(now=later).fired) == 3
+    assert (len(executions_of(timed)), len(executions_of(counted))) == (2, 1)
+
+
+def test_a_deleted_space_restored_schedules_idle_from_the_last_activity(space):
+    session = make_session(space, strategies=[strategy("idle", 60)])
+    Session.objects.filter(pk=session.pk).update(last_event_at=session.created_at + timedelta(seconds=100))
+    space_soft_delete(space=space)
+    assert services.sweep(now=session.created_at + timedelta(seconds=61)).parked == 1
+    assert LifecycleStrategy.objects.get(session=session).due_at is None
+    space_restore(space=space)
+    assert LifecycleStrategy.objects.get(session=session).due_at == session.created_at + timedelta(seconds=160)
+
+
+def test_deleted_session_stays_parked_when_its_space_is_restored(space):
+    session = make_session(space, strategies=[strategy("ttl", 1)])
+    session_soft_delete(session=session)
+    space_soft_delete(space=space)
+    later = session.created_at + timedelta(seconds=5)
+    assert services.sweep(now=later).parked == 1
+    space_restore(space=space)
+    assert services.sweep(now=later).fired == []
+    assert LifecycleStrategy.objects.get(session=session).due_at is None
+
+
+def test_sessions_of_deleted_spaces_do_not_starve_the_count_catch_up(space, settings):
+    settings.LIFECYCLE_SWEEP_BATCH = 1
+    other_space = MemorySpaceFactory(owner=space.owner)
+    hidden = make_session(other_space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=hidden, events=[EVENT])
+    space_soft_delete(space=other_space)
+    due = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=due, events=[EVENT])
+    assert len(services.sweep().fired) == 1
+    assert len(executions_of(due)) == 1 and executions_of(hidden) == []

@@ -1,12 +1,15 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from lifecycle import services as lifecycle
 from memoryspaces.models import MemorySpace
 from memoryspaces.services import api_key_create, api_key_revoke
-from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory
+from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +97,15 @@ def test_space_soft_delete_and_restore_actions(admin_client, space):
     run_action(admin_client, "memoryspace", "restore_selected", [space])
     space.refresh_from_db()
     assert space.deleted_at is None
+
+
+def test_restoring_a_space_in_the_admin_lets_its_sessions_strategies_fire(admin_client, space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"ttl": 1}}])
+    later = session.created_at + timedelta(seconds=5)
+    run_action(admin_client, "memoryspace", "soft_delete_selected", [space])
+    assert lifecycle.sweep(now=later).fired == []
+    run_action(admin_client, "memoryspace", "restore_selected", [space])
+    assert len(lifecycle.sweep(now=later).fired) == 1
 
 
 def test_space_restore_refused_when_its_deduplication_key_is_taken(admin_client, user):
