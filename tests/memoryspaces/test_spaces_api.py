@@ -112,6 +112,42 @@ def test_create_rejects_bad_input_with_422(api, body, loc, error_type):
     assert error["loc"] == loc and error["type"] == error_type and error["msg"]
 
 
+ACCEPTED_BASE_URLS = ["http://ollama:11434/v1", "http://llm/v1", "http://[::1]:8000/v1", "https://api.openai.com/v1",
+                      "http://127.0.0.1:9/v1", "http://localhost:8000", "http://my_llm_1/v1", "http://fqdn.example./v1"]
+REFUSED_BASE_URLS = ["not a url", "ftp://files.example.com/v1", "http:///v1", "http://:80/v1", "//llm/v1",
+                     "http://[::1/v1", "http://[zz::1]/v1", "http://llm:99999/v1", "http://llm:port/v1",
+                     "http://-llm-/v1", "http://a..b/v1", "http://256.1.1.1/v1", "http://llm/ v1", "javascript:x"]
+
+
+@pytest.mark.parametrize("url", ACCEPTED_BASE_URLS)
+def test_llm_base_url_accepts_hosts_without_a_dot_and_ip_addresses(api, space, url):
+    """Docker and Kubernetes service names have no dot: Django's URLValidator refused them."""
+    created = api.post(SPACES + "new/", {"llmBaseUrl": url}, format="json")
+    assert created.status_code == 201 and created.json()["llmBaseUrl"] == url
+    assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json").json()["llmBaseUrl"] == url
+    assert api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"ollama_base_url": url}}},
+                    format="json").status_code == 200
+
+
+@pytest.mark.parametrize("url", [*REFUSED_BASE_URLS, "http://llm/" + "v" * 2073])
+def test_llm_base_url_refuses_junk_other_schemes_and_over_2083_characters(api, space, url):
+    for response in (api.post(SPACES + "new/", {"llmBaseUrl": url}, format="json"),
+                     api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json"),
+                     api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"base_url": url}}},
+                              format="json")):
+        assert response.status_code == 422
+        [error] = response.json()["detail"]
+        assert error["loc"][-1] == "llmBaseUrl"
+        assert error["type"] == ("string_too_long" if len(url) > 2083 else "invalid")
+    space.refresh_from_db()
+    assert space.llm_base_url is None
+
+
+def test_client_creates_a_space_with_a_docker_service_url(dr):
+    space = MemorySpace.create(llm_base_url="http://ollama:11434/v1")
+    assert MemorySpace.get(space.id).llm_base_url == "http://ollama:11434/v1"
+
+
 def test_malformed_json_is_422(api):
     response = api.generic("POST", SPACES + "new/", "{not json", content_type="application/json")
     assert response.status_code == 422
