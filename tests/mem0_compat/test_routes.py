@@ -239,6 +239,12 @@ def test_delete_all_refuses_without_a_usable_filter(api, space, query):
     "{'metadata': {[1]: 2}}",                               # no dict at all (literal_eval: TypeError)
     "[" * 4000 + "]" * 4000,                                # json.loads: RecursionError
     "-" * 9000 + "1",                                       # literal_eval: MemoryError
+    "{'user_id': 'alice', 'metadata': {'k': {1, 2}}}",      # a set: a literal, not JSON
+    "{'user_id': 'alice', 'metadata': {'k': b'x'}}",        # bytes
+    "{'user_id': 'alice', 'metadata': {'k': 1e999}}",       # infinite
+    '{"user_id": "alice", "metadata": {"k": NaN}}',         # json.loads takes NaN and Infinity
+    '{"user_id": "alice", "metadata": {"k": Infinity}}',
+    '{"user_id": "alice", "metadata": {"k": "\\ud800"}}',    # a lone surrogate
 ])
 def test_delete_all_holds_query_filters_to_the_bounds_of_json_with_a_422(api, space, filters):
     add(api, space, "kept")
