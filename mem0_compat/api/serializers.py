@@ -96,6 +96,8 @@ class TimestampField(serializers.FloatField):
         super().__init__(min_value=0, max_value=253402300799, allow_null=True, required=False, **kwargs)
 
     def to_internal_value(self, data):
+        if isinstance(data, bool):  # FloatField would take true as 1.0
+            self.fail("invalid")
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError:

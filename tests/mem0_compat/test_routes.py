@@ -376,7 +376,8 @@ def test_update_and_add_take_a_timestamp_in_unix_seconds_or_iso_8601(api, space,
     assert Memory.objects.get(pk=added["results"][0]["id"]).created_at.isoformat().startswith(created_at)
 
 
-@pytest.mark.parametrize("timestamp", ["yesterday", "2024-13-01", "1969-12-31T23:59:59Z", "2024-07-31T12:00:00Z" * 3])
+@pytest.mark.parametrize("timestamp", ["yesterday", "2024-13-01", "1969-12-31T23:59:59Z", "2024-07-31T12:00:00Z" * 3,
+                                       True])
 def test_update_refuses_a_timestamp_that_is_no_time_with_a_422(api, space, timestamp):
     memory_id = add(api, space, "Graduated")["results"][0]["id"]
     before = Memory.objects.get(pk=memory_id).created_at
