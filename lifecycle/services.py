@@ -202,7 +202,7 @@ def execution_perform(execution: StrategyExecution) -> dict:
     strategy, session = execution.strategy, execution.session
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
         return {"softDeleted": _soft_delete(session)}
-    result = _extract_memories(session, strategy.opts or {})
+    result = _extract_memories(execution, session, strategy.opts or {})
     if (strategy.opts or {}).get("softDelete", True):
         result["softDeleted"] = _soft_delete(session)
     return result
@@ -233,10 +233,12 @@ def _soft_delete(session: Session) -> bool:
     return True
 
 
-def _extract_memories(session: Session, opts: dict) -> dict:
+def _extract_memories(execution: StrategyExecution, session: Session, opts: dict) -> dict:
     """The session's events, in order and in chunks, through the memory engine into the session's space.
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
-    Re-running after a partial failure is safe: texts already stored in the scope are not stored again."""
+    Re-running after a partial failure is safe: texts already stored in the scope are not stored again.
+    Each chunk done renews the execution's claim, so that a long extraction (one LLM call per chunk) is not
+    taken for the work of a dead worker after LIFECYCLE_STALE_RUNNING_SECONDS and run a second time beside it."""
     from config.api.errors import RETRYABLE
     from mem0_compat.services import memory_add
 
@@ -252,6 +254,8 @@ def _extract_memories(session: Session, opts: dict) -> dict:
         for start in range(0, len(messages), chunk):
             results += memory_add(space=session.space, messages=messages[start:start + chunk], scope=scope,
                                   metadata=opts.get("metadata"))
+            StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
+                updated_at=timezone.now())
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
     return {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],

@@ -217,3 +217,20 @@ def test_sessions_of_deleted_spaces_do_not_starve_the_count_catch_up(space, sett
     event_append_batch(session=due, events=[EVENT])
     assert len(services.sweep().fired) == 1
     assert len(executions_of(due)) == 1 and executions_of(hidden) == []
+
+
+def test_a_long_extraction_renews_its_claim_with_every_chunk(space, settings):
+    """Otherwise, once LIFECYCLE_STALE_RUNNING_SECONDS had passed since its claim, it would look like the work
+    of a dead worker: published again and run a second time beside the first."""
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    settings.LIFECYCLE_EXTRACT_CHUNK = 1
+    session = make_session(space, strategies=[strategy("ttl", 1, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[EVENT, EVENT])
+    later = session.created_at + timedelta(seconds=5)
+    [execution_id] = services.sweep(now=later).fired
+    long_ago = later - timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS)
+    execution = services.execution_claim(execution_id=execution_id, now=long_ago)
+    services.execution_perform(execution)
+    execution.refresh_from_db()
+    assert execution.updated_at > long_ago + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS - 60)
+    assert services.execution_claim(execution_id=execution_id) is None  # no longer stale: nobody takes it over
