@@ -5,6 +5,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 
+from config.fields import JSONAsSentField
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 
@@ -19,7 +20,7 @@ class Session(models.Model):
     space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="sessions")
     participants = ArrayField(models.CharField(max_length=200), size=1)
     description = models.CharField(max_length=1000, null=True, blank=True)
-    metadata = models.JSONField(null=True, blank=True)
+    metadata = JSONAsSentField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     deduplication_key = models.CharField(max_length=72, null=True, blank=True)
     next_sequence_id = models.BigIntegerField(default=0)
@@ -126,7 +127,7 @@ class Event(models.Model):
     event_type = models.CharField(max_length=16, choices=EventType.choices, default=EventType.MESSAGE)
     emitter_type = models.CharField(max_length=8, choices=EmitterType.choices)
     emitter_id = models.CharField(max_length=200, null=True, blank=True)
-    body = models.JSONField()
+    body = JSONAsSentField()
     token_count = models.IntegerField(default=0)
     first_created_at = models.DateTimeField()
     created_at = models.DateTimeField()

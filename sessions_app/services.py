@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 from config.api.errors import Conflict, InvalidInput, NotFound
 from memoryspaces.models import MemorySpace
@@ -190,7 +190,7 @@ def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
                        new.emitter_id, new.body, new.token_count, statement_timestamp(), statement_timestamp()
                   FROM claimed,
                        unnest(%(event_types)s::text[], %(emitter_types)s::text[], %(emitter_ids)s::text[],
-                              %(bodies)s::jsonb[], %(token_counts)s::int[])
+                              %(bodies)s::json[], %(token_counts)s::int[])
                        WITH ORDINALITY AS new(event_type, emitter_type, emitter_id, body, token_count, ord)
              RETURNING id, sequence_id, created_at
             )
@@ -201,7 +201,7 @@ def event_append_batch(*, session: Session, events: list[dict]) -> list[Event]:
                 "event_types": [event["event_type"] for event in events],
                 "emitter_types": [event["emitter"]["type"] for event in events],
                 "emitter_ids": [event["emitter"].get("id") for event in events],
-                "bodies": [Jsonb(event["body"]) for event in events],
+                "bodies": [Json(event["body"]) for event in events],  # json: keys as sent
                 "token_counts": tokens,
             },
         )

@@ -98,7 +98,7 @@ def test_deleted_filter(admin_client, space):
     live = make_session(space, description="live-session")
     gone = make_session(space, description="gone-session")
     append(live, "live-event", "gone-event")
-    Event.objects.filter(body__content="gone-event").update(deleted_at=timezone.now())
+    Event.objects.filter(session=live, sequence_id=1).update(deleted_at=timezone.now())  # "gone-event"
     session_soft_delete(session=gone)
     for model_name, live_text, gone_text in [("session", "live-session", "gone-session"),
                                              ("event", "live-event", "gone-event")]:

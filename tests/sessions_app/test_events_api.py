@@ -1,6 +1,7 @@
 """Events: append (single, batch), read (offset/limit, lastN, eventType), edit with optimistic concurrency,
 delete. The real `datarobot` client against a live server, plus raw HTTP for errors."""
 
+import json
 from datetime import timedelta, timezone
 
 import pytest
@@ -299,3 +300,20 @@ def test_last_n_beyond_the_session_returns_every_live_event(api, session):
     page = api.get(events_url(session), {"lastN": 5}).json()
     assert [e["sequenceId"] for e in page["items"]] == [0, 2]
     assert (page["offset"], page["total"]) == (0, 2)
+
+
+def test_bodies_keep_their_keys_in_the_order_sent(api, session):
+    """The contract stores bodies exactly as received; jsonb would answer the keys shortest first."""
+    def posted(body):  # the raw text, so that nothing on this side orders the keys
+        return api.generic("POST", events_url(session), json.dumps({"body": body, "emitter": USER}),
+                           content_type="application/json")
+
+    first = {"content": "hi", "zebra": 1, "a": {"yy": 2, "b": [{"long_key": 1, "k": 2}]}}
+    assert posted(first).status_code == 201
+    assert api.post(events_url(session, "batch/"), {"events": [{"body": first, "emitter": USER}]}, format="json"
+                    ).status_code == 201
+    edited = {"tool_calls": [], "content": "edited", "role": "assistant"}
+    assert api.patch(events_url(session, "1/"), {"body": edited}, format="json").status_code == 200
+    items = json.loads(api.get(events_url(session)).content)["items"]
+    assert [list(item["body"]) for item in items] == [list(first), list(edited)]
+    assert list(items[0]["body"]["a"]) == ["yy", "b"] and list(items[0]["body"]["a"]["b"][0]) == ["long_key", "k"]

@@ -1,5 +1,7 @@
 """Sessions: the real `datarobot` client against a live server, and raw HTTP for status codes and errors."""
 
+import json
+
 import pytest
 from datarobot.errors import ClientError, MemorySessionDeduplicationError
 from datarobot.models.memory import Session
@@ -182,3 +184,15 @@ def test_bad_session_uuid_is_422(api, space, path):
     response = api.get(sessions_url(space) + path)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["path", "session_id"]
+
+
+def test_metadata_keeps_its_keys_in_the_order_sent(api, space):
+    """The contract stores metadata exactly as received; jsonb would answer the keys shortest first."""
+    metadata = {"ticket": "T-1", "zz": 1, "a": {"longer": 1, "b": 2}}
+    created = api.post(sessions_url(space), {"participants": ["u"], "metadata": metadata}, format="json")
+    assert created.status_code == 201
+    url = f"{sessions_url(space)}{created.json()['id']}/"
+    assert list(json.loads(api.get(url).content)["metadata"]) == list(metadata)
+    changed = {"zz": 2, "ticket": "T-2"}
+    assert api.patch(url, {"metadata": changed}, format="json").status_code == 200
+    assert list(json.loads(api.get(url).content)["metadata"]) == list(changed)
