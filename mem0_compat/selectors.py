@@ -58,8 +58,10 @@ def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[Memo
 
 
 def scope_filter(scope: dict) -> Q:
-    """Exact match on the entity ids that are given (user/agent/app/run); ids not given do not constrain."""
-    return Q(**{field: value for field, value in scope.items() if field in ENTITY_FIELDS and value})
+    """Exactly the entity scope `scope` names: its user/agent/app/run ids, and no id it does not name. Memories
+    are scoped by all four, never mixed: a run's memories do not stand in for its user's own (an add at the
+    user's level must not be answered NONE by a fact only that run holds)."""
+    return Q(**{field: scope.get(field) or None for field in ENTITY_FIELDS})
 
 
 def text_query(query: str) -> SearchQuery | None:
@@ -367,8 +369,9 @@ def _hits(rows: list[tuple]) -> list[Hit]:
 
 def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int = 5) -> list[Memory]:
     """The few existing memories of this entity scope nearest to each new fact, deduplicated: what the
-    ADD/UPDATE/DELETE decision compares against."""
-    scoped = Memory.objects.alive().filter(space=space).filter(scope_filter(scope)).defer(*UNSHOWN_FIELDS)
+    ADD/UPDATE/DELETE decision compares against. Not expired ones: nobody sees them, so a fact said again
+    must not be answered NONE by one."""
+    scoped = memories_of(space=space, filters=scope_filter(scope)).defer(*UNSHOWN_FIELDS)
     seen: dict = {}
     for vector in vectors:
         for memory in scoped.order_by(CosineDistance("embedding", vector))[:per_fact]:

@@ -134,13 +134,17 @@ def _decide(*, space: MemorySpace, messages: list[dict], scope: dict, instructio
 
 
 def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list[dict]:
-    """Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
-    them) before they change."""
-    results = _insert_new(space=space, scope=scope, texts=[d.text for d in decisions if d.event == "ADD"],
-                          vectors=vectors, fields=fields, stamp=stamp, messages=messages)
+    """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
+    the memory does not change. Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id
+    order, as every batch takes them) before anything is written."""
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
-    locked = {str(m.pk): m for m in Memory.objects.alive().select_for_update()
-              .filter(space=space, pk__in=targets).filter(selectors.scope_filter(scope)).order_by("pk")}
+    locked = {str(m.pk): m for m in selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
+              .select_for_update().filter(pk__in=targets).order_by("pk")}
+    kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
+        locked.get(str(d.memory_id)), "immutable", False)]
+    results = _insert_new(space=space, scope=scope,
+                          texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
+                          vectors=vectors, fields=fields, stamp=stamp, messages=messages)
     for decision in decisions:
         if decision.event not in ("UPDATE", "DELETE"):
             continue
@@ -162,8 +166,9 @@ def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list
 
 def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> list[dict]:
     """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
-    there too, so a run's memory never stands in for its user's own; repeats within `texts` once), with
-    their ADD history rows, in one statement. Returns their results in input order.
+    there too, so a run's memory never stands in for its user's own; an expired memory, which nobody sees,
+    does not count; repeats within `texts` once), with their ADD history rows, in one statement. Returns
+    their results in input order.
 
     Locking: before it, in the same round trip and transaction, a transaction-level advisory lock per (space,
     scope, hash), taken in hash order. Two adds of one text at once (a client retrying an add that timed out)
@@ -183,7 +188,8 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
                   FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[])
                        WITH ORDINALITY AS t(memory, hash, embedding, ord)
                  WHERE NOT EXISTS (SELECT 1 FROM {memories} m WHERE m.space_id = %(space)s
-                                      AND m.hash = t.hash AND m.deleted_at IS NULL{same_scope})
+                                      AND m.hash = t.hash AND m.deleted_at IS NULL{same_scope}
+                                      AND (m.expiration_date IS NULL OR m.expiration_date >= %(today)s))
                  ORDER BY hash, ord
             ), inserted AS (
                 INSERT INTO {memories} (id, space_id, memory, hash, embedding, user_id, agent_id, app_id, run_id,
@@ -203,7 +209,7 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
             {"texts": texts, "hashes": [text_hash(text) for text in texts],
              "vectors": [vector_literal(vectors[text]) for text in texts], "space": space.pk,
              **{field: scope.get(field) for field in ENTITY_FIELDS},
-             "scope": json.dumps([scope.get(field) for field in ENTITY_FIELDS]),
+             "scope": json.dumps([scope.get(field) for field in ENTITY_FIELDS]), "today": timezone.localdate(),
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
              "categories": fields["categories"], "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,

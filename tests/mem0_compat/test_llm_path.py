@@ -2,13 +2,14 @@
 with scripted replies. Extraction, then an add that UPDATEs one memory and DELETEs another, with history."""
 
 import re
+from datetime import date
 
 import pytest
 from mem0 import MemoryClient
 from mem0.exceptions import NetworkError
 
 from mem0_compat.models import Memory
-from tests.factories import MemorySpaceFactory
+from tests.factories import MemoryFactory, MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
 
@@ -102,3 +103,40 @@ def test_a_non_json_llm_reply_is_a_502_and_writes_nothing(live_server, api_key, 
     assert response.status_code == 502
     assert "not JSON" in response.json()["detail"]
     assert not Memory.objects.filter(space=llm_space).exists()
+
+
+def listed_memories(request) -> dict[str, str]:
+    """text -> temporary id, as the decision prompt lists the existing memories."""
+    return {text: temp_id for temp_id, text in
+            re.findall(r"\{'id': '(\d+)', 'text': '([^']*)'\}", request["messages"][0]["content"])}
+
+
+def test_an_update_of_an_immutable_memory_is_stored_as_a_new_memory(client, fake_llm, llm_space):
+    kept = MemoryFactory(space=llm_space, user_id="alice", memory="Lives in Paris", immutable=True)
+    fake_llm.script({"facts": ["Lives in Berlin"]},
+                    lambda request: decisions((listed_memories(request)["Lives in Paris"], "Lives in Berlin",
+                                               "UPDATE", "Lives in Paris")))
+    result = client.add("I moved to Berlin", user_id="alice")
+    assert [(r["event"], r["memory"]) for r in result["results"]] == [("ADD", "Lives in Berlin")]
+    kept.refresh_from_db()
+    assert kept.memory == "Lives in Paris" and kept.deleted_at is None
+
+
+def test_the_decision_sees_neither_expired_memories_nor_those_of_another_scope(client, fake_llm, llm_space):
+    """A fact said again must be stored when the only memory holding it is expired (nobody sees it) or belongs
+    to one of the user's runs: memories are scoped by every id, never mixed."""
+    MemoryFactory(space=llm_space, user_id="alice", memory="Lives in Paris", expiration_date=date(2020, 1, 1))
+    MemoryFactory(space=llm_space, user_id="alice", run_id="trip-1", memory="Likes trains")
+    MemoryFactory(space=llm_space, user_id="alice", memory="Name is Alice")
+    shown = []
+
+    def decide(request):
+        shown.append(set(listed_memories(request)))
+        return decisions(("0", "Lives in Paris", "ADD"), ("1", "Likes trains", "ADD"))
+
+    fake_llm.script({"facts": ["Lives in Paris", "Likes trains"]}, decide)
+    result = client.add("I live in Paris and I like trains", user_id="alice")
+    assert shown == [{"Name is Alice"}]
+    assert sorted(r["memory"] for r in result["results"]) == ["Likes trains", "Lives in Paris"]
+    assert {m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]} >= {
+        "Lives in Paris", "Likes trains", "Name is Alice"}

@@ -514,3 +514,12 @@ def test_search_takes_filters_that_are_expressions_or_match_nothing(api, space, 
     found = api.post(base(space) + "v3/memories/search/", {"query": "drinks", "filters": filters}, format="json")
     assert found.status_code == 200
     assert {hit["memory"] for hit in found.json()["results"]} == expected
+
+
+def test_a_text_whose_only_copy_has_expired_is_stored_again(api, space):
+    """Nobody sees an expired memory: it must not swallow the same text added again."""
+    add(api, space, "Has a season ticket", expiration_date="2020-01-01")
+    again = add(api, space, "Has a season ticket")
+    assert [r["event"] for r in again["results"]] == ["ADD"]
+    listed = api.post(base(space) + "v2/memories/", {"filters": {"user_id": "alice"}}, format="json").json()
+    assert [m["memory"] for m in listed["results"]] == ["Has a season ticket"]
