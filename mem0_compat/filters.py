@@ -24,7 +24,8 @@ Per field:
   datetime whose UTC time falls outside the years 1 to 9999 is refused.
 - categories: a string operand is one category, a list several. eq/contains "a" → has category a;
   contains [a, b] → has all of them; eq [a, b] → exactly that set (order and duplicates ignored);
-  in [a, b] → has any of them; nin → has none; ne → not eq. `"*"` → has at least one category.
+  in [a, b] → has any of them; nin → has none; ne → not eq. `"*"` (or `{"eq": "*"}`) → has at least one
+  category, `{"ne": "*"}` → has none.
 - metadata: `{"metadata": {key: condition, ...}}`, one condition per key, all must hold. A condition is a
   JSON value (matched by JSON containment: equality for scalars, "contains these members" for objects and
   arrays), `"*"` (the key is present), or an operator dict, i.e. a dict whose keys are all operators:
@@ -299,14 +300,16 @@ def _categories(field: str, value, loc: list) -> Q:
         return ~Q(categories=[])
 
     def build(op, operand, op_loc):
-        if op in ("in", "nin"):
+        if operand == WILDCARD and op in ("eq", "ne"):  # as for the ids: eq "*" is set, ne "*" is not
+            q = ~Q(categories=[])
+        elif op in ("in", "nin"):
             q = Q(categories__overlap=_strings(operand, op_loc))
-            return ~q if op == "nin" else q
-        wanted = _strings(operand, op_loc) if isinstance(operand, list) else [_string(operand, op_loc)]
-        q = Q(categories__contains=wanted)
-        if op != "contains" and isinstance(operand, list):
-            q &= Q(categories__contained_by=wanted)
-        return ~q if op == "ne" else q
+        else:
+            wanted = _strings(operand, op_loc) if isinstance(operand, list) else [_string(operand, op_loc)]
+            q = Q(categories__contains=wanted)
+            if op != "contains" and isinstance(operand, list):
+                q &= Q(categories__contained_by=wanted)
+        return ~q if op in ("ne", "nin") else q
 
     return _combine(field, value, loc, ("eq", "ne", "in", "nin", "contains"), "eq", build)
 

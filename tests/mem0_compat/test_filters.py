@@ -213,6 +213,8 @@ def test_the_calendars_last_day_has_no_end(mems, filters, expected):
         ({"categories": {"ne": ["travel"]}}, ["a1", "a2", "b1", "n1"]),
         ({"categories": {"ne": "travel"}}, ["a2", "b1", "n1"]),
         ({"categories": "*"}, ["a1", "a2", "a3", "n1"]),
+        ({"categories": {"eq": "*"}}, ["a1", "a2", "a3", "n1"]),
+        ({"categories": {"ne": "*"}}, ["b1"]),  # as for the ids: not set
         ({"categories": {"contains": "Travel"}}, []),
     ],
 )
