@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -22,7 +24,7 @@ from psycopg.types.json import Jsonb
 from config.api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamFailed
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
-from mem0_compat.extraction import Decision, ExtractionFailed, extractor_for
+from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
@@ -63,32 +65,40 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
                metadata: dict | None = None, categories: list[str] | None = None, immutable: bool = False,
                expiration_date: date | None = None, timestamp: datetime | None = None,
                custom_instructions: str | None = None, includes: str | None = None,
-               excludes: str | None = None) -> list[dict]:
+               excludes: str | None = None, custom_categories: dict[str, str] | None = None) -> list[dict]:
     """Add memories from `messages` for the entity `scope` ({user_id, agent_id, app_id, run_id}).
 
     infer=True: the space's extractor (its LLM, else the offline heuristic) turns the messages into facts,
     compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE.
     infer=False: every non-system message is stored verbatim. Either way a text already stored in exactly
-    the same scope (same hash, same ids, NULL where none is given) is not stored twice. Returns v1.1
-    results: [{id, memory, event, previous_memory?}].
+    the same scope (same hash, same ids, NULL where none is given) is not stored twice. With
+    `custom_categories` ({name: description}) the extractor also picks those that fit each text stored
+    (after the explicit `categories`) or updated (after the memory's own). Returns v1.1 results:
+    [{id, memory, event, previous_memory?}].
     """
+    extractor = extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)
     if infer:
-        decisions = _decide(space=space, messages=messages, scope=scope, instructions=_instructions(
-            space, custom_instructions, includes, excludes))
+        decisions = _decide(extractor=extractor, space=space, messages=messages, scope=scope,
+                            instructions=_instructions(space, custom_instructions, includes, excludes))
     else:
         decisions = [Decision(event="ADD", text=m["content"]) for m in messages if m.get("role") != "system"]
-    texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE")]
+    texts = list(dict.fromkeys(d.text for d in decisions if d.event in ("ADD", "UPDATE")))
     vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+    fitting = {}
+    if custom_categories and texts:
+        with _provider_failure(extractor, "categorization"):
+            chosen = extractor.categorize(texts, custom_categories, [vectors[text] for text in texts])
+        fitting = dict(zip(texts, chosen, strict=True))
     stamp = timestamp or timezone.now()
     fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
               "expiration_date": expiration_date}
     if all(decision.event == "ADD" for decision in decisions):
         # one statement, atomic by itself: the common case of infer=false pays one round trip and one commit
         return _insert_new(space=space, scope=scope, texts=[d.text for d in decisions], vectors=vectors,
-                           fields=fields, stamp=stamp, messages=messages)
+                           fitting=fitting, fields=fields, stamp=stamp, messages=messages)
     with transaction.atomic():
-        return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fields=fields, stamp=stamp,
-                      messages=messages)
+        return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fitting=fitting,
+                      fields=fields, stamp=stamp, messages=messages)
 
 
 def add_request_claim(*, request_id, now: datetime | None = None) -> AddRequest | None:
@@ -109,8 +119,12 @@ def memory_add_request(*, space: MemorySpace, data: dict) -> list[dict]:
     options = {key: data.get(key) for key in ("metadata", "categories", "immutable", "expiration_date",
                                               "custom_instructions", "includes", "excludes")}
     timestamp = parse_timestamp(data["timestamp"]) if data.get("timestamp") is not None else None
+    # mem0's shape, [{name: description}, ...], as one mapping
+    custom_categories = {name: description for category in data.get("custom_categories") or []
+                         for name, description in category.items()}
     return memory_add(space=space, messages=data["messages"], scope=entity_scope(data), infer=data["infer"],
-                      timestamp=timestamp, **{k: v for k, v in options.items() if v is not None})
+                      timestamp=timestamp, custom_categories=custom_categories,
+                      **{k: v for k, v in options.items() if v is not None})
 
 
 def entity_scope(data: dict) -> dict:
@@ -120,20 +134,32 @@ def entity_scope(data: dict) -> dict:
             if data.get(field) or from_filters.get(field)}
 
 
-def _decide(*, space: MemorySpace, messages: list[dict], scope: dict, instructions: str | None) -> list[Decision]:
-    extractor = extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)
-    agent_scope = bool(scope.get("agent_id")) and not scope.get("user_id")
+@contextmanager
+def _provider_failure(extractor: Extractor, step: str) -> Iterator[None]:
+    """An extractor's failure is the provider's: a 502, raised before anything is written."""
     try:
+        yield
+    except ExtractionFailed as exc:
+        raise UpstreamFailed(f"Memory {step} with {extractor.name} failed: {exc}") from exc
+
+
+def _decide(*, extractor: Extractor, space: MemorySpace, messages: list[dict], scope: dict,
+            instructions: str | None) -> list[Decision]:
+    agent_scope = bool(scope.get("agent_id")) and not scope.get("user_id")
+    with _provider_failure(extractor, "extraction"):
         facts = extractor.extract_facts(messages, instructions=instructions, agent_scope=agent_scope)
         if not facts:
             return []
         existing = selectors.closest_in_scope(space=space, scope=scope, vectors=embed(facts))
         return extractor.decide(facts, [{"id": str(m.pk), "text": m.memory} for m in existing])
-    except ExtractionFailed as exc:
-        raise UpstreamFailed(f"Memory extraction with {extractor.name} failed: {exc}") from exc
 
 
-def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list[dict]:
+def _with_new(names: list[str], more: list[str]) -> list[str]:
+    """`names`, then those of `more` not among them."""
+    return list(dict.fromkeys([*names, *more]))
+
+
+def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
     the memory does not change. Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id
     order, as every batch takes them) before anything is written."""
@@ -144,7 +170,7 @@ def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list
         locked.get(str(d.memory_id)), "immutable", False)]
     results = _insert_new(space=space, scope=scope,
                           texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
-                          vectors=vectors, fields=fields, stamp=stamp, messages=messages)
+                          vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
     for decision in decisions:
         if decision.event not in ("UPDATE", "DELETE"):
             continue
@@ -154,6 +180,7 @@ def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list
         if decision.event == "UPDATE":
             old = memory.memory
             _set_text(memory, decision.text, vectors[decision.text])
+            memory.categories = _with_new(memory.categories, fitting.get(decision.text, []))
             memory.save()
             _history(memory, "UPDATE", old, memory.memory, messages)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
@@ -164,11 +191,12 @@ def _apply(*, space, decisions, scope, vectors, fields, stamp, messages) -> list
     return results
 
 
-def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> list[dict]:
+def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, messages) -> list[dict]:
     """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
     there too, so a run's memory never stands in for its user's own; an expired memory, which nobody sees,
-    does not count; repeats within `texts` once), with their ADD history rows, in one statement. Returns
-    their results in input order.
+    does not count; repeats within `texts` once), with their ADD history rows, in one statement. Each gets
+    the explicit `fields["categories"]`, then the ones `fitting` ({text: names}) gives it. Returns their
+    results in input order.
 
     Locking: before it, in the same round trip and transaction, a transaction-level advisory lock per (space,
     scope, hash), taken in hash order. Two adds of one text at once (a client retrying an add that timed out)
@@ -184,9 +212,9 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
             SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::text || %(scope)s || hash, 0)))
               FROM (SELECT DISTINCT unnest(%(hashes)s::text[]) AS hash ORDER BY hash) AS texts;
             WITH incoming AS (
-                SELECT DISTINCT ON (hash) memory, hash, embedding, ord
-                  FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[])
-                       WITH ORDINALITY AS t(memory, hash, embedding, ord)
+                SELECT DISTINCT ON (hash) memory, hash, embedding, categories, ord
+                  FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[], %(categories)s::text[])
+                       WITH ORDINALITY AS t(memory, hash, embedding, categories, ord)
                  WHERE NOT EXISTS (SELECT 1 FROM {memories} m WHERE m.space_id = %(space)s
                                       AND m.hash = t.hash AND m.deleted_at IS NULL{same_scope}
                                       AND (m.expiration_date IS NULL OR m.expiration_date >= %(today)s))
@@ -195,8 +223,11 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
                 INSERT INTO {memories} (id, space_id, memory, hash, embedding, user_id, agent_id, app_id, run_id,
                                         metadata, categories, immutable, expiration_date, created_at, updated_at)
                 SELECT gen_random_uuid(), %(space)s, memory, hash, embedding::vector, %(user_id)s, %(agent_id)s,
-                       %(app_id)s, %(run_id)s, %(metadata)s, %(categories)s, %(immutable)s, %(expiration_date)s,
-                       %(stamp)s, %(stamp)s
+                       %(app_id)s, %(run_id)s, %(metadata)s,
+                       -- a row's categories arrive as a JSON array: text[][] must be rectangular
+                       ARRAY(SELECT name FROM jsonb_array_elements_text(categories::jsonb) WITH ORDINALITY
+                                                AS c(name, at) ORDER BY at),
+                       %(immutable)s, %(expiration_date)s, %(stamp)s, %(stamp)s
                   FROM incoming ORDER BY ord
              RETURNING id, memory, hash
             ), logged AS (
@@ -211,7 +242,8 @@ def _insert_new(*, space, scope, texts, vectors, fields, stamp, messages) -> lis
              **{field: scope.get(field) for field in ENTITY_FIELDS},
              "scope": json.dumps([scope.get(field) for field in ENTITY_FIELDS]), "today": timezone.localdate(),
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
-             "categories": fields["categories"], "immutable": fields["immutable"],
+             "categories": [json.dumps(_with_new(fields["categories"], fitting.get(text, []))) for text in texts],
+             "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,
              "input": Jsonb(messages) if messages is not None else None},
         )

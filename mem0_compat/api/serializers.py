@@ -110,13 +110,59 @@ class TimestampField(serializers.FloatField):
             self.fail("invalid")
 
 
+CATEGORY_NAME = {"min_length": 1, "max_length": 100}
+MAX_CATEGORIES = 50
+CATEGORY_DESCRIPTION_MAX_LENGTH = 1000
+
+
+@extend_schema_field({"type": "object", "minProperties": 1, "maxProperties": 1,
+                      "additionalProperties": {"type": "string", "maxLength": CATEGORY_DESCRIPTION_MAX_LENGTH},
+                      # OpenAPI 3.0 has no propertyNames: the name's bounds are told, not declared
+                      "description": "one key, the category's name (1-100 characters); its value, the "
+                                     "category's description",
+                      "example": {"food": "Anything about food and drinks"}})
+class CustomCategoryField(serializers.DictField):
+    """One custom category as mem0 takes it: `{"<name>": "<description>"}`, a single key."""
+
+    child = TextField(max_length=CATEGORY_DESCRIPTION_MAX_LENGTH, allow_blank=True)
+    default_error_messages = {"single_key": "A custom category is an object with exactly one key, its name"}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) != 1:
+            self.fail("single_key")
+        (name,) = value
+        TextField(**CATEGORY_NAME).run_validation(name)  # a name is stored as a category: the same bounds
+        return value
+
+
+class CustomCategoriesField(serializers.ListField):
+    """The categories an add may tag its memories with, each name once. Answers the list as received, so a
+    queued add's payload validates again in the worker."""
+
+    default_error_messages = {"duplicate": "Category {name!r} is given more than once"}
+
+    def __init__(self, **kwargs):
+        super().__init__(child=CustomCategoryField(), max_length=MAX_CATEGORIES, required=False, allow_null=True,
+                         **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        names = [name for category in value for name in category]
+        for name in names:
+            if names.count(name) > 1:
+                self.fail("duplicate", name=name)
+        return value
+
+
 class AddIn(EntityScopeIn):
     messages = MessagesField()
     metadata = JSONObjectField(required=False, allow_null=True)
     infer = serializers.BooleanField(default=True)
-    categories = serializers.ListField(child=TextField(min_length=1, max_length=100), required=False,
-                                       allow_null=True, max_length=50)
-    custom_categories = SafeJSONField(required=False, allow_null=True)
+    categories = serializers.ListField(child=TextField(**CATEGORY_NAME), required=False, allow_null=True,
+                                       max_length=MAX_CATEGORIES)
+    custom_categories = CustomCategoriesField(
+        help_text='categories to tag the added memories with, where they fit: [{"<name>": "<description>"}]')
     custom_instructions = TextField(max_length=10_000, required=False, allow_null=True)
     includes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)
     excludes = TextField(min_length=1, max_length=2000, required=False, allow_null=True)

@@ -150,3 +150,13 @@ def test_beat_publishes_again_twice_as_often_as_the_wait(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["add-requests-republish"]
     assert entry == {"task": "mem0_compat.tasks.republish_add_requests",
                      "schedule": settings.ADD_REQUEST_REPUBLISH_AFTER_SECONDS / 2}
+
+
+def test_custom_categories_reach_the_worker(celery_worker_process, api, space):
+    response = api.post(f"/api/v2/memory/{space.id}/v3/memories/add/",
+                        {"messages": "Loves sushi and ramen", "user_id": "alice", "infer": False,
+                         "async_mode": True, "categories": ["chat"],
+                         "custom_categories": [{"food": "Anything about food and drinks"}]}, format="json")
+    status = wait_for_status(api, space, response.json()["event_id"], {"SUCCEEDED", "FAILED"})
+    assert status["status"] == "SUCCEEDED", status
+    assert Memory.objects.get(space=space).categories == ["chat", "food"]

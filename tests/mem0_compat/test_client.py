@@ -220,3 +220,21 @@ def test_async_client_does_the_same(live_server, api_key, space):
     found, fetched, after = asyncio.run(scenario())
     assert found["results"][0]["memory"] == "Drinks oat milk"
     assert fetched["memory"] == "Drinks oat milk" and after is None
+
+
+def test_add_tags_memories_with_the_custom_categories_that_fit_them(client):
+    result = client.add([{"role": "user", "content": "Loves sushi and ramen"},
+                         {"role": "user", "content": "Works as a backend engineer at Acme"}],
+                        user_id="alice", infer=False, categories=["chat"],
+                        custom_categories=[{"food": "Anything about food and drinks"},
+                                           {"travel": "Trips, places, holidays and flights"}])
+    by_text = {r["memory"]: client.get(r["id"])["categories"] for r in result["results"]}
+    assert by_text == {"Loves sushi and ramen": ["chat", "food"], "Works as a backend engineer at Acme": ["chat"]}
+    found = client.get_all(filters={"AND": [{"user_id": "alice"}, {"categories": {"in": ["food"]}}]})
+    assert [m["memory"] for m in found["results"]] == ["Loves sushi and ramen"]
+
+
+def test_malformed_custom_categories_are_the_clients_validation_error(client):
+    with pytest.raises(ValidationError):
+        client.add("Loves sushi", user_id="alice", infer=False, custom_categories=[{"food": "x", "drinks": "y"}])
+    assert client.get_all(filters={"user_id": "alice"})["results"] == []

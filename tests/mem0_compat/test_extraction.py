@@ -1,13 +1,16 @@
 """The extraction layer: mem0's prompts against an OpenAI-compatible fake, and the offline heuristic."""
 
 import importlib.util
+import json
 import logging
 import uuid
 
+import numpy as np
 import openai
 import pytest
 from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
 
+from mem0_compat.embeddings import get_embedder
 from mem0_compat.extraction import (
     Decision,
     ExtractionFailed,
@@ -419,6 +422,52 @@ def test_offline_is_deterministic():
 
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][0] == ["Name is Alice", "Lives in Paris and I love sushi", "No longer uses ArgoCD"]
+
+
+# --- custom categories ------------------------------------------------------------------------------------
+
+CATEGORIES = {"food": "Anything about food and drinks", "travel": "Trips, places, holidays and flights",
+              "food_preferences": "What the user likes or avoids eating"}
+
+
+def test_llm_categories_are_the_listed_ones_it_names_in_their_order(llm, fake_openai, caplog):
+    fake_openai.script({"memories": [{"id": 1, "categories": ["travel", "food", "weather"]},
+                                     {"id": "7", "categories": ["food"]},
+                                     {"id": "0", "categories": []}]})
+
+    picked = llm.categorize(["Name is Alice", "Had ramen in Tokyo"], CATEGORIES, vectors=[])
+
+    assert picked == [[], ["food", "travel"]]  # "weather" is not a category, 7 not a memory
+    assert "unknown categories ['weather']" in caplog.text and "unknown memory id '7'" in caplog.text
+    listing = json.loads(fake_openai.requests[0]["messages"][1]["content"])
+    assert listing == {"categories": CATEGORIES, "memories": {"0": "Name is Alice", "1": "Had ramen in Tokyo"}}
+
+
+@pytest.mark.parametrize(
+    "reply", ["food", {"memories": "food"}, {"memories": [{"id": "0"}]}, {"memories": [["food"]]}]
+)
+def test_llm_bad_categorization_replies_raise(llm, fake_openai, reply):
+    fake_openai.script(reply)
+
+    with pytest.raises(ExtractionFailed, match="not JSON|'memories' list"):
+        llm.categorize(["Loves sushi"], CATEGORIES, vectors=[])
+
+
+def test_offline_categories_fit_by_similarity():
+    texts = ["Loves sushi and ramen", "Planning a trip to Japan", "Works as a backend engineer at Acme"]
+
+    picked = OfflineExtractor().categorize(texts, CATEGORIES, vectors=list(get_embedder().embed(texts)))
+
+    assert picked == [["food", "food_preferences"], ["travel"], []]
+
+
+def test_offline_categories_fit_a_text_naming_them_whatever_the_similarity():
+    texts = ["My FOOD preferences: no onions", "Foods of the world", "Travelled"]
+    unrelated = [np.zeros(get_embedder().dimensions, np.float32)] * len(texts)
+
+    picked = OfflineExtractor().categorize(texts, CATEGORIES, vectors=unrelated)
+
+    assert picked == [["food", "food_preferences"], [], []]  # whole words only
 
 
 # --- the fake's embeddings, for the embedding layer's tests ---------------------------------------------

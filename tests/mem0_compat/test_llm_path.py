@@ -1,6 +1,7 @@
 """The LLM path end to end: the stock mem0 client → our server → an OpenAI-compatible fake on 127.0.0.1
 with scripted replies. Extraction, then an add that UPDATEs one memory and DELETEs another, with history."""
 
+import json
 import re
 from datetime import date
 
@@ -140,3 +141,68 @@ def test_the_decision_sees_neither_expired_memories_nor_those_of_another_scope(c
     assert sorted(r["memory"] for r in result["results"]) == ["Likes trains", "Lives in Paris"]
     assert {m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]} >= {
         "Lives in Paris", "Likes trains", "Name is Alice"}
+
+
+FOOD_AND_TRAVEL = [{"food": "Anything about food and drinks"}, {"travel": "Trips, places, holidays and moves"}]
+
+
+def categorized_by_text(answers: dict):
+    """A categorization reply naming `answers[text]` for each memory the request lists."""
+    def reply(request):
+        listing = json.loads(request["messages"][1]["content"])
+        return {"memories": [{"id": memory_id, "categories": answers[text]}
+                             for memory_id, text in listing["memories"].items()]}
+    return reply
+
+
+def test_the_llm_tags_added_and_updated_memories_with_the_custom_categories_it_picks(client, fake_llm, llm_space):
+    fake_llm.script({"facts": ["Lives in Paris"]}, decisions(("0", "Lives in Paris", "ADD")))
+    client.add("I live in Paris", user_id="alice", categories=["home"])
+    assert len(fake_llm.requests) == 2  # no custom categories, no categorization call
+
+    def second_decision(request):
+        return decisions(("0", "Lives in Berlin", "UPDATE", "Lives in Paris"), ("1", "Loves pretzels", "ADD"))
+
+    fake_llm.script({"facts": ["Lives in Berlin", "Loves pretzels"]}, second_decision,
+                    categorized_by_text({"Lives in Berlin": ["travel", "weather"], "Loves pretzels": ["food"]}))
+    client.add("I moved to Berlin, I love pretzels", user_id="alice", categories=["chat"],
+               custom_categories=FOOD_AND_TRAVEL)
+    prompt = fake_llm.requests[-1]["messages"]
+    assert "categories" in prompt[0]["content"] and "JSON" in prompt[0]["content"]
+    assert json.loads(prompt[1]["content"])["categories"] == {"food": "Anything about food and drinks",
+                                                               "travel": "Trips, places, holidays and moves"}
+    stored = {m.memory: m.categories for m in Memory.objects.filter(space=llm_space)}
+    # the update keeps the memory's own categories; "weather" is not one of the custom categories
+    assert stored == {"Lives in Berlin": ["home", "travel"], "Loves pretzels": ["chat", "food"]}
+    found = client.get_all(filters={"AND": [{"user_id": "alice"}, {"categories": {"contains": "food"}}]})
+    assert [m["memory"] for m in found["results"]] == ["Loves pretzels"]
+
+
+def test_verbatim_memories_are_categorized_in_one_call(client, fake_llm, llm_space):
+    fake_llm.script(categorized_by_text({"I had ramen in Tokyo": ["food", "travel"], "Hello": []}))
+    client.add([{"role": "user", "content": "I had ramen in Tokyo"}, {"role": "user", "content": "Hello"}],
+               user_id="alice", infer=False, custom_categories=FOOD_AND_TRAVEL)
+    assert len(fake_llm.requests) == 1
+    stored = {m.memory: m.categories for m in Memory.objects.filter(space=llm_space)}
+    assert stored == {"I had ramen in Tokyo": ["food", "travel"], "Hello": []}
+
+
+@pytest.mark.parametrize("reply", [
+    "food, travel",
+    {"memories": {"0": ["food"]}},
+    {"memories": [{"id": "0", "categories": "food"}]},
+    {"memories": [{"id": "0", "categories": [1]}]},
+    {"categories": [["food"]]},
+])
+def test_a_malformed_categorization_reply_is_a_502_and_writes_nothing(live_server, api_key, llm_space, fake_llm,
+                                                                      reply):
+    import requests
+
+    fake_llm.script({"facts": ["Loves pretzels"]}, decisions(("0", "Loves pretzels", "ADD")), reply)
+    response = requests.post(f"{live_server.url}/api/v2/memory/{llm_space.id}/v3/memories/add/",
+                             json={"messages": "I love pretzels", "user_id": "a",
+                                   "custom_categories": FOOD_AND_TRAVEL},
+                             headers={"Authorization": f"Token {api_key}"}, timeout=30)
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("Memory categorization with gpt-4o-mini failed")
+    assert not Memory.objects.filter(space=llm_space).exists()

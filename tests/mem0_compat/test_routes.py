@@ -523,3 +523,83 @@ def test_a_text_whose_only_copy_has_expired_is_stored_again(api, space):
     assert [r["event"] for r in again["results"]] == ["ADD"]
     listed = api.post(base(space) + "v2/memories/", {"filters": {"user_id": "alice"}}, format="json").json()
     assert [m["memory"] for m in listed["results"]] == ["Has a season ticket"]
+
+
+FOOD_AND_TRAVEL = [{"food": "Anything about food and drinks"}, {"travel": "Trips, places, holidays and flights"}]
+
+
+def categories_of(space):
+    return {m.memory: m.categories for m in Memory.objects.filter(space=space)}
+
+
+def add_each(api, space, texts, **fields):
+    return add(api, space, None, messages=[{"role": "user", "content": text} for text in texts], **fields)
+
+
+@pytest.mark.parametrize(("custom_categories", "loc"), [
+    ({"food": "Anything about food"}, ["custom_categories"]),  # an object, not a list of them
+    ("food", ["custom_categories"]),
+    (["food"], ["custom_categories", 0]),
+    ([{}], ["custom_categories", 0]),
+    ([{"food": "Meals", "travel": "Trips"}], ["custom_categories", 0]),
+    ([{"food": 1}], ["custom_categories", 0, "food"]),
+    ([{"food": None}], ["custom_categories", 0, "food"]),
+    ([{"food": "x" * 1001}], ["custom_categories", 0, "food"]),
+    ([{"": "Nameless"}], ["custom_categories", 0]),
+    ([{"n" * 101: "A long name"}], ["custom_categories", 0]),
+    ([{"food\x00": "A NUL"}], ["custom_categories", 0]),
+    ([{"food": "Meals"}, {"food": "Drinks"}], ["custom_categories"]),
+    ([{f"c{index}": ""} for index in range(51)], ["custom_categories"]),
+])
+@pytest.mark.parametrize("route", ["v1/memories/", "v3/memories/add/"])
+def test_malformed_custom_categories_are_a_422_and_store_nothing(api, space, route, custom_categories, loc):
+    response = api.post(base(space) + route, {"messages": "Loves sushi", "user_id": "alice", "infer": False,
+                                              "custom_categories": custom_categories}, format="json")
+    assert response.status_code == 422, response.json()
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", *loc]]
+    assert not Memory.objects.filter(space=space).exists()
+
+
+def test_custom_categories_at_their_bounds_are_taken(api, space):
+    longest = [{"n" * 100: "x" * 1000}, {"food": ""}, *({f"c{index}": "unused"} for index in range(48))]
+    add(api, space, "Loves sushi", custom_categories=longest)
+    add(api, space, "Loves ramen", custom_categories=None)
+    stored = categories_of(space)
+    assert "food" in stored["Loves sushi"] and stored["Loves ramen"] == []
+
+
+@pytest.mark.parametrize("route", ["v1/memories/", "v3/memories/add/", "memories/"])
+def test_each_verbatim_memory_gets_the_custom_categories_that_fit_it(api, space, route):
+    """Offline: the space's embedder and the category's name; a memory about neither gets none."""
+    add_each(api, space, ["Loves sushi and ramen", "Works as a backend engineer at Acme", "Planning a trip to Japan"],
+             route=route, custom_categories=FOOD_AND_TRAVEL)
+    assert categories_of(space) == {"Loves sushi and ramen": ["food"], "Works as a backend engineer at Acme": [],
+                                    "Planning a trip to Japan": ["travel"]}
+
+
+def test_custom_categories_come_after_the_explicit_ones_once_each(api, space):
+    add(api, space, "Loves sushi and ramen", categories=["likes", "food"], custom_categories=FOOD_AND_TRAVEL)
+    add(api, space, "Has a golden retriever", categories=["pets"], custom_categories=FOOD_AND_TRAVEL)
+    assert categories_of(space) == {"Loves sushi and ramen": ["likes", "food"], "Has a golden retriever": ["pets"]}
+
+
+def test_inferred_memories_added_and_updated_get_the_custom_categories_that_fit(api, space):
+    """An UPDATE keeps the memory's own categories and gains the fitting ones."""
+    add(api, space, "My favourite city is Rome", infer=True, categories=["likes"])
+    result = add(api, space, "My favourite city is Lisbon. I love sushi.", infer=True,
+                 custom_categories=[{"city": "Towns and cities"}, *FOOD_AND_TRAVEL])
+    assert sorted((r["event"], r["memory"]) for r in result["results"]) == [
+        ("ADD", "Loves sushi"), ("UPDATE", "Favourite city is Lisbon")]
+    assert categories_of(space) == {"Favourite city is Lisbon": ["likes", "city", "travel"],
+                                    "Loves sushi": ["food"]}
+
+
+def test_a_listing_selects_by_an_assigned_custom_category(api, space):
+    add_each(api, space, ["Loves sushi and ramen", "Works as a backend engineer at Acme"],
+             custom_categories=FOOD_AND_TRAVEL)
+    found = api.post(base(space) + "v3/memories/", {"filters": {"AND": [{"user_id": "alice"},
+                                                                          {"categories": {"in": ["food"]}}]}},
+                     format="json").json()
+    assert [m["memory"] for m in found["results"]] == ["Loves sushi and ramen"]
+    listed = api.get(base(space) + "v1/memories/", {"user_id": "alice", "categories": "food"}).json()
+    assert [m["memory"] for m in listed["results"]] == ["Loves sushi and ramen"]
