@@ -22,6 +22,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 import openai
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 EVENTS = ("ADD", "UPDATE", "DELETE", "NONE")
 JSON_OBJECT = {"type": "json_object"}
+# Sent instead of the operator's key to endpoints a tenant chose: the clients need a non-empty key, and
+# self-hosted endpoints (Ollama, vLLM) ignore it.
+NO_KEY = "no-key"
 
 
 @dataclass
@@ -108,6 +112,28 @@ def parse_json_reply(reply: object, *, source: str) -> dict:
     raise ExtractionFailed(f"{source} answered something that is not JSON: {text[:200]!r}")
 
 
+def _endpoint(url: str) -> tuple:
+    """scheme, host, port and path without a trailing slash: two spellings of one endpoint compare equal."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number: an endpoint like no other
+        return (url,)
+    return scheme, parts.hostname, port, parts.path.rstrip("/")
+
+
+def api_key_for(base_url: str | None) -> str | None:
+    """The operator's LLM key (None if unset) goes only to the operator's endpoint: LLM_BASE_URL, or the
+    provider's default endpoint when no base URL is named at all. A base URL a tenant set on its space gets
+    NO_KEY, or any tenant could collect the key with a server of its own (never None there: the clients
+    would then take OPENAI_API_KEY from the environment)."""
+    operator_url = settings.LLM_BASE_URL
+    if base_url and not (operator_url and _endpoint(base_url) == _endpoint(operator_url)):
+        return NO_KEY
+    return settings.LLM_API_KEY
+
+
 class _OpenAIChat:
     """Chat completions against any OpenAI-compatible endpoint."""
 
@@ -115,7 +141,7 @@ class _OpenAIChat:
         self.model = model
         self.client = openai.OpenAI(
             base_url=base_url or None,
-            api_key=settings.LLM_API_KEY or "not-needed",
+            api_key=api_key_for(base_url) or NO_KEY,
             timeout=settings.LLM_TIMEOUT_SECONDS,
             max_retries=1,
         )
@@ -133,7 +159,7 @@ class _Mem0ProviderChat:
     """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
 
     def __init__(self, provider: str, model: str, base_url: str | None):
-        config = {"model": model, "api_key": settings.LLM_API_KEY, "temperature": 0}
+        config = {"model": model, "api_key": api_key_for(base_url), "temperature": 0}
         config_class = LlmFactory.provider_to_class[provider][1]
         base_url_option = f"{provider}_base_url"
         if base_url and base_url_option in inspect.signature(config_class).parameters:

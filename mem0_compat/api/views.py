@@ -440,8 +440,8 @@ class OssConfigureView(Mem0View):
         fields = validate(MemorySpaceUpdateIn, {WIRE_NAMES[key]: value for key, value in fields.items()},
                           loc="body")
         space_update(space=space, fields=fields)
-        ignored = " API keys are not stored: set LLM_API_KEY in the server's environment." if config.get(
-            "api_key") else ""
+        ignored = (" API keys are not stored; the server's LLM_API_KEY is sent only to its own LLM endpoint."
+                   if config.get("api_key") else "")
         return Response({"message": f"Configuration set successfully.{ignored}", "applied": fields})
 
 

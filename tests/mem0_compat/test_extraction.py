@@ -12,10 +12,12 @@ from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXT
 
 from mem0_compat.embeddings import get_embedder
 from mem0_compat.extraction import (
+    NO_KEY,
     Decision,
     ExtractionFailed,
     LlmExtractor,
     OfflineExtractor,
+    api_key_for,
     extractor_for,
 )
 from tests.fakes import FakeOpenAI
@@ -35,6 +37,7 @@ def fake_openai():
 @pytest.fixture
 def llm(fake_openai, settings):
     settings.LLM_API_KEY = "test-key"
+    settings.LLM_BASE_URL = fake_openai.base_url
     settings.LLM_TIMEOUT_SECONDS = 5
     return LlmExtractor(model="gpt-4o-mini", base_url=fake_openai.base_url)
 
@@ -269,6 +272,40 @@ def test_space_model_wins_over_settings(settings):
 
     extractor = extractor_for(model="llama3", base_url=None)
     assert (extractor.name, extractor.base_url) == ("llama3", "http://127.0.0.1:1/v1")
+
+
+def test_the_operators_key_goes_to_the_operators_endpoint_however_spelt(fake_openai, settings):
+    settings.LLM_API_KEY = "sk-operator"
+    settings.LLM_BASE_URL = fake_openai.base_url.replace("http://", "HTTP://") + "/"
+    fake_openai.script({"facts": []}, {"facts": []})
+
+    extractor_for(model="gpt-4o-mini", base_url=None).extract_facts(CONVERSATION, instructions=None,
+                                                                    agent_scope=False)
+    extractor_for(model="gpt-4o-mini", base_url=fake_openai.base_url).extract_facts(
+        CONVERSATION, instructions=None, agent_scope=False)
+
+    assert [headers["authorization"] for headers in fake_openai.request_headers] == ["Bearer sk-operator"] * 2
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "lmstudio/local-model"])
+@pytest.mark.parametrize("operator_url", [None, "http://127.0.0.1:1/v1"])
+def test_a_base_url_of_the_space_gets_no_operator_key(fake_openai, settings, model, operator_url):
+    settings.LLM_API_KEY = "sk-operator"
+    settings.LLM_BASE_URL = operator_url
+    fake_openai.script({"facts": []})
+
+    extractor_for(model=model, base_url=fake_openai.base_url).extract_facts(
+        CONVERSATION, instructions=None, agent_scope=False)
+
+    assert fake_openai.request_headers[0]["authorization"] == f"Bearer {NO_KEY}"
+
+
+def test_the_providers_default_endpoint_gets_the_operators_key(settings):
+    settings.LLM_API_KEY = "sk-operator"
+    settings.LLM_BASE_URL = None
+
+    assert api_key_for(None) == "sk-operator"
+    assert api_key_for("https://api.openai.com/v1") == NO_KEY  # named by a space: not the operator's choice
 
 
 # --- OfflineExtractor -----------------------------------------------------------------------------------

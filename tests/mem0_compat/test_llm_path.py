@@ -206,3 +206,28 @@ def test_a_malformed_categorization_reply_is_a_502_and_writes_nothing(live_serve
     assert response.status_code == 502
     assert response.json()["detail"].startswith("Memory categorization with gpt-4o-mini failed")
     assert not Memory.objects.filter(space=llm_space).exists()
+
+
+def add_as_alice(api, space, text):
+    body = {"messages": [{"role": "user", "content": text}], "user_id": "alice"}
+    return api.post(f"/api/v2/memory/{space.id}/v3/memories/add/", body, format="json")
+
+
+def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_llm, settings):
+    settings.LLM_API_KEY, settings.LLM_BASE_URL = "sk-operator", fake_llm.base_url
+    fake_llm.script({"facts": []})
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=None)
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert fake_llm.request_headers[0]["authorization"] == "Bearer sk-operator"
+
+
+def test_the_operators_llm_key_never_reaches_an_endpoint_a_tenant_configured(api, user, fake_llm, settings):
+    settings.LLM_API_KEY, settings.LLM_BASE_URL = "sk-operator", "http://127.0.0.1:1/v1"
+    fake_llm.script({"facts": []}, {"facts": []})
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake_llm.base_url)
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    configure = {"llm": {"provider": "openai", "config": {"model": "gpt-4o-mini",
+                                                          "openai_base_url": fake_llm.base_url + "/"}}}
+    assert api.post(f"/api/v2/memory/{space.id}/configure", configure, format="json").status_code == 200
+    assert add_as_alice(api, space, "I like coffee").status_code == 200
+    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer no-key"] * 2
