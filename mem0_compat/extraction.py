@@ -93,8 +93,25 @@ def conversation_text(messages: list[dict]) -> str:
     )
 
 
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable(value):
+    """The value with its strings (in lists and objects too) rid of NUL, which PostgreSQL refuses, and of lone
+    surrogates (a model that split an emoji: "Berlin \\ud83d"), which UTF-8 and the embedders' tokenizers
+    refuse. json.loads joins a valid surrogate pair into one character, so any surrogate left is lone."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("", value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    return value
+
+
 def parse_json_reply(reply: object, *, source: str) -> dict:
-    """The JSON object in an LLM reply, tolerating code fences and <think> blocks around it."""
+    """The JSON object in an LLM reply, tolerating code fences and <think> blocks around it, with storable
+    strings."""
     if not isinstance(reply, str):
         raise ExtractionFailed(f"{source} answered no text (got {type(reply).__name__})")
     text = re.sub(r"<think>.*?</think>", "", reply, flags=re.DOTALL).strip()
@@ -108,7 +125,7 @@ def parse_json_reply(reply: object, *, source: str) -> dict:
             continue
         if not isinstance(parsed, dict):
             raise ExtractionFailed(f"{source} answered JSON that is not an object: {text[:200]!r}")
-        return parsed
+        return _storable(parsed)
     raise ExtractionFailed(f"{source} answered something that is not JSON: {text[:200]!r}")
 
 

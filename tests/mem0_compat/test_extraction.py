@@ -211,6 +211,12 @@ def test_llm_bad_fact_replies_raise(llm, fake_openai, reply, message):
         llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
 
 
+def test_llm_facts_lose_nul_and_lone_surrogates_and_facts_left_empty(llm, fake_openai):
+    fake_openai.script('{"facts": ["\\u0000", "Likes\\u0000 tea", "Is \\ud83d\\ude00 \\ud83d", "\\udc00 "]}')
+
+    assert llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False) == ["Likes tea", "Is \U0001f600"]
+
+
 @pytest.mark.parametrize(
     "reply", [{"memory": "ADD everything"}, {"memories": []}, {"memory": ["Loves sushi"]}]
 )

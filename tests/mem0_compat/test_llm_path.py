@@ -231,3 +231,17 @@ def test_the_operators_llm_key_never_reaches_an_endpoint_a_tenant_configured(api
     assert api.post(f"/api/v2/memory/{space.id}/configure", configure, format="json").status_code == 200
     assert add_as_alice(api, space, "I like coffee").status_code == 200
     assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer no-key"] * 2
+
+
+def test_nul_and_lone_surrogates_in_the_llms_texts_are_dropped(api, llm_space, fake_llm):
+    stored = api.post(f"/api/v2/memory/{llm_space.id}/v3/memories/add/",
+                      {"messages": "Lives in Paris", "user_id": "alice", "infer": False}, format="json")
+    fake_llm.script('{"facts": ["Likes tea\\u0000", "Lives in Berlin \\ud83d"]}',
+                    '{"memory": [{"id": "1", "text": "Likes\\u0000 tea", "event": "ADD"},'
+                    ' {"id": "0", "text": "Lives in Berlin \\ud83d", "event": "UPDATE"}]}')
+    response = add_as_alice(api, llm_space, "I like tea and I moved to Berlin")
+    assert response.status_code == 200, response.content[:300]
+    assert "Lives in Berlin" in fake_llm.requests[1]["messages"][0]["content"]
+    assert {(r["event"], r["memory"]) for r in response.json()["results"]} == {
+        ("ADD", "Likes tea"), ("UPDATE", "Lives in Berlin")}
+    assert Memory.objects.get(pk=stored.json()["results"][0]["id"]).memory == "Lives in Berlin"
