@@ -61,8 +61,11 @@ class Extractor(Protocol):
     name: str
 
     def extract_facts(
-        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
-    ) -> list[str]: ...
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool,
+        restrictions: str | None = None,
+    ) -> list[str]:
+        """Facts from `messages`, by `instructions` (custom ones: they replace the default prompt) and
+        `restrictions` (an add's includes/excludes: they narrow whichever prompt is used)."""
 
     def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]: ...
 
@@ -227,9 +230,10 @@ class LlmExtractor:
         self._chat = None
 
     def extract_facts(
-        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool,
+        restrictions: str | None = None,
     ) -> list[str]:
-        system_prompt = self._fact_prompt(instructions, agent_scope)
+        system_prompt = self._fact_prompt(instructions, restrictions, agent_scope)
         user_prompt = f"Input:\n{conversation_text(messages)}"
         if "json" not in (system_prompt + user_prompt).lower():
             # OpenAI refuses json_object mode unless the prompt mentions JSON; custom instructions may not.
@@ -297,10 +301,12 @@ class LlmExtractor:
             chosen[int(index)].update(item["categories"])
         return [[name for name in categories if name in names] for names in chosen]
 
-    def _fact_prompt(self, instructions: str | None, agent_scope: bool) -> str:
+    def _fact_prompt(self, instructions: str | None, restrictions: str | None, agent_scope: bool) -> str:
         if instructions and instructions.strip():
-            return instructions
-        return AGENT_MEMORY_EXTRACTION_PROMPT if agent_scope else USER_MEMORY_EXTRACTION_PROMPT
+            prompt = instructions
+        else:
+            prompt = AGENT_MEMORY_EXTRACTION_PROMPT if agent_scope else USER_MEMORY_EXTRACTION_PROMPT
+        return f"{prompt}\n\n{restrictions}" if restrictions else prompt
 
     def _decision(self, item: dict, by_temp_id: dict[str, dict]) -> Decision | None:
         event = str(item.get("event", "")).strip().upper()
@@ -540,10 +546,10 @@ class OfflineExtractor:
     "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." -> "Has ...",
     "I don't ..." -> "Does not ..."; any other sentence is kept as written.
 
-    Custom instructions: only their restrictions are understood. A sentence of them saying "only" gives
-    keywords every fact must mention; one saying "ignore", "exclude", "never", "don't", "do not" or "skip"
-    gives keywords no fact may mention (keywords = the sentence's content words minus generic ones such as
-    "store", "facts", "user"). Anything else in them is ignored.
+    Custom instructions, and an add's includes/excludes: only their restrictions are understood. A sentence
+    of them saying "only" gives keywords every fact must mention; one saying "ignore", "exclude", "never",
+    "don't", "do not" or "skip" gives keywords no fact may mention (keywords = the sentence's content words
+    minus generic ones such as "store", "facts", "user"). Anything else in them is ignored.
 
     Decisions, per fact, in this order (each existing memory is decided at most once):
     1. retraction ("no longer", "anymore", "forget ...", "stopped ...", "quit ..."): DELETE the existing
@@ -562,11 +568,12 @@ class OfflineExtractor:
     _announced = False
 
     def extract_facts(
-        self, messages: list[dict], *, instructions: str | None, agent_scope: bool
+        self, messages: list[dict], *, instructions: str | None, agent_scope: bool,
+        restrictions: str | None = None,
     ) -> list[str]:
         self._announce()
         roles = ("user", "assistant") if agent_scope else ("user",)
-        include, exclude = _instruction_keywords(instructions)
+        include, exclude = _instruction_keywords("\n".join(filter(None, (instructions, restrictions))))
         facts = []
         for message in messages:
             if message.get("role") not in roles or not isinstance(message.get("content"), str):

@@ -50,15 +50,14 @@ def embed(texts: list[str]):
         raise UpstreamFailed(f"The embedding provider failed: {exc}") from exc
 
 
-def _instructions(space: MemorySpace, custom_instructions: str | None, includes: str | None,
-                  excludes: str | None) -> str | None:
-    parts = [custom_instructions or space.custom_instructions]
+def _restrictions(includes: str | None, excludes: str | None) -> str | None:
+    """An add's includes/excludes, as sentences both extractors understand."""
+    parts = []
     if includes:
         parts.append(f"Only extract information about: {includes}")
     if excludes:
         parts.append(f"Do not extract information about: {excludes}")
-    text = "\n".join(part for part in parts if part)
-    return text or None
+    return "\n".join(parts) or None
 
 
 def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: bool = True,
@@ -79,7 +78,8 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     extractor = extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)
     if infer:
         decisions = _decide(extractor=extractor, space=space, messages=messages, scope=scope,
-                            instructions=_instructions(space, custom_instructions, includes, excludes))
+                            instructions=custom_instructions or space.custom_instructions or None,
+                            restrictions=_restrictions(includes, excludes))
     else:
         decisions = [Decision(event="ADD", text=m["content"]) for m in messages if m.get("role") != "system"]
     texts = list(dict.fromkeys(d.text for d in decisions if d.event in ("ADD", "UPDATE")))
@@ -144,10 +144,11 @@ def _provider_failure(extractor: Extractor, step: str) -> Iterator[None]:
 
 
 def _decide(*, extractor: Extractor, space: MemorySpace, messages: list[dict], scope: dict,
-            instructions: str | None) -> list[Decision]:
+            instructions: str | None, restrictions: str | None) -> list[Decision]:
     agent_scope = bool(scope.get("agent_id")) and not scope.get("user_id")
     with _provider_failure(extractor, "extraction"):
-        facts = extractor.extract_facts(messages, instructions=instructions, agent_scope=agent_scope)
+        facts = extractor.extract_facts(messages, instructions=instructions, restrictions=restrictions,
+                                        agent_scope=agent_scope)
         if not facts:
             return []
         existing = selectors.closest_in_scope(space=space, scope=scope, vectors=embed(facts))

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from mem0 import MemoryClient
+from mem0.configs.prompts import USER_MEMORY_EXTRACTION_PROMPT
 from mem0.exceptions import NetworkError
 
 from mem0_compat.models import Memory
@@ -85,6 +86,16 @@ def test_per_request_custom_instructions_win_over_the_spaces(client, fake_llm, l
     fake_llm.script({"facts": []})
     client.add("We deploy with ArgoCD", user_id="alice", custom_instructions="request-level prompt, as JSON")
     assert "request-level prompt" in fake_llm.requests[0]["messages"][0]["content"]
+
+
+def test_includes_and_excludes_narrow_the_default_prompt_or_the_custom_one(client, fake_llm):
+    fake_llm.script({"facts": []}, {"facts": []})
+    client.add("I like tea and I live in Paris", user_id="alice", includes="food")
+    client.add("I like tea and I live in Paris", user_id="alice", excludes="places",
+               custom_instructions="Extract hobbies, as JSON.")
+    assert [request["messages"][0]["content"] for request in fake_llm.requests] == [
+        f"{USER_MEMORY_EXTRACTION_PROMPT}\n\nOnly extract information about: food",
+        "Extract hobbies, as JSON.\n\nDo not extract information about: places"]
 
 
 def test_a_failing_llm_is_a_502_and_writes_nothing(client, fake_llm, llm_space):

@@ -261,6 +261,14 @@ def test_async_mode_answers_pending_at_once_with_an_event_id(api, space):
     assert status["event_id"] == body["event_id"] and status["status"] in ("PENDING", "RUNNING", "SUCCEEDED")
 
 
+def test_offline_extraction_follows_includes_beside_the_spaces_custom_instructions(api, space):
+    space.custom_instructions = "Ignore anything about coffee."
+    space.save()
+    body = add(api, space, "I drink green tea. I drink black coffee. I live in Paris.", route="v3/memories/add/",
+               infer=True, includes="drinks")
+    assert [result["memory"] for result in body["results"]] == ["Drinks green tea"]
+
+
 def test_unknown_event_is_404(api, space):
     response = api.get(base(space) + "v1/event/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
