@@ -82,6 +82,13 @@ def extractor_for(*, model: str | None, base_url: str | None) -> Extractor:
     return LlmExtractor(model=model, base_url=(base_url or "").strip() or settings.LLM_BASE_URL)
 
 
+def is_agent_scope(scope: dict, messages: list[dict]) -> bool:
+    """Whether an add extracts the agent's memories (mem0's Memory._should_use_agent_memory_extraction): an
+    agent_id is given and the messages hold an assistant message. Then, and only then, the LLM gets mem0's
+    agent prompt and the offline extractor reads the assistant's messages too."""
+    return bool(scope.get("agent_id")) and any(message.get("role") == "assistant" for message in messages)
+
+
 # ----------------------------------------------------------------------------------------------------
 # LLM extractor
 # ----------------------------------------------------------------------------------------------------
@@ -538,7 +545,7 @@ def _predicate_key(fact: str) -> str | None:
 class OfflineExtractor:
     """A deterministic heuristic for spaces without an LLM. It is NOT an LLM and understands no language.
 
-    Facts: the user's sentences (and the assistant's, for agent-scoped memories) that are statements about
+    Facts: the user's sentences (and the assistant's, in agent scope: is_agent_scope) that are statements about
     the speaker: first person (I, my, we, our, me, ...), not questions ("?" or a question word first), not
     requests ("tell me ...", "let me ..."), with at least one content word (so "ok", "thanks", "I see" are
     dropped). Leading greetings and filler ("Hi,", "Well,", "Please") are stripped. A leading first-person

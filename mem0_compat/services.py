@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from config.api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamFailed
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
-from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for
+from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for, is_agent_scope
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
@@ -145,10 +145,9 @@ def _provider_failure(extractor: Extractor, step: str) -> Iterator[None]:
 
 def _decide(*, extractor: Extractor, space: MemorySpace, messages: list[dict], scope: dict,
             instructions: str | None, restrictions: str | None) -> list[Decision]:
-    agent_scope = bool(scope.get("agent_id")) and not scope.get("user_id")
     with _provider_failure(extractor, "extraction"):
         facts = extractor.extract_facts(messages, instructions=instructions, restrictions=restrictions,
-                                        agent_scope=agent_scope)
+                                        agent_scope=is_agent_scope(scope, messages))
         if not facts:
             return []
         existing = selectors.closest_in_scope(space=space, scope=scope, vectors=embed(facts))

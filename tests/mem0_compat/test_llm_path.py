@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 from mem0 import MemoryClient
-from mem0.configs.prompts import USER_MEMORY_EXTRACTION_PROMPT
+from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
 from mem0.exceptions import NetworkError
 
 from mem0_compat.models import Memory
@@ -96,6 +96,23 @@ def test_includes_and_excludes_narrow_the_default_prompt_or_the_custom_one(clien
     assert [request["messages"][0]["content"] for request in fake_llm.requests] == [
         f"{USER_MEMORY_EXTRACTION_PROMPT}\n\nOnly extract information about: food",
         "Extract hobbies, as JSON.\n\nDo not extract information about: places"]
+
+
+@pytest.mark.parametrize(("ids", "with_assistant", "prompt"), [
+    ({"user_id": "alice"}, False, USER_MEMORY_EXTRACTION_PROMPT),
+    ({"user_id": "alice"}, True, USER_MEMORY_EXTRACTION_PROMPT),
+    ({"agent_id": "bot"}, False, USER_MEMORY_EXTRACTION_PROMPT),
+    ({"agent_id": "bot"}, True, AGENT_MEMORY_EXTRACTION_PROMPT),
+    ({"agent_id": "bot", "user_id": "alice"}, True, AGENT_MEMORY_EXTRACTION_PROMPT),
+])
+def test_the_agent_prompt_needs_an_agent_id_and_an_assistant_message_as_in_mem0(client, fake_llm, ids,
+                                                                               with_assistant, prompt):
+    messages = [{"role": "user", "content": "Always answer me in French"}]
+    if with_assistant:
+        messages.append({"role": "assistant", "content": "D'accord, je réponds en français."})
+    fake_llm.script({"facts": []})
+    client.add(messages, **ids)
+    assert fake_llm.requests[0]["messages"][0]["content"] == prompt
 
 
 def test_a_failing_llm_is_a_502_and_writes_nothing(client, fake_llm, llm_space):

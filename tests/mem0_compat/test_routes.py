@@ -269,6 +269,19 @@ def test_offline_extraction_follows_includes_beside_the_spaces_custom_instructio
     assert [result["memory"] for result in body["results"]] == ["Drinks green tea"]
 
 
+@pytest.mark.parametrize(("ids", "with_assistant", "expected"), [
+    ({"user_id": "alice"}, True, ["Drinks green tea"]),
+    ({"agent_id": "bot"}, False, ["Drinks green tea"]),
+    ({"agent_id": "bot", "user_id": "alice"}, True, ["Drinks green tea", "Always answers in French"]),
+])
+def test_offline_extraction_reads_the_assistant_in_agent_scope_only(api, space, ids, with_assistant, expected):
+    messages = [{"role": "user", "content": "I drink green tea."}]
+    if with_assistant:
+        messages.append({"role": "assistant", "content": "I always answer in French."})
+    response = api.post(base(space) + "v3/memories/add/", {"messages": messages, **ids}, format="json")
+    assert [result["memory"] for result in response.json()["results"]] == expected
+
+
 def test_unknown_event_is_404(api, space):
     response = api.get(base(space) + "v1/event/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
