@@ -69,8 +69,8 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
 
     infer=True: the space's extractor (its LLM, else the offline heuristic) turns the messages into facts,
     compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE.
-    infer=False: every non-system message is stored verbatim. Either way a text already stored in exactly
-    the same scope (same hash, same ids, NULL where none is given) is not stored twice. With
+    infer=False: every user and assistant message is stored verbatim. Either way a text already stored in
+    exactly the same scope (same hash, same ids, NULL where none is given) is not stored twice. With
     `custom_categories` ({name: description}) the extractor also picks those that fit each text stored
     (after the explicit `categories`) or updated (after the memory's own). Returns v1.1 results:
     [{id, memory, event, previous_memory?}].
@@ -81,7 +81,8 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
                             instructions=custom_instructions or space.custom_instructions or None,
                             restrictions=_restrictions(includes, excludes))
     else:
-        decisions = [Decision(event="ADD", text=m["content"]) for m in messages if m.get("role") != "system"]
+        decisions = [Decision(event="ADD", text=m["content"]) for m in messages
+                     if m.get("role") in ("user", "assistant")]
     texts = list(dict.fromkeys(d.text for d in decisions if d.event in ("ADD", "UPDATE")))
     vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
     fitting = {}

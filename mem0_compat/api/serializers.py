@@ -63,14 +63,36 @@ class EntityIdsQuery(Mem0Serializer):
     run_id = TextField(min_length=1, max_length=64, required=False)
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 50_000},
+                                {"type": "array", "items": {"type": "object"}}], "nullable": True})
+class MessageContentField(TextField):
+    """A message's text: a string, or (OpenAI style, as mem0 takes it) a list of parts whose text parts are
+    joined with newlines; other parts (images) have no text, nor has null (an assistant's tool call)."""
+
+    default_error_messages = {"parts": "Content parts must be objects"}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=50_000, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            if not all(isinstance(part, dict) for part in data):
+                self.fail("parts")
+            data = "\n".join(part["text"] for part in data
+                             if part.get("type") == "text" and isinstance(part.get("text"), str))
+        return super().to_internal_value(data)
+
+
 class MessageIn(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["user", "assistant", "system"])
-    content = TextField(min_length=1, max_length=50_000)
+    # Any role, as mem0 takes any: those it does not know ("tool") take no part in extraction or storage.
+    role = TextField(min_length=1, max_length=100)
+    content = MessageContentField()
     name = TextField(max_length=200, required=False, allow_null=True)
 
 
 class MessagesField(serializers.ListField):
-    """A list of messages; a bare string or a single message object is accepted as the clients do."""
+    """A list of messages; a bare string or a single message object is accepted as the clients do. Messages
+    without text are left out (after the count is checked)."""
 
     def __init__(self, **kwargs):
         super().__init__(child=MessageIn(), min_length=1, max_length=MAX_MESSAGES, **kwargs)
@@ -81,6 +103,9 @@ class MessagesField(serializers.ListField):
         elif isinstance(data, dict):
             data = [data]
         return super().to_internal_value(data)
+
+    def run_validation(self, data=serializers.empty):
+        return [message for message in super().run_validation(data) if message["content"]]
 
 
 @extend_schema_field({"oneOf": [{"type": "number", "minimum": 0, "maximum": 253402300799},

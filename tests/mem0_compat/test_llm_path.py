@@ -115,6 +115,15 @@ def test_the_agent_prompt_needs_an_agent_id_and_an_assistant_message_as_in_mem0(
     assert fake_llm.requests[0]["messages"][0]["content"] == prompt
 
 
+def test_the_llm_sees_content_parts_as_lines_and_no_tool_messages(client, fake_llm):
+    fake_llm.script({"facts": []})
+    client.add([{"role": "user", "content": [{"type": "text", "text": "I live in Paris"},
+                                             {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                                             {"type": "text", "text": "I like tea"}]},
+                {"role": "tool", "content": "I am the weather tool", "tool_call_id": "1"}], user_id="alice")
+    assert fake_llm.requests[0]["messages"][1]["content"] == "Input:\nuser: I live in Paris\nI like tea\n"
+
+
 def test_a_failing_llm_is_a_502_and_writes_nothing(client, fake_llm, llm_space):
     fake_llm.fail_next(500, times=2)  # the OpenAI client retries once
     with pytest.raises(NetworkError):

@@ -282,6 +282,24 @@ def test_offline_extraction_reads_the_assistant_in_agent_scope_only(api, space, 
     assert [result["memory"] for result in response.json()["results"]] == expected
 
 
+IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+
+
+def test_add_takes_content_parts_and_roles_it_does_not_store(api, space):
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Likes tea"}, IMAGE,
+                                     {"type": "text", "text": "Lives in Paris"}]},
+        {"role": "user", "content": [IMAGE]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function"}]},
+        {"role": "tool", "content": '{"weather": "sunny"}', "tool_call_id": "1"},
+        {"role": "assistant", "content": "Noted"},
+    ]
+    body = add(api, space, "", route="v3/memories/add/", messages=messages)
+    assert [result["memory"] for result in body["results"]] == ["Likes tea\nLives in Paris", "Noted"]
+    assert add(api, space, "", route="v3/memories/add/", messages=[{"role": "user", "content": [IMAGE]}],
+               infer=True)["results"] == []
+
+
 def test_unknown_event_is_404(api, space):
     response = api.get(base(space) + "v1/event/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
@@ -289,7 +307,11 @@ def test_unknown_event_is_404(api, space):
 
 @pytest.mark.parametrize(("body", "loc"), [
     ({"messages": [], "user_id": "a"}, ["body", "messages"]),
-    ({"messages": [{"role": "robot", "content": "x"}], "user_id": "a"}, ["body", "messages", 0, "role"]),
+    ({"messages": [{"role": 7, "content": "x"}], "user_id": "a"}, ["body", "messages", 0, "role"]),
+    ({"messages": [{"role": "user", "content": ["x"]}], "user_id": "a"}, ["body", "messages", 0, "content"]),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 50_001}]}], "user_id": "a"},
+     ["body", "messages", 0, "content"]),
+    ({"messages": [{"role": "tool", "content": "{}"}] * 101, "user_id": "a"}, ["body", "messages"]),
     ({"messages": [{"role": "user", "content": ""}], "user_id": "a"}, ["body", "messages", 0, "content"]),
     ({"messages": "hi", "user_id": "u" * 65}, ["body", "user_id"]),
     ({"messages": "hi", "filters": {"user_id": "u" * 65}}, ["body", "filters", "user_id"]),
