@@ -128,15 +128,26 @@ def parse_json_reply(reply: object, *, source: str) -> dict:
     fenced = re.fullmatch(r"```[\w-]*\s*\n?(.*?)\n?\s*```", text, flags=re.DOTALL)
     if fenced:
         text = fenced.group(1).strip()
-    for candidate in (text, text[text.find("{") : text.rfind("}") + 1]):
-        try:
-            parsed = json.loads(candidate, strict=False)
-        except ValueError:
-            continue
-        if not isinstance(parsed, dict):
-            raise ExtractionFailed(f"{source} answered JSON that is not an object: {text[:200]!r}")
-        return _storable(parsed)
-    raise ExtractionFailed(f"{source} answered something that is not JSON: {text[:200]!r}")
+    try:
+        parsed = _decoded(text)
+    except ValueError:
+        raise ExtractionFailed(f"{source} answered something that is not JSON: {text[:200]!r}") from None
+    if not isinstance(parsed, dict):
+        raise ExtractionFailed(f"{source} answered JSON that is not an object: {text[:200]!r}")
+    return _storable(parsed)
+
+
+def _decoded(text: str) -> object:
+    """The JSON value `text` is, else the object starting at its first "{", whatever follows it (prose with
+    braces of its own, which a slice up to the last "}" took in). ValueError if neither parses."""
+    decoder = json.JSONDecoder(strict=False)
+    try:
+        return decoder.decode(text)
+    except ValueError:
+        start = text.find("{")
+        if start < 0:
+            raise
+        return decoder.raw_decode(text, start)[0]
 
 
 def _endpoint(url: str) -> tuple:

@@ -69,8 +69,13 @@ def test_llm_facts_use_mem0_user_prompt_and_conversation_layout(llm, fake_openai
     assert fake_openai.request_headers[0]["authorization"] == "Bearer test-key"
 
 
-def test_llm_facts_from_code_fenced_reply(llm, fake_openai):
-    fake_openai.script('```json\n{"facts": ["Loves sushi"]}\n```')
+@pytest.mark.parametrize("reply", [
+    '```json\n{"facts": ["Loves sushi"]}\n```',
+    '{"facts": ["Loves sushi"]} (I extracted one fact: {sushi})',
+    'Here you are: {"facts": ["Loves sushi"]}\n\nNote: {"facts"} holds facts about {the user}.',
+])
+def test_llm_facts_from_a_reply_with_text_around_the_json(llm, fake_openai, reply):
+    fake_openai.script(reply)
 
     assert llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False) == ["Loves sushi"]
 
