@@ -8,7 +8,8 @@ from sessions_app.models import LifecycleStrategy, Session
 class StrategyExecution(models.Model):
     """The one run of a lifecycle strategy for its session: unique per strategy, so racing sweeps and
     redelivered tasks cannot run it twice. pending → running → succeeded / failed; retries go back to
-    pending with the last error kept."""
+    pending with the last error kept. One whose session or space was deleted before it ran succeeds without
+    doing anything, its result {"skipped": "… deleted"}."""
 
     class Status(models.TextChoices):
         PENDING = "pending"

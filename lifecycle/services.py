@@ -198,14 +198,27 @@ def execution_claim(*, execution_id, now: datetime | None = None) -> StrategyExe
 
 
 def execution_perform(execution: StrategyExecution) -> dict:
-    """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying."""
+    """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying.
+
+    An execution fired before its session or space was soft-deleted writes nothing there: it ends as done,
+    its result saying why it skipped (the strategy has fired; restoring does not run it again)."""
     strategy, session = execution.strategy, execution.session
+    if deleted := _deleted_scope(session):
+        return {"skipped": f"{deleted} deleted"}
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
         return {"softDeleted": _soft_delete(session)}
     result = _extract_memories(execution, session, strategy.opts or {})
-    if (strategy.opts or {}).get("softDelete", True):
+    if "stopped" not in result and (strategy.opts or {}).get("softDelete", True):
         result["softDeleted"] = _soft_delete(session)
     return result
+
+
+def _deleted_scope(session: Session) -> str | None:
+    """"session" or "memory space" when that is soft-deleted now (read afresh: the claim's copy may be old)."""
+    row = Session.objects.filter(pk=session.pk).values("deleted_at", "space__deleted_at").first()
+    if row is None or row["deleted_at"] is not None:
+        return "session"
+    return "memory space" if row["space__deleted_at"] is not None else None
 
 
 def execution_finish(execution: StrategyExecution, *, status: str, result: dict | None = None,
@@ -237,6 +250,7 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     """The session's events, in order and in chunks, through the memory engine into the session's space.
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
     Re-running after a partial failure is safe: texts already stored in the scope are not stored again.
+    A session or space deleted meanwhile stops it before the next chunk (the result says so).
     Each chunk done renews the execution's claim, so that a long extraction (one LLM call per chunk) is not
     taken for the work of a dead worker after LIFECYCLE_STALE_RUNNING_SECONDS and run a second time beside it."""
     from config.api.errors import RETRYABLE
@@ -249,17 +263,22 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     messages = [{"role": "user" if event.emitter_type == "user" else "assistant",
                  "content": str(event.body.get("content", ""))} for event in events.iterator(chunk_size=500)]
     chunk = settings.LIFECYCLE_EXTRACT_CHUNK
-    results = []
+    results, stopped = [], None
     try:
         for start in range(0, len(messages), chunk):
+            if start and (stopped := _deleted_scope(session)):
+                break
             results += memory_add(space=session.space, messages=messages[start:start + chunk], scope=scope,
                                   metadata=opts.get("metadata"))
             StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
                 updated_at=timezone.now())
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
-    return {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],
-            "scope": scope}
+    result = {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],
+              "scope": scope}
+    if stopped:
+        result["stopped"] = f"{stopped} deleted"
+    return result
 
 
 def status_counts() -> dict:

@@ -3,12 +3,14 @@ once, in bounded set-based statements."""
 
 import threading
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
+from mem0_compat.models import Memory
 from memoryspaces.services import space_restore, space_soft_delete
 from sessions_app.models import LifecycleStrategy, Session
 from sessions_app.services import event_append_batch, session_restore, session_soft_delete
@@ -19,6 +21,10 @@ EVENT = {"body": {"content": "hello there"}, "emitter": {"type": "user", "id": "
 
 def strategy(trigger, value, type_="soft_delete", opts=None):
     return {"type": type_, "trigger": {trigger: value}, "opts": opts}
+
+
+def fact(content):
+    return {**EVENT, "body": {"content": content}}
 
 
 def executions_of(session):
@@ -234,3 +240,48 @@ def test_a_long_extraction_renews_its_claim_with_every_chunk(space, settings):
     execution.refresh_from_db()
     assert execution.updated_at > long_ago + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS - 60)
     assert services.execution_claim(execution_id=execution_id) is None  # no longer stale: nobody takes it over
+
+
+def test_an_execution_fired_before_its_space_was_deleted_writes_nothing_into_it(space, settings):
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    space_soft_delete(space=space)  # before a worker gets to it
+    result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert result == {"skipped": "memory space deleted"}
+    assert not Memory.objects.filter(space=space).exists()
+    assert Session.objects.get(pk=session.pk).deleted_at is None  # nor is its session soft-deleted
+
+
+def test_an_execution_fired_before_its_session_was_deleted_does_nothing(space, settings):
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    session_soft_delete(session=session)
+    result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert result == {"skipped": "session deleted"}
+    assert not Memory.objects.filter(space=space).exists()
+
+
+def test_an_extraction_stops_at_the_next_chunk_once_its_space_is_deleted(space, settings):
+    from mem0_compat import services as mem0_services
+
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    settings.LIFECYCLE_EXTRACT_CHUNK = 1
+    session = make_session(space, strategies=[strategy("eventCount", 2, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD"),
+                                                fact("My favourite editor is vim")])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    real_add = mem0_services.memory_add
+
+    def add_then_delete_the_space(**kwargs):
+        added = real_add(**kwargs)
+        space_soft_delete(space=space)
+        return added
+
+    with mock.patch.object(mem0_services, "memory_add", add_then_delete_the_space):
+        result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert (result["stopped"], len(result["memories"])) == ("memory space deleted", 1)
+    assert Memory.objects.filter(space=space).count() == 1 and "softDeleted" not in result
