@@ -16,13 +16,23 @@ def _content(event: Event) -> str:
 
 
 class LifecycleStrategyInline(admin.TabularInline):
-    """Each strategy with its lifecycle state: when it is due, whether it fired, and how its run went."""
+    """Each strategy with its lifecycle state: when it is due, whether it fired, and how its run went.
+
+    Read-only: strategies change through the API's PATCH, which validates them, gives them their due times
+    and count thresholds, and refuses to change one that has fired."""
 
     model = LifecycleStrategy
-    extra = 0
-    max_num = 5
     fields = ["position", "type", "trigger", "threshold", "opts", "due_at", "fired_at", "execution_status"]
-    readonly_fields = ["due_at", "fired_at", "execution_status"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="execution")
     def execution_status(self, obj):

@@ -87,10 +87,10 @@ def test_an_operator_goes_through_the_admin_in_a_browser(chromium, live_server, 
     browser.get(session_path)
     browser.check("session", path=session_path, heading="Change session", user=user,
                   texts=(*CONTENTS, "pending (attempts 0)", "All events of this session"))
-    strategies = chromium.execute_script(
-        "return [0, 1].map(i => ['type', 'trigger', 'threshold'].map("
-        "f => document.querySelector(`[name=strategies-${i}-${f}]`).value))")
-    assert strategies == [["extract_memories", "ttl", "1"], ["soft_delete", "idle", "86400"]]
+    strategies = chromium.execute_script(  # read-only: shown as text, in rows of the inline's table
+        "return [...document.querySelectorAll('#strategies-group tr.form-row')].map(row => "
+        "['type', 'trigger', 'threshold'].map(f => row.querySelector(`td.field-${f}`).innerText.trim()))")
+    assert strategies == [["Extract Memories", "Ttl", "1"], ["Soft Delete", "Idle", "86400"]]
     browser.follow(chromium.find_element(By.PARTIAL_LINK_TEXT, "pending (attempts 0)"))
     browser.check("execution", path=execution_path, heading="View strategy execution", user=user,
                   texts=("pending", str(session.pk)))

@@ -1,11 +1,15 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from lifecycle import services as lifecycle
 from sessions_app.models import Event, Session
 from sessions_app.services import event_append_batch, session_soft_delete
+from tests.admin_forms import change_form_data
 from tests.factories import MemorySpaceFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +171,16 @@ def test_restore_ignores_live_rows(admin_client, session):
     append(session, "hi")
     run_action(admin_client, "event", "restore_selected", list(session.events.all()))
     assert Session.objects.get(pk=session.pk).event_count == 1
+
+
+def test_strategies_are_read_only_in_the_admin(admin_client, space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"ttl": 60}}])
+    lifecycle.sweep(now=session.created_at + timedelta(seconds=61))  # it fires: the API refuses to change it
+    data = change_form_data(admin_client, change("session", session.pk))
+    assert "strategies-0-threshold" not in data and data["strategies-TOTAL_FORMS"] == "1"
+    data.update({"strategies-0-threshold": "3600", "strategies-TOTAL_FORMS": "2", "strategies-1-position": "1",
+                 "strategies-1-type": "soft_delete", "strategies-1-trigger": "ttl", "strategies-1-threshold": "60",
+                 "strategies-1-session": str(session.pk), "strategies-1-id": ""})
+    assert admin_client.post(change("session", session.pk), data).status_code == 302  # saved, strategies aside
+    assert [s.as_wire() for s in session.strategies.all()] == [
+        {"type": "soft_delete", "trigger": {"ttl": 60}, "opts": None}]
