@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -75,3 +76,8 @@ class MemorySpace(models.Model):
 
     def __str__(self):
         return self.description or str(self.id)
+
+    def clean(self):
+        # The API makes every space in its owner's tenant; an admin edit must not mix two tenants either.
+        if self.owner_id and self.tenant_id and self.owner.tenant_id != self.tenant_id:
+            raise ValidationError({"owner": "The owner must belong to the space's tenant."})

@@ -53,8 +53,8 @@ class SessionAdmin(SoftDeleteAdmin):
     list_filter = [DeletedFilter, "space__tenant"]
     list_select_related = ["space"]
     search_fields = ["=id", "description", "participants__0", "=space__id", "space__tenant__name"]
-    autocomplete_fields = ["space"]
-    readonly_fields = ["id", "version", "next_sequence_id", "event_count", "token_count", "last_event_at",
+    # A session never moves: its events, memories and keys belong to its space's tenant.
+    readonly_fields = ["id", "space", "version", "next_sequence_id", "event_count", "token_count", "last_event_at",
                       "created_at", "updated_at", "deleted_at", "recent_events"]
     inlines = [LifecycleStrategyInline]
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from lifecycle import services as lifecycle
 from memoryspaces.models import MemorySpace
 from memoryspaces.services import api_key_create, api_key_revoke
+from tests.admin_forms import change_form_data
 from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +141,22 @@ def test_api_key_cannot_be_added_and_its_digest_is_not_shown(admin_client, user)
     listing = admin_client.get(changelist("apikey")).content.decode()
     assert "manage.py create_api_key" in listing
     assert key.digest not in admin_client.get(change("apikey", key.pk)).content.decode()
+
+
+@pytest.mark.parametrize("change_field", ["owner", "tenant"])
+def test_a_space_owner_outside_its_tenant_is_a_form_error(admin_client, space, change_field):
+    stranger = UserFactory()  # of another tenant
+    data = change_form_data(admin_client, change("memoryspace", space.pk))
+    data[change_field] = str(stranger.pk if change_field == "owner" else stranger.tenant_id)
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "The owner must belong to the space" in response.content.decode()
+    space.refresh_from_db()
+    assert space.owner.tenant_id == space.tenant_id
+
+
+def test_a_space_owner_of_the_same_tenant_is_accepted(admin_client, space):
+    colleague = UserFactory(tenant=space.tenant)
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)), "owner": str(colleague.pk)}
+    assert admin_client.post(change("memoryspace", space.pk), data).status_code == 302
+    space.refresh_from_db()
+    assert space.owner == colleague

@@ -184,3 +184,13 @@ def test_strategies_are_read_only_in_the_admin(admin_client, space):
     assert admin_client.post(change("session", session.pk), data).status_code == 302  # saved, strategies aside
     assert [s.as_wire() for s in session.strategies.all()] == [
         {"type": "soft_delete", "trigger": {"ttl": 60}, "opts": None}]
+
+
+def test_a_session_cannot_be_moved_to_another_space(admin_client, space):
+    session = make_session(space)
+    foreign = MemorySpaceFactory()  # of another owner, in another tenant
+    data = change_form_data(admin_client, change("session", session.pk))
+    assert "space" not in data
+    data["space"] = str(foreign.pk)
+    assert admin_client.post(change("session", session.pk), data).status_code == 302
+    assert Session.objects.get(pk=session.pk).space_id == space.pk
