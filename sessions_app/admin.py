@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 
 from memoryspaces.admin import DeletedFilter, SoftDeleteAdmin
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import event_delete, session_restore, session_soft_delete
+from sessions_app.services import event_delete, session_restore, session_soft_delete, session_update
 
 RECENT_EVENTS = 50
 
@@ -53,14 +53,25 @@ class SessionAdmin(SoftDeleteAdmin):
     list_filter = [DeletedFilter, "space__tenant"]
     list_select_related = ["space"]
     search_fields = ["=id", "description", "participants__0", "=space__id", "space__tenant__name"]
-    # A session never moves: its events, memories and keys belong to its space's tenant.
+    # A session never moves: its events, memories and keys belong to its space's tenant. The counters and
+    # the count thresholds are kept by the append and strategy services.
     readonly_fields = ["id", "space", "version", "next_sequence_id", "event_count", "token_count", "last_event_at",
-                      "created_at", "updated_at", "deleted_at", "recent_events"]
+                       "next_event_trigger", "next_token_trigger", "created_at", "updated_at", "deleted_at",
+                       "recent_events"]
     inlines = [LifecycleStrategyInline]
 
     # Sessions are created through the API, which also gives them their default lifecycle strategies.
     def has_add_permission(self, request):
         return False
+
+    # A deleted session is only viewed (and restored from the list), as the API no longer edits it either.
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or obj.deleted_at is None) and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        # As an API edit: under the row lock, bumping `version` so that a client's If-Match sees the change.
+        if form.changed_data:
+            session_update(session=obj, fields={name: form.cleaned_data[name] for name in form.changed_data})
 
     def soft_delete(self, obj):
         session_soft_delete(session=obj)

@@ -194,3 +194,28 @@ def test_a_session_cannot_be_moved_to_another_space(admin_client, space):
     data["space"] = str(foreign.pk)
     assert admin_client.post(change("session", session.pk), data).status_code == 302
     assert Session.objects.get(pk=session.pk).space_id == space.pk
+
+
+def test_an_admin_edit_bumps_the_version_and_changes_only_what_the_operator_may(admin_client, space):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"eventCount": 5}}])
+    data = change_form_data(admin_client, change("session", session.pk))
+    assert not {"next_event_trigger", "next_token_trigger", "next_sequence_id", "event_count", "token_count",
+                "last_event_at", "version"} & set(data)
+    data.update({"description": "edited by an operator", "next_event_trigger": "", "event_count": "99"})
+    assert admin_client.post(change("session", session.pk), data).status_code == 302
+    session.refresh_from_db()
+    assert (session.description, session.version) == ("edited by an operator", 2)  # If-Match 1 is now a 409
+    assert (session.next_event_trigger, session.event_count) == (5, 0)
+
+
+def test_a_deleted_session_is_only_viewed(admin_client, session):
+    session_soft_delete(session=session)
+    data = {**change_form_data(admin_client, change("session", session.pk)), "description": "edited"}
+    assert admin_client.post(change("session", session.pk), data).status_code == 403
+    assert Session.objects.get(pk=session.pk).description != "edited"
+
+
+def test_an_admin_save_without_changes_keeps_the_version(admin_client, session):
+    data = change_form_data(admin_client, change("session", session.pk))
+    assert admin_client.post(change("session", session.pk), data).status_code == 302
+    assert Session.objects.get(pk=session.pk).version == 1
