@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
@@ -26,6 +26,8 @@ class Command(BaseCommand):
                             help="do nothing when the stored vectors are already the configured embedder's")
 
     def handle(self, *args, batch_size, dry_run, if_changed, **options):
+        if batch_size < 1:  # else no batch is read, and the embedder is recorded for vectors it never made
+            raise CommandError(f"--batch-size must be at least 1, not {batch_size}")
         if if_changed and embedder_mismatch() is None:
             self.stdout.write(f"The stored vectors are already {settings.EMBEDDER}'s: nothing to do.")
             return
