@@ -19,6 +19,7 @@ def vector_literal(vector) -> str:
 
 
 RECHECK_SECONDS = 60  # how long a process trusts that its embedder is the column's
+REEMBEDDING = "re-embedding to "  # the comment's prefix from the start of a `reembed` until it has finished
 
 
 def _column(conn) -> tuple[int | None, str | None] | None:
@@ -50,7 +51,17 @@ def column_embedder(conn=connection) -> str | None:
 
 def record_embedder(name: str, conn=connection) -> None:
     """Record `name` as the embedder of every stored vector: once they all are its own."""
-    literal = "'" + name.replace("'", "''") + "'"  # COMMENT takes no parameters; standard_conforming_strings
+    _comment(name, conn)
+
+
+def record_reembedding(name: str, conn=connection) -> None:
+    """Record that the stored vectors are being re-embedded with `name`: until `record_embedder`, they are a
+    mix of two embedders that matches no EMBEDDER, so an interrupted run is never taken for done."""
+    _comment(REEMBEDDING + name, conn)
+
+
+def _comment(text: str, conn) -> None:
+    literal = "'" + text.replace("'", "''") + "'"  # COMMENT takes no parameters; standard_conforming_strings
     with conn.cursor() as cursor:
         cursor.execute(f"COMMENT ON COLUMN {TABLE}.embedding IS {literal}")
     _matching.clear()
@@ -66,6 +77,9 @@ def embedder_mismatch(conn=connection) -> str | None:
         return (f"the embedding column holds {dimensions}-dimensional vectors, but EMBEDDER={settings.EMBEDDER} "
                 f"with EMBEDDING_DIMENSIONS={settings.EMBEDDING_DIMENSIONS} makes "
                 f"{settings.EMBEDDING_DIMENSIONS}-dimensional ones")
+    if embedder is not None and embedder.startswith(REEMBEDDING):
+        return (f"the stored vectors are being re-embedded with EMBEDDER={embedder.removeprefix(REEMBEDDING)}, "
+                "or that `manage.py reembed` was interrupted: run it to the end")
     if embedder is not None and embedder != settings.EMBEDDER:
         return f"the stored vectors were made by EMBEDDER={embedder}, but this server has EMBEDDER={settings.EMBEDDER}"
     return None

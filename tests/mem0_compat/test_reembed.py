@@ -1,3 +1,5 @@
+from unittest import mock
+
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
@@ -30,3 +32,36 @@ def test_reembed_refuses_a_batch_size_below_one(recorded_embedder, batch_size, s
     with pytest.raises(CommandError, match="--batch-size must be at least 1"):
         call_command("reembed", "--batch-size", batch_size)
     assert column_embedder() == recorded_embedder  # not recorded as done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_reembed_is_never_taken_for_done(api, space, recorded_embedder, settings, capsys):
+    for text in ("Likes tea", "Drives a bike"):
+        services.memory_add(space=space, messages=[{"role": "user", "content": text}], scope={"user_id": "a"},
+                            infer=False)
+    original = settings.EMBEDDER
+    settings.EMBEDDER = "minilm-int8"  # 384 dimensions too: no type check tells the vectors apart
+
+    class DiesOnTheSecondBatch:
+        batches = 0
+
+        def embed(self, texts):
+            DiesOnTheSecondBatch.batches += 1
+            if DiesOnTheSecondBatch.batches == 2:
+                raise KeyboardInterrupt  # the operator's Ctrl-C, or the pod is killed
+            return [np.ones(384) for _ in texts]
+
+    with mock.patch("mem0_compat.management.commands.reembed.get_embedder", return_value=DiesOnTheSecondBatch()):
+        with pytest.raises(KeyboardInterrupt):
+            call_command("reembed", "--batch-size", "1")
+    assert sum(np.allclose(memory.embedding, 1) for memory in Memory.objects.all()) == 1  # a mix
+
+    settings.EMBEDDER = original  # the operator goes back to the old embedder
+    search = {"query": "tea", "filters": {"user_id": "a"}}
+    response = api.post(f"/api/v2/memory/{space.pk}/v3/memories/search/", search, format="json")
+    assert response.status_code == 503 and "re-embedded with EMBEDDER=minilm-int8" in response.json()["detail"]
+    capsys.readouterr()
+    call_command("reembed", "--if-changed")
+    assert "Re-embedded 2 memories" in capsys.readouterr().out
+    assert api.post(f"/api/v2/memory/{space.pk}/v3/memories/search/", search, format="json").status_code == 200
+    assert not any(np.allclose(memory.embedding, 1) for memory in Memory.objects.all())

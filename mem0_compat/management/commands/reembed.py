@@ -10,6 +10,7 @@ from mem0_compat.vector_column import (
     column_embedder,
     embedder_mismatch,
     record_embedder,
+    record_reembedding,
     set_dimensions,
 )
 
@@ -17,7 +18,8 @@ from mem0_compat.vector_column import (
 class Command(BaseCommand):
     help = ("Re-embed every memory with the configured embedder (after changing EMBEDDER), resizing the "
             "embedding column to EMBEDDING_DIMENSIONS first when it differs. Memory requests answer 503 until "
-            "it has finished: the column names the embedder of its vectors only once they all are its own.")
+            "it has finished: the column names the embedder of its vectors only once they all are its own (until "
+            "then, and after an interrupted run, it says which embedder a re-embedding was going to).")
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=256)
@@ -39,6 +41,7 @@ class Command(BaseCommand):
                               f"(column vector({current}) -> vector({wanted}); stored vectors made by "
                               f"{column_embedder() or 'an unrecorded embedder'}).")
             return
+        record_reembedding(settings.EMBEDDER)  # memory requests answer 503 from now until record_embedder
         set_dimensions(wanted)  # also rebuilds the HNSW index
         done = 0
         with tqdm(total=total, unit=" memories", disable=not self.stdout.isatty()) as bar:
