@@ -53,6 +53,23 @@ def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
 
 
 @transaction.atomic
+def first_admin_create(*, username: str) -> tuple[User, str, str] | None:
+    """The first start's admin (staff and superuser, with a new password) in a new tenant, and its first
+    API key: (user, password, key in clear). None, changing nothing, once any user exists: an account of
+    that name is the operator's, never taken over. No lock: of two first starts at once, the second fails
+    on the unique username."""
+    if User.objects.exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    user = user_ensure(username=username)
+    user.is_staff = user.is_superuser = True
+    user.set_password(password)
+    user.save()
+    _, raw_key = api_key_create(user=user, name="first key")
+    return user, password, raw_key
+
+
+@transaction.atomic
 def api_key_revoke(*, prefix: str) -> ApiKey:
     """Revoke the key with this prefix (the `mem_<prefix>_` part, with or without `mem_`). Idempotent."""
     prefix = prefix.removeprefix("mem_").split("_", 1)[0]

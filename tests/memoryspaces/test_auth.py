@@ -99,6 +99,21 @@ def test_bootstrap_creates_a_first_admin_and_key_only_once(client, db, capsys):
     assert ApiKey.objects.count() == 1
 
 
+def test_bootstrap_never_changes_an_existing_admin_account(db, capsys):
+    User.objects.create_superuser("admin", password="operators-own-password")  # no API key yet
+    call_command("bootstrap")
+    assert "Users exist already: nothing to do" in capsys.readouterr().out
+    assert User.objects.get(username="admin").check_password("operators-own-password")
+    assert not ApiKey.objects.exists()
+
+
+def test_bootstrap_leaves_a_first_user_of_another_name_alone(db, capsys):
+    User.objects.create_user("alice", password="alices-password")
+    call_command("bootstrap")
+    assert "nothing to do" in capsys.readouterr().out
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"] and not ApiKey.objects.exists()
+
+
 def test_a_space_request_looks_up_the_key_and_the_space_once_each(api, space, django_assert_num_queries):
     """The floor of every request in a space: the key with its user, then the space. Neither lookup sorts
     (there is one row to find) or loads rows nobody reads (the key's tenant, the space's owner)."""

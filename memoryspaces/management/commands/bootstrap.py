@@ -1,28 +1,22 @@
-import secrets
-
 from django.core.management.base import BaseCommand
 
-from memoryspaces.models import ApiKey
-from memoryspaces.services import api_key_create, user_ensure
+from memoryspaces.services import first_admin_create
 
 
 class Command(BaseCommand):
-    help = ("First start: when no API key exists yet, create a first tenant and an admin user (for /admin/ and "
-            "the API), print its password and an API key. The key is the last line.")
+    help = ("First start: when no user exists yet, create a first tenant and an admin user (for /admin/ and the "
+            "API), print its password and an API key. The key is the last line. Existing users are never changed.")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args, username, **options):
-        if ApiKey.objects.exists():
-            self.stdout.write("API keys exist already; create more with `manage.py create_api_key USERNAME`.")
+        created = first_admin_create(username=username)
+        if created is None:
+            self.stdout.write("Users exist already: nothing to do. Create API keys with "
+                              "`manage.py create_api_key USERNAME`, admin logins with `manage.py createsuperuser`.")
             return
-        user = user_ensure(username=username)
-        password = secrets.token_urlsafe(12)
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        _, raw_key = api_key_create(user=user, name="first key")
+        user, password, raw_key = created
         self.stdout.write(self.style.SUCCESS(
             f"First start: created tenant '{user.tenant.name}' and user '{user.username}' "
             f"(admin password: {password}). Its API key, shown once; store it:"))
