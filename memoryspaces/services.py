@@ -13,6 +13,7 @@ from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
 
 KEY_PREFIX_LENGTH = 8
+KEY_ATTEMPTS = 5
 DEFAULT_TENANT_NAME = "default"
 
 
@@ -45,11 +46,21 @@ def user_ensure(*, username: str, tenant_name: str | None = None) -> User:
 
 @transaction.atomic
 def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
-    """Create a key for `user`. Returns the row and the key in clear, which is never stored."""
-    prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
-    raw_key = f"mem_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(prefix=prefix, digest=api_key_digest(raw_key), user=user, name=name)
-    return key, raw_key
+    """Create a key for `user`. Returns the row and the key in clear, which is never stored.
+
+    The prefix (32 random bits, unique) may already be taken, if rarely: a new key is drawn, up to
+    KEY_ATTEMPTS times, then it is a Conflict. The unique index decides, also between concurrent creates."""
+    for _ in range(KEY_ATTEMPTS):
+        prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+        raw_key = f"mem_{prefix}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():  # a savepoint: after a collision the transaction goes on
+                return ApiKey.objects.create(prefix=prefix, digest=api_key_digest(raw_key), user=user,
+                                             name=name), raw_key
+        except IntegrityError:
+            if not ApiKey.objects.filter(prefix=prefix).exists():
+                raise  # not a prefix collision
+    raise Conflict(f"Could not draw an unused API key prefix in {KEY_ATTEMPTS} attempts; try again")
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 """API keys: the three header forms, hashed storage, revocation, and the commands that manage them."""
 
+from unittest import mock
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -84,6 +86,26 @@ def test_create_api_key_refuses_to_move_a_user_to_another_tenant(db):
 def test_revoke_unknown_prefix_fails_clearly(db):
     with pytest.raises(CommandError, match="No API key"):
         call_command("revoke_api_key", "ffffffff")
+
+
+def test_create_api_key_draws_another_key_when_the_prefix_is_taken(user):
+    with mock.patch("memoryspaces.services.secrets.token_hex", side_effect=["abcd1234", "abcd1234", "beef0000"]):
+        call_command("create_api_key", user.username)
+        call_command("create_api_key", user.username)
+    assert sorted(ApiKey.objects.filter(user=user).values_list("prefix", flat=True)) == ["abcd1234", "beef0000"]
+
+
+def test_create_api_key_gives_up_clearly_when_every_prefix_is_taken(user):
+    with mock.patch("memoryspaces.services.secrets.token_hex", return_value="abcd1234"):
+        call_command("create_api_key", user.username)
+        with pytest.raises(CommandError, match="Could not draw an unused API key prefix in 5 attempts"):
+            call_command("create_api_key", user.username)
+    assert ApiKey.objects.filter(user=user).count() == 1
+
+
+def test_create_api_key_for_a_user_of_another_tenant_is_a_command_error(user):
+    with pytest.raises(CommandError, match="already belongs to tenant"):
+        call_command("create_api_key", user.username, "--tenant", "not-its-tenant")
 
 
 def test_bootstrap_creates_a_first_admin_and_key_only_once(client, db, capsys):

@@ -1,5 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from config.api.errors import Conflict
 from memoryspaces.services import api_key_create, user_ensure
 
 
@@ -12,8 +13,11 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="a label for the key")
 
     def handle(self, *args, username, tenant, name, **options):
-        user = user_ensure(username=username, tenant_name=tenant)
-        key, raw_key = api_key_create(user=user, name=name)
+        try:
+            user = user_ensure(username=username, tenant_name=tenant)
+            key, raw_key = api_key_create(user=user, name=name)
+        except Conflict as exc:  # the user is of another tenant, or no unused key prefix was found
+            raise CommandError(exc.detail) from None
         self.stdout.write(f"Created API key {key.prefix} for user {user.username} in tenant {user.tenant.name}.")
         self.stdout.write("Store it now: it is not kept in clear and cannot be shown again.")
         self.stdout.write(raw_key)
