@@ -77,9 +77,21 @@ def test_purge_dry_run_counts_and_deletes_nothing(world, capsys):
     assert (Session.objects.count(), Event.objects.count(), Memory.objects.count()) == before
 
 
-def test_purge_refuses_nonsense(db):
-    with pytest.raises(CommandError):
-        call_command("purge_deleted", "--older-than", "-1")
+@pytest.mark.parametrize("days", ["-1", "nan", "inf", "-inf", "1e10", "36601"])
+def test_purge_refuses_a_number_of_days_out_of_range(db, days):
+    with pytest.raises(CommandError, match="--older-than must be a number of days from 0 to 36600"):
+        call_command("purge_deleted", f"--older-than={days}", "--dry-run")
+
+
+def test_purge_accepts_the_whole_range(world, capsys):
+    for days in ("0", "36600"):
+        call_command("purge_deleted", "--older-than", days, "--dry-run")
+    assert capsys.readouterr().out.count("Dry run: would purge") == 2
+
+
+def test_purge_refuses_a_batch_size_below_one(db):
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command("purge_deleted", "--older-than", "7", "--batch-size", "0")
 
 
 def test_sweep_command_fires_due_strategies_and_dry_run_does_not(space, capsys):

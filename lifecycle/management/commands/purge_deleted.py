@@ -6,6 +6,8 @@ from tqdm import tqdm
 
 from lifecycle.purge import purge, purge_preview
 
+MAX_DAYS = 100 * 366
+
 
 class Command(BaseCommand):
     help = ("Hard-delete rows soft-deleted more than DAYS ago, and what hangs under them, in batches. "
@@ -20,8 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
 
     def handle(self, *args, older_than, spaces, sessions, memories, batch_size, dry_run, **options):
-        if older_than < 0 or batch_size < 1:
-            raise CommandError("--older-than must be >= 0 and --batch-size >= 1")
+        if not 0 <= older_than <= MAX_DAYS:  # also false for nan; timedelta and the cutoff overflow on huge ones
+            raise CommandError(f"--older-than must be a number of days from 0 to {MAX_DAYS}, not {older_than}")
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
         if not (spaces or sessions or memories):
             spaces = sessions = memories = True
         cutoff = timezone.now() - timedelta(days=older_than)
