@@ -13,6 +13,7 @@ from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
 
 KEY_PREFIX_LENGTH = 8
+PREFIX_DIGITS = frozenset("0123456789abcdef")  # secrets.token_hex's
 KEY_ATTEMPTS = 5
 DEFAULT_TENANT_NAME = "default"
 
@@ -22,9 +23,11 @@ def api_key_digest(secret: str) -> str:
 
 
 def split_api_key(raw_key: str) -> tuple[str, str] | None:
-    """`mem_<prefix>_<secret>` -> (prefix, whole key); None when the shape is wrong."""
+    """`mem_<prefix>_<secret>` -> (prefix, whole key); None when the shape is wrong. A prefix is hex digits,
+    as `api_key_create` draws them: anything else (a NUL, which PostgreSQL refuses in text) is no key."""
     parts = raw_key.split("_", 2)
-    if len(parts) != 3 or parts[0] != "mem" or len(parts[1]) != KEY_PREFIX_LENGTH or not parts[2]:
+    if (len(parts) != 3 or parts[0] != "mem" or len(parts[1]) != KEY_PREFIX_LENGTH
+            or not set(parts[1]) <= PREFIX_DIGITS or not parts[2]):
         return None
     return parts[1], raw_key
 

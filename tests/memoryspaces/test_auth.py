@@ -26,6 +26,9 @@ def test_each_header_form_authenticates(client, api_key, header):
     {"HTTP_AUTHORIZATION": "Token garbage"},
     {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
     {"HTTP_X_API_KEY": "mem_00000000_wrong"},
+    {"HTTP_AUTHORIZATION": "Token mem_\x00\x00\x00\x00\x00\x00\x00\x00_x"},  # a 500 when it reached the query
+    {"HTTP_X_API_KEY": "mem_0000000\x00_wrong"},
+    {"HTTP_AUTHORIZATION": "Token mem_\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9_x"},
 ])
 def test_missing_or_bad_key_is_401_json(client, db, headers):
     response = client.get("/api/v2/memory/", **headers)
