@@ -219,6 +219,8 @@ class MemoryQueryIn(EntityIdsIn):
     filters = JSONObjectField(required=False, allow_null=True)
     metadata = JSONObjectField(required=False, allow_null=True)
     categories = CategoriesField(allow_null=True)
+    keywords = TextField(min_length=1, max_length=2000, required=False, allow_null=True,
+                         help_text="memories whose text holds this, in any case (seed 002's get_all(keywords=…))")
     fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
     show_expired = serializers.BooleanField(default=False)
 
@@ -244,6 +246,7 @@ class V1GetAllQuery(EntityIdsQuery):
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     categories = CommaSeparatedCategoriesField()
+    keywords = TextField(min_length=1, max_length=2000, required=False)
 
 
 class DeleteAllQuery(EntityIdsQuery):

@@ -59,7 +59,7 @@ class Mem0View(SpaceScopedView):
 
     @staticmethod
     def filters_of(data: dict, *, loc: list) -> Q:
-        """`filters` plus the top-level entity ids, metadata and categories, all ANDed."""
+        """`filters` plus the top-level entity ids, metadata, categories and keywords, all ANDed."""
         condition = compile_filters(data.get("filters"), loc=[*loc, "filters"])
         top_level = {field: data[field] for field in ENTITY_FIELDS if data.get(field)}
         if top_level:
@@ -68,6 +68,8 @@ class Mem0View(SpaceScopedView):
             condition &= compile_filters({"metadata": data["metadata"]}, loc=loc)
         if data.get("categories"):
             condition &= compile_filters({"categories": {"in": data["categories"]}}, loc=loc)
+        if data.get("keywords"):
+            condition &= compile_filters({"keywords": data["keywords"]}, loc=loc)
         return condition
 
     def page_url(self, page: int | None) -> str | None:

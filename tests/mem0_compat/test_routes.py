@@ -99,6 +99,7 @@ def test_top_level_categories_and_metadata_select_as_the_filters_they_stand_for(
     assert found(categories=["food_preferences", "work"]) == {"Likes vegan food", "Works on Fridays"}
     assert found(metadata={"food": "vegan"}) == {"Likes vegan food", "Works on Fridays"}
     assert found(categories=["likes"], metadata={"food": "vegan"}) == {"Likes vegan food"}
+    assert found(keywords="LIKES V") == {"Likes vegan food"}  # seed 002: get_all(keywords="to play")
 
 
 def test_v1_get_takes_categories_comma_separated(api, space):
@@ -112,6 +113,7 @@ def test_v1_get_takes_categories_comma_separated(api, space):
     assert listed("categories=food_preferences") == ["Likes vegan food"]
     assert listed("categories=likes,work") == ["Works on Fridays", "Likes steak", "Likes vegan food"]
     assert listed("categories=work&page=2&page_size=1") == []
+    assert listed("keywords=likes%20v&categories=likes") == ["Likes vegan food"]
 
 
 def test_listing_and_getting_memories_read_no_vectors(api, space):
