@@ -162,8 +162,10 @@ def _with_new(names: list[str], more: list[str]) -> list[str]:
 
 def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
-    the memory does not change. Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id
-    order, as every batch takes them) before anything is written."""
+    the memory does not change. An UPDATE to a text another memory of the scope holds (one just added, say)
+    deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new.
+    Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
+    them) before anything is written."""
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
     locked = {str(m.pk): m for m in selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
               .select_for_update().filter(pk__in=targets).order_by("pk")}
@@ -172,18 +174,25 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     results = _insert_new(space=space, scope=scope,
                           texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
+    holders = dict(selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
+                   .filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
+                   .values_list("hash", "pk"))
     for decision in decisions:
         if decision.event not in ("UPDATE", "DELETE"):
             continue
         memory = locked.get(str(decision.memory_id))
         if memory is None or memory.immutable:
             continue  # the decision named a memory outside this scope, or one that may not change
-        if decision.event == "UPDATE":
+        event = decision.event
+        if event == "UPDATE" and holders.get(text_hash(decision.text), memory.pk) != memory.pk:
+            event = "DELETE"
+        if event == "UPDATE":
             old = memory.memory
             _set_text(memory, decision.text, vectors[decision.text])
             memory.categories = _with_new(memory.categories, fitting.get(decision.text, []))
             memory.save()
             _history(memory, "UPDATE", old, memory.memory, messages)
+            holders[memory.hash] = memory.pk
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
                             "previous_memory": old})
         else:

@@ -282,3 +282,18 @@ def test_nul_and_lone_surrogates_in_the_llms_texts_are_dropped(api, llm_space, f
     assert {(r["event"], r["memory"]) for r in response.json()["results"]} == {
         ("ADD", "Likes tea"), ("UPDATE", "Lives in Berlin")}
     assert Memory.objects.get(pk=stored.json()["results"][0]["id"]).memory == "Lives in Berlin"
+
+
+def test_an_update_to_a_text_the_scope_already_holds_deletes_the_outdated_memory(client, fake_llm, llm_space):
+    """An ADD and an UPDATE to the same new text (or an UPDATE to another memory's text) would leave two live
+    copies in one scope: the updated memory's old text is outdated, so it is deleted instead."""
+    paris = MemoryFactory(space=llm_space, user_id="alice", memory="Lives in Paris")
+    fake_llm.script({"facts": ["Lives in Berlin"]},
+                    lambda request: decisions(("9", "Lives in Berlin", "ADD"),
+                                              (listed_memories(request)["Lives in Paris"], "Lives in Berlin",
+                                               "UPDATE", "Lives in Paris")))
+    result = client.add("I moved to Berlin", user_id="alice")
+    assert sorted((r["event"], r["memory"]) for r in result["results"]) == [
+        ("ADD", "Lives in Berlin"), ("DELETE", "Lives in Paris")]
+    assert [m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]] == ["Lives in Berlin"]
+    assert [h["event"] for h in client.history(str(paris.pk))] == ["DELETE"]
