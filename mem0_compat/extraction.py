@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -232,6 +233,8 @@ def _describe_call_error(exc: Exception) -> str:
     return f"failed: {type(exc).__name__}: {exc}"
 
 
+_PROMPT_DATE = re.compile(r"Today's date is \d{4}-\d{2}-\d{2}\.")
+
 CATEGORIZE_PROMPT = """You sort memories into categories. The user message is a JSON object: "categories" maps \
 each category's name to its description, "memories" maps each memory's id to its text.
 
@@ -324,6 +327,9 @@ class LlmExtractor:
             prompt = instructions
         else:
             prompt = AGENT_MEMORY_EXTRACTION_PROMPT if agent_scope else USER_MEMORY_EXTRACTION_PROMPT
+            # mem0 writes the date into its prompts once, at import: a worker running for days would tell the
+            # model a stale "today", and facts such as "went to Paris yesterday" would be dated wrong.
+            prompt = _PROMPT_DATE.sub(f"Today's date is {date.today().isoformat()}.", prompt)
         return f"{prompt}\n\n{restrictions}" if restrictions else prompt
 
     def _decision(self, item: dict, by_temp_id: dict[str, dict]) -> Decision | None:

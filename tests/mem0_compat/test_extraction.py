@@ -532,3 +532,18 @@ def test_fake_embeddings_are_deterministic_unit_vectors():
     assert floats[0].embedding == pytest.approx(default[0].embedding, abs=1e-6)
     assert sum(value * value for value in default[2].embedding) == pytest.approx(1.0)
     assert fake.embedding_requests[0]["input"] == ["loves sushi", "loves sushi", ""]
+
+
+def test_llm_prompt_tells_todays_date_not_the_date_mem0_was_imported(llm, fake_openai, monkeypatch):
+    """mem0 formats the date into its prompts at import: a worker started days ago would send a stale one."""
+    from datetime import date
+
+    from mem0_compat import extraction
+
+    stale, replaced = extraction._PROMPT_DATE.subn("Today's date is 2020-01-01.", USER_MEMORY_EXTRACTION_PROMPT)
+    assert replaced == 1  # mem0's prompt still says it that way
+    monkeypatch.setattr(extraction, "USER_MEMORY_EXTRACTION_PROMPT", stale)
+    fake_openai.script({"facts": []})
+    llm.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+    system = fake_openai.requests[0]["messages"][0]["content"]
+    assert f"Today's date is {date.today().isoformat()}." in system and "2020-01-01" not in system
