@@ -26,6 +26,14 @@ class Tenant(models.Model):
 class User(AbstractUser):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="users", null=True, blank=True)
 
+    def clean(self):
+        super().clean()
+        # A space is in its owner's tenant (MemorySpace.clean): moving its owner would leave it in the old one,
+        # with the owner's keys answering for another tenant.
+        if self.pk and self.memory_spaces.exclude(tenant_id=self.tenant_id).exists():
+            raise ValidationError({"tenant": "This user owns memory spaces of another tenant; give them to "
+                                             "another owner there first."})
+
 
 class ApiKey(models.Model):
     """An API key: shown once at creation; only its prefix (for lookup) and SHA-256 digest are kept.

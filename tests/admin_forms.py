@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 class _Form(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.data, self._select, self._textarea = {}, None, None
+        self.data, self._select, self._multiple, self._textarea = {}, None, False, None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -17,10 +17,15 @@ class _Form(HTMLParser):
             elif "checked" in attrs:
                 self.data[name] = "on"
         elif tag == "select" and name:
-            self._select = name
-            self.data.setdefault(name, "")
+            self._select, self._multiple = name, "multiple" in attrs
+            if not self._multiple:  # a browser sends nothing for a multiple select with nothing chosen
+                self.data.setdefault(name, "")
         elif tag == "option" and self._select and "selected" in attrs:
-            self.data[self._select] = attrs.get("value") or ""
+            value = attrs.get("value") or ""
+            if self._multiple:
+                self.data.setdefault(self._select, []).append(value)
+            else:
+                self.data[self._select] = value
         elif tag == "textarea" and name:
             self._textarea = name
             self.data[name] = ""

@@ -160,3 +160,16 @@ def test_a_space_owner_of_the_same_tenant_is_accepted(admin_client, space):
     assert admin_client.post(change("memoryspace", space.pk), data).status_code == 302
     space.refresh_from_db()
     assert space.owner == colleague
+
+
+def test_a_user_who_owns_spaces_cannot_be_moved_to_another_tenant(admin_client, space, user):
+    other = TenantFactory()
+    data = {**change_form_data(admin_client, change("user", user.pk)), "tenant": str(other.pk)}
+    response = admin_client.post(change("user", user.pk), data)
+    assert response.status_code == 200 and "owns memory spaces of another tenant" in response.content.decode()
+    user.refresh_from_db()
+    assert user.tenant_id == space.tenant_id
+    MemorySpace.objects.filter(pk=space.pk).update(owner=UserFactory(tenant=space.tenant))
+    assert admin_client.post(change("user", user.pk), data).status_code == 302  # owning none, it may move
+    user.refresh_from_db()
+    assert user.tenant_id == other.pk
