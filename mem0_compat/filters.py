@@ -32,6 +32,7 @@ Per field:
   eq / ne (containment), in / nin (any / none of the values), gt / gte / lt / lte (numbers with numbers,
   strings with strings; other stored types never match), contains (substring of a string, or member of an
   array), icontains (case-insensitive substring of a string). `{"metadata": "*"}` → metadata is not empty.
+  Operators apply to top-level keys only: one inside a nested object is a 422, not a literal to match.
 - keywords: a substring of the memory text; icontains (the default) or contains (case-sensitive).
 - memory_ids: a uuid or a list of uuids; eq, ne, in, nin.
 
@@ -328,6 +329,7 @@ def _metadata(field: str, value, loc: list) -> Q:
 
 def _metadata_key(key: str, condition, loc: list) -> Q:
     if not _is_operator_dict(condition, loc):
+        _refuse_nested_operators(condition, loc)
         return _metadata_equals(key, condition)
 
     def build(op, operand, op_loc):
@@ -356,6 +358,18 @@ def _is_operator_dict(condition, loc: list) -> bool:
             raise _invalid([*loc, k], f"Unknown operator {k!r} next to {operators[0]!r}; use one of "
                                       f"{', '.join(OPERATORS)}", "extra_forbidden")
     return True
+
+
+def _refuse_nested_operators(value, loc: list, depth: int = 0) -> None:
+    """Operators apply to top-level metadata keys only. Deeper, `{"a": {"b": {"eq": 1}}}` would be matched as
+    an object holding the literal {"eq": 1}, and find nothing without a word: a 422 says so."""
+    if not isinstance(value, dict) or depth > MAX_DEPTH:
+        return
+    if depth and _is_operator_dict(value, loc):
+        raise _invalid(loc, "Operators apply to top-level metadata keys only; match a nested value as an "
+                            'object, such as {"address": {"city": "Paris"}}', "extra_forbidden")
+    for key, item in value.items():
+        _refuse_nested_operators(item, [*loc, key], depth + 1)
 
 
 def _metadata_equals(key: str, operand) -> Q:

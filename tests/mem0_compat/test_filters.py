@@ -379,6 +379,9 @@ GOOD_UUID = "9f0b6f1e-2a8d-4f56-9a2c-3c1b1f0a9b7e"
         ({"metadata": {"score": {"gte": True}}}, ["metadata", "score", "gte"], "value_error"),
         ({"metadata": {"score": {"in": 3}}}, ["metadata", "score", "in"], "list_type"),
         ({"metadata": {"topic": {"icontains": 3}}}, ["metadata", "topic", "icontains"], "string_type"),
+        # operators inside a nested object would be matched as a literal {"eq": …}, finding nothing
+        ({"metadata": {"address": {"city": {"eq": "Paris"}}}}, ["metadata", "address", "city"], "extra_forbidden"),
+        ({"metadata": {"a": {"b": {"c": {"in": [1]}}}}}, ["metadata", "a", "b", "c"], "extra_forbidden"),
         ({"keywords": {"eq": "x"}}, ["keywords", "eq"], "value_error"),
         ({"keywords": ["x"]}, ["keywords"], "string_type"),
         ({"memory_ids": [BAD_UUID]}, ["memory_ids", 0], "uuid_parsing"),
