@@ -1,6 +1,9 @@
 """Hostile input gets a clear 4xx with a JSON body, and nothing partial is written."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from rest_framework.exceptions import ValidationError
@@ -203,4 +206,23 @@ class _BrokenCache:
     def get(self, *args, **kwargs):
         raise ConnectionError("redis is down")
 
-    set = get
+    add = incr = set = get
+
+
+def test_concurrent_requests_of_one_key_never_pass_the_limit(monkeypatch):
+    """Requests of one key arriving together (several workers, threads) are counted one by one: none may read
+    the count before another has added itself to it."""
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "5/minute"})
+    from django.core.cache import cache
+
+    cache.clear()
+    request, together = SimpleNamespace(auth=SimpleNamespace(prefix="0123abcd")), threading.Barrier(20)
+
+    def attempt(_):
+        throttle = ApiKeyRateThrottle()
+        together.wait()
+        return throttle.allow_request(request, None)
+
+    with ThreadPoolExecutor(20) as pool:
+        allowed = list(pool.map(attempt, range(20)))
+    assert allowed.count(True) == 5
