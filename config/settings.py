@@ -91,6 +91,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", Fals
 HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", 100))
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}")
+# A database that takes the TCP connection and never answers (hung, or a stuck proxy) would hold a request,
+# /ready included, for as long as the kernel keeps the socket: libpq waits forever by default.
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", 5)))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- broker: REDIS_URL, else an embedded Redis under DATA_DIR ----------------------------------------------

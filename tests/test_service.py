@@ -1,5 +1,8 @@
 """The service's own pages: health, readiness, landing page, OpenAPI document and its UIs, JSON 404s."""
 
+import socket
+import threading
+
 import pytest
 from django.db import connection
 
@@ -92,3 +95,27 @@ def test_models_and_migrations_agree(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_ready_is_503_within_seconds_when_the_database_accepts_but_never_answers(client, db, monkeypatch):
+    """A database host that takes the TCP connection and says nothing (hung, or a stuck proxy in front of it):
+    the connection attempt must give up, not hold the readiness probe (and every worker) until the kernel
+    does."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    from config import views
+
+    answers = []
+
+    def probe_ready(port):  # a database connection belongs to the thread that made it
+        monkeypatch.setattr(views, "connection", DatabaseWrapper(
+            {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": port}, alias="silent"))
+        answers.append(client.get("/ready"))
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        probe = threading.Thread(target=probe_ready, args=(silent.getsockname()[1],), daemon=True)
+        probe.start()
+        probe.join(timeout=15)
+        assert not probe.is_alive(), "/ready still waiting for the database after 15 s"
+    assert answers[0].status_code == 503
+    assert answers[0].json()["checks"]["database"] is False
