@@ -160,8 +160,8 @@ class MemoryAdmin(SoftDeleteAdmin):
         # The text's hash is a memory's deduplication key in its exact scope (an id it lacks is NULL there too):
         # `memory_add` does not store a text the scope already holds. No constraint enforces it, so the check is
         # made here, as `memory_add` makes it.
-        same_scope = {field: getattr(obj, field) for field in ENTITY_FIELDS}
-        if Memory.objects.alive().filter(space_id=obj.space_id, hash=obj.hash, **same_scope).exists():
+        scope = selectors.scope_filter({field: getattr(obj, field) for field in ENTITY_FIELDS})
+        if Memory.objects.alive().filter(space_id=obj.space_id, hash=obj.hash).filter(scope).exists():
             raise IntegrityError("a live memory of the same scope has the same text")
         Memory.objects.filter(pk=obj.pk).update(deleted_at=None)
         # mem0's history knows only ADD, UPDATE and DELETE: a restore is the memory added again, marked so.

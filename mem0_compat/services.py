@@ -166,16 +166,15 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new.
     Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
     them) before anything is written."""
+    in_scope = selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
-    locked = {str(m.pk): m for m in selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
-              .select_for_update().filter(pk__in=targets).order_by("pk")}
+    locked = {str(m.pk): m for m in in_scope.select_for_update().filter(pk__in=targets).order_by("pk")}
     kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
         locked.get(str(d.memory_id)), "immutable", False)]
     results = _insert_new(space=space, scope=scope,
                           texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
-    holders = dict(selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
-                   .filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
+    holders = dict(in_scope.filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
                    .values_list("hash", "pk"))
     for decision in decisions:
         if decision.event not in ("UPDATE", "DELETE"):
@@ -427,7 +426,7 @@ def export_get(*, space: MemorySpace, export_id: uuid.UUID | None, scope: dict |
     if export_id:
         exports = exports.filter(pk=export_id)
     elif scope is not None:
-        exports = exports.filter(**{field: scope.get(field) for field in ENTITY_FIELDS})
+        exports = exports.filter(selectors.scope_filter(scope))
     export = exports.first()
     if export is None:
         raise NotFound("Export not found")

@@ -135,7 +135,8 @@ class TimestampField(serializers.FloatField):
             self.fail("invalid")
 
 
-CATEGORY_NAME = {"min_length": 1, "max_length": 100}
+CATEGORY_NAME_MAX_LENGTH = 100
+CATEGORY_NAME = {"min_length": 1, "max_length": CATEGORY_NAME_MAX_LENGTH}
 MAX_CATEGORIES = 50
 CATEGORY_DESCRIPTION_MAX_LENGTH = 1000
 
@@ -199,10 +200,11 @@ class AddIn(EntityScopeIn):
 
 
 class CategoriesField(serializers.ListField):
-    """Up to 50 category names; a memory with any of them matches."""
+    """Up to MAX_CATEGORIES category names; a memory with any of them matches."""
 
     def __init__(self, **kwargs):
-        super().__init__(child=TextField(max_length=100), max_length=50, required=False, **kwargs)
+        super().__init__(child=TextField(max_length=CATEGORY_NAME_MAX_LENGTH), max_length=MAX_CATEGORIES,
+                         required=False, **kwargs)
 
 
 @extend_schema_field({"type": "string", "description": "comma-separated category names, such as likes,food"})
