@@ -1,7 +1,9 @@
 """Query helpers shared by the apps' selectors."""
 
+from datetime import datetime, timedelta
+
 from django.db import connection
-from django.db.models import Field, Model, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from django.db.models.sql import Query
 
 
@@ -14,6 +16,17 @@ def one_or_none(queryset: QuerySet) -> Model | None:
         return queryset.get()
     except queryset.model.DoesNotExist:
         return None
+
+
+def work_to_republish(model: type[Model], *, now: datetime, pending: str, running: str, pending_after: int,
+                      running_after: int, limit: int) -> QuerySet:
+    """Ids of queued work (rows with `status` and `updated_at`) whose Celery message may have been lost, oldest
+    first, at most `limit`: `pending` for over `pending_after` seconds (its publish failed), or `running` for
+    over `running_after` (its worker seems to have died)."""
+    return (model.objects
+            .filter(Q(status=pending, updated_at__lte=now - timedelta(seconds=pending_after))
+                    | Q(status=running, updated_at__lte=now - timedelta(seconds=running_after)))
+            .order_by("updated_at").values_list("pk", flat=True)[:limit])
 
 
 # Written SQL, for the few reads on every request's path: the ORM spends most of such a lookup building and

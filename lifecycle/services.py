@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.queries import work_to_republish
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import ENTITY_FIELDS
 from memoryspaces.models import MemorySpace
@@ -165,12 +166,11 @@ def _fire(due_query: str, params: dict, *, refresh_counts: bool = False) -> list
 
 def _to_republish(now: datetime) -> list:
     """Pending executions not picked up for a while, and running ones whose worker seems to have died."""
-    pending_since = now - timedelta(seconds=settings.LIFECYCLE_REPUBLISH_AFTER_SECONDS)
-    running_since = now - timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS)
-    stale = (StrategyExecution.objects.filter(status=StrategyExecution.Status.PENDING, updated_at__lte=pending_since)
-             | StrategyExecution.objects.filter(status=StrategyExecution.Status.RUNNING,
-                                                updated_at__lte=running_since))
-    return list(stale.order_by("updated_at").values_list("id", flat=True)[: settings.LIFECYCLE_SWEEP_BATCH])
+    return list(work_to_republish(StrategyExecution, now=now, pending=StrategyExecution.Status.PENDING,
+                                  running=StrategyExecution.Status.RUNNING,
+                                  pending_after=settings.LIFECYCLE_REPUBLISH_AFTER_SECONDS,
+                                  running_after=settings.LIFECYCLE_STALE_RUNNING_SECONDS,
+                                  limit=settings.LIFECYCLE_SWEEP_BATCH))
 
 
 # --- running an execution --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
@@ -19,7 +19,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 from pgvector.psycopg.vector import VectorBinaryDumper
 
-from config.queries import instances, one_or_none
+from config.queries import instances, one_or_none, work_to_republish
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryHistory
 from memoryspaces.models import MemorySpace
 
@@ -404,9 +404,7 @@ def add_requests_to_republish(*, now: datetime, limit: int = 1000) -> QuerySet:
     """Ids of queued adds whose Celery message may have been lost, oldest first: PENDING for longer than
     ADD_REQUEST_REPUBLISH_AFTER_SECONDS (the publish failed), or RUNNING for longer than
     ADD_REQUEST_STALE_RUNNING_SECONDS (the worker died; its claim may then be taken over)."""
-    pending_before = now - timedelta(seconds=settings.ADD_REQUEST_REPUBLISH_AFTER_SECONDS)
-    running_before = now - timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS)
-    return (AddRequest.objects
-            .filter(Q(status=AddRequest.Status.PENDING, updated_at__lte=pending_before)
-                    | Q(status=AddRequest.Status.RUNNING, updated_at__lte=running_before))
-            .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    return work_to_republish(AddRequest, now=now, pending=AddRequest.Status.PENDING,
+                             running=AddRequest.Status.RUNNING,
+                             pending_after=settings.ADD_REQUEST_REPUBLISH_AFTER_SECONDS,
+                             running_after=settings.ADD_REQUEST_STALE_RUNNING_SECONDS, limit=limit)
