@@ -60,8 +60,11 @@ class Session(models.Model):
         return self.description or str(self.id)
 
 
+MAX_STRATEGIES = 5  # a session's lifecycle strategies, at most
+
+
 class LifecycleStrategy(models.Model):
-    """One of a session's (at most five) lifecycle strategies, stored as rows so sweeps can query them."""
+    """One of a session's (at most MAX_STRATEGIES) lifecycle strategies, stored as rows so sweeps can query them."""
 
     class Type(models.TextChoices):
         SOFT_DELETE = "soft_delete"

@@ -19,7 +19,7 @@ from psycopg.types.json import Json
 
 from config.api.errors import Conflict, InvalidInput, NotFound
 from memoryspaces.models import MemorySpace
-from sessions_app.models import Event, LifecycleStrategy, Session
+from sessions_app.models import MAX_STRATEGIES, Event, LifecycleStrategy, Session
 from sessions_app.signals import count_trigger_reached
 from sessions_app.tokens import count_tokens, count_tokens_many
 
@@ -102,8 +102,8 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
     """Change the given fields and/or replace the strategies; bump `version`.
 
     Locks the session row (SELECT … FOR UPDATE) so the `If-Match` version check and the write are atomic:
-    a stale version is a 409. A strategy that has already fired may be sent again unchanged, but changing or
-    removing it is a 409: its execution exists and cannot be undone.
+    a stale version is a 409. A strategy that has already fired may be sent again unchanged, at any position,
+    but changing or removing it is a 409: its execution exists and cannot be undone.
     """
     locked = Session.objects.alive().select_for_update().filter(pk=session.pk).first()
     if locked is None:
@@ -123,15 +123,29 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
 
 
 def _strategies_replace(session: Session, strategies: list[dict]) -> None:
+    """Replace the session's strategies with `strategies`. A strategy that has fired is recognised by what it
+    is, wherever it now stands (its own position first), and keeps its row, so its execution stays attached;
+    one missing from the list, or changed, is a 409. The others are replaced."""
     current = list(session.strategies.select_for_update().order_by("position"))
-    for row in current:
-        if row.fired_at is not None and (row.position >= len(strategies) or not row.same_as(strategies[row.position])):
+    free = list(range(len(strategies)))  # positions of `strategies` no fired row has taken
+    moved = []
+    for row in (row for row in current if row.fired_at is not None):
+        found = next((position for position in sorted(free, key=lambda p: p != row.position)
+                      if row.same_as(strategies[position])), None)
+        if found is None:
             raise Conflict(f"Lifecycle strategy {row.position} ({row.type} on {row.trigger}) has already run "
                            "and cannot be changed or removed", errorName="LifecycleStrategyAlreadyRun")
-    kept = {row.position for row in current if row.fired_at is not None}
-    session.strategies.exclude(position__in=kept).delete()
-    LifecycleStrategy.objects.bulk_create([_strategy_row(session, position, strategy)
-                                           for position, strategy in enumerate(strategies) if position not in kept])
+        free.remove(found)
+        if found != row.position:
+            moved.append((row.pk, found))
+    session.strategies.filter(fired_at__isnull=True).delete()
+    # (session, position) is unique and checked row by row: park the fired rows past the MAX_STRATEGIES
+    # positions a session can have before giving them their new ones, so that two of them can swap
+    for offset in (MAX_STRATEGIES, 0):
+        for pk, position in moved:
+            LifecycleStrategy.objects.filter(pk=pk).update(position=position + offset)
+    LifecycleStrategy.objects.bulk_create([_strategy_row(session, position, strategies[position])
+                                           for position in free])
     count_triggers_refresh(session_ids=[session.pk])
 
 

@@ -10,10 +10,9 @@ from config.api.serializers import (
     check_json,
     nullable_text,
 )
-from sessions_app.models import Event, LifecycleStrategy
+from sessions_app.models import MAX_STRATEGIES, Event, LifecycleStrategy
 
 MAX_TTL_SECONDS = 63_072_000
-MAX_STRATEGIES = 5
 MAX_BATCH = 200
 MAX_LAST_N = 100
 

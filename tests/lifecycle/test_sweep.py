@@ -143,6 +143,28 @@ def test_a_strategy_that_has_run_cannot_be_changed(api, space):
     assert StrategyExecution.objects.filter(session=session).count() == 1
 
 
+def test_strategies_that_have_run_may_be_sent_again_in_another_order(api, space):
+    session = make_session(space, strategies=[strategy("ttl", 1), strategy("ttl", 2), strategy("ttl", 99999)])
+    services.sweep(now=session.created_at + timedelta(seconds=5))
+    ran = dict(LifecycleStrategy.objects.filter(session=session, fired_at__isnull=False)
+               .values_list("threshold", "pk"))
+    url = f"/api/v2/memory/{space.id}/sessions/{session.id}/"
+    # a new strategy first, and the two that have run swapped
+    reordered = [strategy("idle", 5), strategy("ttl", 2), strategy("ttl", 1)]
+    answer = api.patch(url, {"lifecycleStrategies": reordered}, format="json")
+    assert answer.status_code == 200
+    assert [s["trigger"] for s in answer.json()["lifecycleStrategies"]] == [{"idle": 5}, {"ttl": 2}, {"ttl": 1}]
+    rows = LifecycleStrategy.objects.filter(session=session).order_by("position")
+    assert [(s.position, s.trigger, s.threshold, s.fired_at is not None) for s in rows] == [
+        (0, "idle", 5, False), (1, "ttl", 2, True), (2, "ttl", 1, True)]
+    # the rows that ran are the same rows, still holding their executions
+    assert {s.threshold: s.pk for s in rows if s.fired_at} == ran
+    assert sorted(StrategyExecution.objects.filter(session=session).values_list("strategy__threshold", flat=True)) == [
+        1, 2]
+    assert api.patch(url, {"lifecycleStrategies": [strategy("ttl", 2), strategy("idle", 5)]},
+                     format="json").status_code == 409  # ttl 1 has run: it cannot go
+
+
 def test_session_counts_are_untouched_by_a_sweep(space):
     session = make_session(space, strategies=[strategy("ttl", 1)])
     services.sweep(now=session.created_at + timedelta(seconds=5))
