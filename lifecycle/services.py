@@ -223,10 +223,13 @@ def _deleted_scope(session: Session) -> str | None:
 
 def execution_finish(execution: StrategyExecution, *, status: str, result: dict | None = None,
                      error: str = "") -> None:
+    """Record the attempt's end. Without a `result` (a failed attempt) the one recorded stays: an extraction's
+    progress, from which its next attempt resumes."""
     finished = status in (StrategyExecution.Status.SUCCEEDED, StrategyExecution.Status.FAILED)
+    fields = {"result": result} if result is not None else {}
     StrategyExecution.objects.filter(pk=execution.pk).update(
-        status=status, result=result, error=error[:10_000], updated_at=timezone.now(),
-        finished_at=timezone.now() if finished else None)
+        status=status, error=error[:10_000], updated_at=timezone.now(),
+        finished_at=timezone.now() if finished else None, **fields)
 
 
 def execution_retry(*, execution_id) -> bool:
@@ -249,36 +252,44 @@ def _soft_delete(session: Session) -> bool:
 def _extract_memories(execution: StrategyExecution, session: Session, opts: dict) -> dict:
     """The session's events, in order and in chunks, through the memory engine into the session's space.
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
-    Re-running after a partial failure is safe: texts already stored in the scope are not stored again.
     A session or space deleted meanwhile stops it before the next chunk (the result says so).
-    Each chunk done renews the execution's claim, so that a long extraction (one LLM call per chunk) is not
-    taken for the work of a dead worker after LIFECYCLE_STALE_RUNNING_SECONDS and run a second time beside it."""
+
+    Each chunk done is recorded in the execution's result (`extractedThrough`: the last event's sequence id),
+    which also renews its claim, so that a long extraction (one LLM call per chunk) is not taken for the work
+    of a dead worker after LIFECYCLE_STALE_RUNNING_SECONDS and run a second time beside it. An attempt resumes
+    after the last chunk recorded: a retry neither pays the LLM again for the chunks done nor replays older
+    messages over the memories later ones changed. A chunk stored but not recorded (the worker died in
+    between) is sent again, and texts already stored in the scope are not stored twice."""
     from config.api.errors import RETRYABLE
     from mem0_compat.services import memory_add
 
     scope = {"user_id": opts.get("userId") or session.participants[0], "agent_id": opts.get("agentId"),
              "run_id": opts.get("runId") or str(session.pk), "app_id": opts.get("appId")}
     scope = {key: value for key, value in scope.items() if key in ENTITY_FIELDS and value}
-    events = Event.objects.alive().filter(session=session).order_by("sequence_id")
-    messages = [{"role": "user" if event.emitter_type == "user" else "assistant",
-                 "content": str(event.body.get("content", ""))} for event in events.iterator(chunk_size=500)]
-    chunk = settings.LIFECYCLE_EXTRACT_CHUNK
-    results, stopped = [], None
+    progress = {"events": 0, "memories": [], "scope": scope, **(execution.result or {})}
+    events = (Event.objects.alive().filter(session=session, sequence_id__gt=progress.get("extractedThrough", -1))
+              .order_by("sequence_id"))
+    todo = [(event.sequence_id, {"role": "user" if event.emitter_type == "user" else "assistant",
+                                 "content": str(event.body.get("content", ""))})
+            for event in events.iterator(chunk_size=500)]
+    chunk, stopped = settings.LIFECYCLE_EXTRACT_CHUNK, None
     try:
-        for start in range(0, len(messages), chunk):
+        for start in range(0, len(todo), chunk):
             if start and (stopped := _deleted_scope(session)):
                 break
-            results += memory_add(space=session.space, messages=messages[start:start + chunk], scope=scope,
-                                  metadata=opts.get("metadata"))
+            part = todo[start:start + chunk]
+            added = memory_add(space=session.space, messages=[message for _, message in part], scope=scope,
+                               metadata=opts.get("metadata"))
+            progress = {**progress, "events": progress["events"] + len(part), "extractedThrough": part[-1][0],
+                        "memories": [*progress["memories"], *({k: r[k] for k in ("id", "event")} for r in added)
+                                     ][:1000]}
             StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
-                updated_at=timezone.now())
+                result=progress, updated_at=timezone.now())
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
-    result = {"events": len(messages), "memories": [{k: r[k] for k in ("id", "event")} for r in results][:1000],
-              "scope": scope}
     if stopped:
-        result["stopped"] = f"{stopped} deleted"
-    return result
+        progress["stopped"] = f"{stopped} deleted"
+    return progress
 
 
 def status_counts() -> dict:

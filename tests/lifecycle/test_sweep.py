@@ -1,6 +1,7 @@
 """The sweep, in-process, with a clock the test controls: each trigger fires when due and only then, exactly
 once, in bounded set-based statements."""
 
+import json
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -307,3 +308,36 @@ def test_an_extraction_stops_at_the_next_chunk_once_its_space_is_deleted(space, 
         result = services.execution_perform(services.execution_claim(execution_id=execution_id))
     assert (result["stopped"], len(result["memories"])) == ("memory space deleted", 1)
     assert Memory.objects.filter(space=space).count() == 1 and "softDeleted" not in result
+
+
+def test_a_retried_extraction_resumes_after_the_chunks_it_stored(space, settings):
+    """The LLM is asked about each chunk once, and older messages are not replayed over what later ones
+    changed."""
+    from tests.fakes import FakeOpenAI
+
+    settings.LIFECYCLE_EXTRACT_CHUNK = 1
+    with FakeOpenAI() as fake:
+        space.llm_model_name, space.llm_base_url = "gpt-4o-mini", fake.base_url
+        space.save()
+        session = make_session(space, strategies=[strategy("eventCount", 2, "extract_memories",
+                                                           {"userId": "alice"})])
+        event_append_batch(session=session, events=[fact("I live in Paris"), fact("I moved to Berlin")])
+        [execution_id] = services.fire_count_triggers(session_id=session.pk)
+        fake.script({"facts": ["Lives in Paris"]}, {"memory": [{"id": "0", "text": "Lives in Paris",
+                                                                "event": "ADD"}]})
+        fake.fail_next(500, times=2)  # the second chunk's fact extraction (the OpenAI client retries once)
+        execution = services.execution_claim(execution_id=execution_id)
+        with pytest.raises(services.ExecutionFailed):
+            services.execution_perform(execution)
+        services.execution_finish(execution, status=StrategyExecution.Status.PENDING, error="LLM down")
+        assert [m.memory for m in Memory.objects.filter(space=space)] == ["Lives in Paris"]
+        asked_before = len(fake.requests)
+
+        fake.script({"facts": ["Lives in Berlin"]}, {"memory": [{"id": "0", "text": "Lives in Berlin",
+                                                                 "event": "UPDATE", "old_memory": "Lives in Paris"}]})
+        result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+        retry_prompts = [json.dumps(body["messages"]) for body in fake.requests[asked_before:]]
+    assert len(retry_prompts) == 2 and not any("I live in Paris" in prompt for prompt in retry_prompts)
+    assert [m.memory for m in Memory.objects.filter(space=space)] == ["Lives in Berlin"]
+    assert result["events"] == 2 and result["extractedThrough"] == 1
+    assert [m["event"] for m in result["memories"]] == ["ADD", "UPDATE"]
