@@ -147,6 +147,16 @@ def test_entities_listing_deletion_and_reset(client):
     assert client.get_all(filters={"user_id": "alice"})["count"] == 0
 
 
+def test_reset_deletes_every_entity_even_when_a_memory_belongs_to_two(client, space):
+    # users() lists alice and bot for one memory; deleting alice takes it, and bot must still delete (200)
+    client.add("Prefers email", user_id="alice", agent_id="bot", infer=False)
+    client.add("Speaks German", agent_id="bot", run_id="r1", infer=False)
+    assert client.reset()["message"].startswith("Client reset successful")
+    assert Memory.objects.alive().filter(space=space).count() == 0
+    with pytest.raises(MemoryNotFoundError):  # a name the space never held is still unknown
+        client.delete_users(user_id="nobody")
+
+
 def test_batch_update_and_delete_are_all_or_nothing(client):
     a = add_verbatim(client, "first")["results"][0]["id"]
     b = add_verbatim(client, "second")["results"][0]["id"]
