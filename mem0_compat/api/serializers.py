@@ -249,6 +249,7 @@ class V1GetAllQuery(EntityIdsQuery):
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     categories = CommaSeparatedCategoriesField()
     keywords = TextField(min_length=1, max_length=2000, required=False)
+    show_expired = serializers.BooleanField(default=False)
 
 
 class DeleteAllQuery(EntityIdsQuery):

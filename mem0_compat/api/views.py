@@ -149,7 +149,8 @@ class MemoriesV1View(Mem0View):
     def get(self, request, space_id):
         space = self.get_space()
         data = self.query(s.V1GetAllQuery)
-        memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]))
+        memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]),
+                                         show_expired=data["show_expired"])
         page, size = page_of(data)
         return Response({"results": memory_out(memories[(page - 1) * size: page * size])})
 

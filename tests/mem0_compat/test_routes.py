@@ -399,6 +399,17 @@ def test_expired_memories_are_hidden_unless_asked_for(api, space):
     assert everything["count"] == 2
 
 
+@pytest.mark.parametrize("route", ["v1/memories/", "memories"])
+def test_the_query_string_listings_show_expired_memories_when_asked(api, space, route):
+    # GET /v1/memories/ (seed) and GET /memories (mem0's server takes ?show_expired=true) hide them by default
+    add(api, space, "Old coupon code", expiration_date="2000-01-01")
+    add(api, space, "Current coupon code")
+    listed = api.get(base(space) + route, {"user_id": "alice"}).json()["results"]
+    assert [m["memory"] for m in listed] == ["Current coupon code"]
+    everything = api.get(base(space) + route, {"user_id": "alice", "show_expired": "true"}).json()["results"]
+    assert [m["memory"] for m in everything] == ["Current coupon code", "Old coupon code"]
+
+
 def test_timestamp_sets_created_at(api, space):
     result = add(api, space, "Graduated", route="v3/memories/add/", timestamp=1_700_000_000)
     memory = api.get(base(space) + f"v1/memories/{result['results'][0]['id']}/").json()
