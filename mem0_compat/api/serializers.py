@@ -223,7 +223,8 @@ class MemoryQueryIn(EntityIdsIn):
     categories = CategoriesField(allow_null=True)
     keywords = TextField(min_length=1, max_length=2000, required=False, allow_null=True,
                          help_text="memories whose text holds this, in any case (seed 002's get_all(keywords=…))")
-    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20)
+    fields = serializers.ListField(child=TextField(max_length=64), required=False, allow_null=True, max_length=20,
+                                   help_text="answer only these fields of each memory (and its id)")
     show_expired = serializers.BooleanField(default=False)
 
 
@@ -373,7 +374,24 @@ class MemoryOut(serializers.Serializer):
     updated_at = DateTimeField()
 
 
-class SearchHitOut(MemoryOut):
+class FieldsSelected:
+    """A memory as search and get_all answer it: their `fields` option keeps only the fields it names, so
+    every field but the id (and a hit's score) may be missing."""
+
+    kept = ("id", "score")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in fields.items():
+            field.required = name in self.kept
+        return fields
+
+
+class ListedMemoryOut(FieldsSelected, MemoryOut):
+    pass
+
+
+class SearchHitOut(FieldsSelected, MemoryOut):
     score = serializers.FloatField(help_text="0..1, higher is better")
 
 
@@ -447,7 +465,7 @@ class PageOfMemoriesOut(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
-    results = MemoryOut(many=True)
+    results = ListedMemoryOut(many=True)
 
 
 class ResultsOfMemoriesOut(serializers.Serializer):

@@ -80,13 +80,24 @@ class Mem0View(SpaceScopedView):
         return self.request.build_absolute_uri(f"{self.request.path}?{params.urlencode()}")
 
 
-def memory_out(memories) -> list[dict]:
-    return s.MemoryOut(memories, many=True).data
+def memory_out(memories, fields: list[str] | None = None) -> list[dict]:
+    return only_fields(s.MemoryOut(memories, many=True).data, fields)
 
 
-def hits_out(hits) -> list[dict]:
+def hits_out(hits, fields: list[str] | None = None) -> list[dict]:
     rows = s.MemoryOut([hit.memory for hit in hits], many=True).data
-    return [{**row, "score": round(hit.score, 6)} for row, hit in zip(rows, hits, strict=True)]
+    return only_fields([{**row, "score": round(hit.score, 6)} for row, hit in zip(rows, hits, strict=True)],
+                       fields)
+
+
+def only_fields(rows: list[dict], fields: list[str] | None) -> list[dict]:
+    """mem0's `fields` option of search and get_all: each memory with only the fields named, besides its id
+    (what every other call takes) and a hit's score (what it is ranked by); all of them when none is named.
+    Names of fields our memories lack select nothing."""
+    if not fields:
+        return rows
+    wanted = {*fields, *s.FieldsSelected.kept}
+    return [{key: value for key, value in row.items() if key in wanted} for row in rows]
 
 
 def page_of(data: dict) -> tuple[int, int]:
@@ -204,7 +215,7 @@ class GetAllView(Mem0View):
         last = max(math.ceil(count / size), 1)
         return Response({"count": count, "next": self.page_url(page + 1 if page < last else None),
                          "previous": self.page_url(page - 1 if page > 1 else None),
-                         "results": memory_out(items)})
+                         "results": memory_out(items, data.get("fields"))})
 
 
 class SearchView(Mem0View):
@@ -221,7 +232,7 @@ class SearchView(Mem0View):
         if self.need_entity:
             self.require_entity_filter(data)
         hits = run_search(space, data, condition)
-        results = hits_out(hits)
+        results = hits_out(hits, data.get("fields"))
         return Response(results if data.get("output_format") == "v1.0" else {"results": results})
 
 

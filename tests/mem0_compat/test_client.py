@@ -80,6 +80,15 @@ def test_search_honours_top_k_threshold_and_filters(client):
     assert client.search("city", filters={"user_id": "alice"}, threshold=0.999)["results"] == []
 
 
+def test_search_and_get_all_answer_only_the_fields_asked_for(client):
+    add_verbatim(client, "Likes green tea")
+    (hit,) = client.search("tea", filters={"user_id": "alice"}, fields=["memory"])["results"]
+    assert set(hit) == {"id", "memory", "score"}  # the id, and the score a hit is ranked by, stay
+    (listed,) = client.get_all(filters={"user_id": "alice"}, fields=["memory", "user_id"])["results"]
+    assert listed == {"id": hit["id"], "memory": "Likes green tea", "user_id": "alice"}
+    assert "hash" in client.get_all(filters={"user_id": "alice"})["results"][0]  # no fields: every field
+
+
 def test_get_all_paginates_newest_first(client):
     ids = [add_verbatim(client, f"note {index}")["results"][0]["id"] for index in range(5)]
     page1 = client.get_all(filters={"user_id": "alice"}, page=1, page_size=2)
