@@ -19,7 +19,8 @@ urlpatterns = [
     path(space + "v1/event/<str:event_id>/", views.AddStatusView.as_view(), name="mem0-event"),
     path(space + "v2/memories/", views.GetAllView.as_view(), name="mem0-list-v2"),
     path(space + "v2/memories/search/", views.SearchView.as_view(), name="mem0-search-v2"),
-    path(space + "v2/entities/<str:entity_type>/<str:name>/", views.EntityDeleteView.as_view(),
+    # <path:name>: an entity id may hold a slash (team/alice), which arrives decoded from %2F
+    path(space + "v2/entities/<str:entity_type>/<path:name>/", views.EntityDeleteView.as_view(),
          name="mem0-entity-delete"),
     path(space + "v3/memories/add/", views.AddV3View.as_view(), name="mem0-add-v3"),
     path(space + "v3/memories/", views.GetAllView.as_view(), name="mem0-list-v3"),

@@ -166,6 +166,13 @@ def test_reset_deletes_every_entity_even_when_a_memory_belongs_to_two(client, sp
         client.delete_users(user_id="nobody")
 
 
+def test_an_entity_whose_name_holds_a_slash_is_deleted_like_any_other(client, space):
+    # the client sends /v2/entities/user/team%2Falice/, which arrives decoded as team/alice
+    client.add("Works on the platform team", user_id="team/alice", infer=False)
+    client.delete_users(user_id="team/alice")
+    assert Memory.objects.alive().filter(space=space).count() == 0
+
+
 def test_batch_update_and_delete_are_all_or_nothing(client):
     a = add_verbatim(client, "first")["results"][0]["id"]
     b = add_verbatim(client, "second")["results"][0]["id"]
