@@ -239,6 +239,11 @@ class SearchIn(MemoryQueryIn):
 
 
 class GetAllIn(MemoryQueryIn):
+    start_date = TextField(max_length=40, required=False, allow_null=True,
+                           help_text="only memories created on or after this date (YYYY-MM-DD, or an ISO 8601 "
+                                     "date-time), as the filter {created_at: {gte: …}}")
+    end_date = TextField(max_length=40, required=False, allow_null=True,
+                         help_text="only memories created on or before this date, as {created_at: {lte: …}}")
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
     top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)

@@ -59,7 +59,8 @@ class Mem0View(SpaceScopedView):
 
     @staticmethod
     def filters_of(data: dict, *, loc: list) -> Q:
-        """`filters` plus the top-level entity ids, metadata, categories and keywords, all ANDed."""
+        """`filters` plus the top-level entity ids, metadata, categories, keywords and start/end dates, all
+        ANDed."""
         condition = compile_filters(data.get("filters"), loc=[*loc, "filters"])
         top_level = {field: data[field] for field in ENTITY_FIELDS if data.get(field)}
         if top_level:
@@ -70,6 +71,9 @@ class Mem0View(SpaceScopedView):
             condition &= compile_filters({"categories": {"in": data["categories"]}}, loc=loc)
         if data.get("keywords"):
             condition &= compile_filters({"keywords": data["keywords"]}, loc=loc)
+        for option, operator in (("start_date", "gte"), ("end_date", "lte")):  # get_all's range of creation
+            if data.get(option):
+                condition &= compile_filters({"created_at": {operator: data[option]}}, loc=[*loc, option])
         return condition
 
     def page_url(self, page: int | None) -> str | None:

@@ -3,6 +3,7 @@ contract lists, unchanged, pointed at one memory space. No LLM is configured, so
 offline extractor."""
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from mem0 import AsyncMemoryClient, MemoryClient
@@ -97,6 +98,22 @@ def test_get_all_paginates_newest_first(client):
     assert [m["id"] for m in page1["results"]] == ids[::-1][:2]
     assert [m["id"] for m in page3["results"]] == [ids[0]]
     assert page1["next"] and page1["previous"] is None and page3["next"] is None
+
+
+def test_get_all_keeps_the_memories_created_from_start_date_to_end_date(client):
+    # GetAllMemoryOptions' start_date / end_date: created on or after, on or before (whole UTC days)
+    for text, moment in (("March 9", "2024-03-09T12:00:00Z"), ("March 10, late", "2024-03-10T23:30:00Z"),
+                         ("March 11", "2024-03-11T00:00:00Z")):
+        client.add(text, user_id="alice", infer=False, timestamp=datetime.fromisoformat(moment).timestamp())
+
+    def listed(**dates):
+        return [m["memory"] for m in client.get_all(filters={"user_id": "alice"}, **dates)["results"]]
+
+    assert listed(start_date="2024-03-10", end_date="2024-03-10") == ["March 10, late"]
+    assert listed(start_date="2024-03-10") == ["March 11", "March 10, late"]
+    assert listed(end_date="2024-03-10") == ["March 10, late", "March 9"]
+    with pytest.raises(ValidationError):
+        client.get_all(filters={"user_id": "alice"}, start_date="last tuesday")
 
 
 def test_update_changes_text_and_history_keeps_every_version(client):
