@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
@@ -26,9 +27,10 @@ class StrategyExecutionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-run the selected failed executions")
     def rerun_failed(self, request, queryset):
-        reset = [execution.pk for execution in queryset.filter(status=StrategyExecution.Status.FAILED)
-                 if services.execution_retry(execution_id=execution.pk)]
-        publish_executions(reset)
+        with transaction.atomic():  # all of them or none; published once committed (publish_executions)
+            reset = [execution.pk for execution in queryset.filter(status=StrategyExecution.Status.FAILED)
+                     if services.execution_retry(execution_id=execution.pk)]
+            publish_executions(reset)
         skipped = queryset.count() - len(reset)
         self.message_user(request, f"{len(reset)} queued again" + (f"; {skipped} were not failed" if skipped else ""),
                           messages.SUCCESS if reset else messages.WARNING)

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import IntegrityError, transaction
 
+from config.api.errors import DomainError
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.services import api_key_revoke, space_restore, space_soft_delete
 
@@ -63,24 +64,31 @@ class SoftDeleteAdmin(admin.ModelAdmin):
 
     @admin.action(description="Soft-delete selected %(verbose_name_plural)s", permissions=["change"])
     def soft_delete_selected(self, request, queryset):
-        objs = list(queryset.alive())
-        for obj in objs:
-            self.soft_delete(obj)
-        self.message_user(request, f"Soft-deleted {len(objs)} {self.opts.verbose_name_plural}.")
+        self._change_all(request, queryset.alive(), self.soft_delete, done="Soft-deleted")
 
     @admin.action(description="Restore selected %(verbose_name_plural)s", permissions=["change"])
     def restore_selected(self, request, queryset):
-        restored = 0
-        for obj in queryset.exclude(deleted_at=None):
-            try:
-                with transaction.atomic():
-                    self.restore(obj)
-            except IntegrityError:  # a live row took its deduplication key meanwhile
-                self.message_user(request, f"Not restored: {obj} (its deduplication key is in use).",
-                                  messages.ERROR)
-            else:
-                restored += 1
-        self.message_user(request, f"Restored {restored} {self.opts.verbose_name_plural}.")
+        self._change_all(request, queryset.exclude(deleted_at=None), self.restore, done="Restored")
+
+    def _change_all(self, request, queryset, change, *, done: str) -> None:
+        """`change` each object of `queryset` in ONE transaction: a failure half-way undoes the ones already
+        changed, so the selection changes entirely or not at all. A refusal (a live row took a deduplication
+        key meanwhile, an object changed under the action) is reported; any other error propagates, rolled
+        back all the same."""
+        objs, failing = [], None
+        try:
+            with transaction.atomic():
+                objs = list(queryset)
+                for failing in objs:
+                    change(failing)
+        except IntegrityError:
+            self.message_user(request, f"Not {done.lower()}: {failing} (its deduplication key is in use); "
+                                       f"nothing was changed.", messages.ERROR)
+        except DomainError as error:
+            self.message_user(request, f"Not {done.lower()}: {failing} ({error.detail}); nothing was changed.",
+                              messages.ERROR)
+        else:
+            self.message_user(request, f"{done} {len(objs)} {self.opts.verbose_name_plural}.")
 
 
 @admin.register(Tenant)
@@ -117,9 +125,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request, queryset):
-        keys = list(queryset.filter(revoked_at=None))
-        for key in keys:
-            api_key_revoke(prefix=key.prefix)
+        with transaction.atomic():  # all the keys or none: a failure half-way leaves every one as it was
+            keys = list(queryset.filter(revoked_at=None))
+            for key in keys:
+                api_key_revoke(prefix=key.prefix)
         self.message_user(request, f"Revoked {len(keys)} key(s).")
 
 

@@ -1,4 +1,5 @@
-"""An admin change form's inputs as a browser would post them back, for tests that then change a few."""
+"""Helpers of admin tests: a change form's inputs as a browser would post them back (for tests that then
+change a few), and an action broken half-way."""
 
 from html.parser import HTMLParser
 
@@ -47,3 +48,21 @@ def change_form_data(client, url) -> dict:
     parser.feed(client.get(url).content.decode())
     return {name: value for name, value in parser.data.items()
             if name not in ("csrfmiddlewaretoken", "action", "select_across")}
+
+
+class BrokenHalfway(Exception):
+    """What `broken_halfway` raises: a failure in the middle of an admin action over several objects."""
+
+
+def broken_halfway(function):
+    """`function`, raising BrokenHalfway from its second call on: an action over two objects changes the first,
+    then fails."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise BrokenHalfway
+        return function(*args, **kwargs)
+
+    return wrapper

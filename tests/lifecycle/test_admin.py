@@ -1,7 +1,10 @@
 from datetime import timedelta
 
+import pytest
+
 from lifecycle import services
 from lifecycle.models import StrategyExecution
+from tests.admin_forms import BrokenHalfway, broken_halfway
 from tests.factories import make_session
 
 
@@ -28,6 +31,15 @@ def test_rerun_puts_a_failed_execution_back_to_pending(admin_client, space):
     assert "1 queued again" in response.content.decode()
     execution.refresh_from_db()
     assert (execution.status, execution.error) == ("pending", "")
+
+
+def test_a_rerun_broken_half_way_puts_no_execution_back(admin_client, space, monkeypatch):
+    executions = [failed_execution(space)[1] for _ in range(2)]
+    monkeypatch.setattr(services, "execution_retry", broken_halfway(services.execution_retry))
+    with pytest.raises(BrokenHalfway):
+        admin_client.post("/admin/lifecycle/strategyexecution/",
+                          {"action": "rerun_failed", "_selected_action": [e.pk for e in executions]})
+    assert set(StrategyExecution.objects.values_list("status", flat=True)) == {"failed"}
 
 
 def test_session_page_shows_each_strategys_lifecycle_state(admin_client, space):

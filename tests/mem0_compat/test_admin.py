@@ -7,6 +7,7 @@ from django.urls import reverse
 from mem0_compat import admin as memory_admin
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_add, memory_delete, memory_update
+from tests.admin_forms import BrokenHalfway, broken_halfway
 from tests.factories import MemoryFactory, MemorySpaceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +131,30 @@ def test_soft_delete_action_goes_through_the_service(admin_client, memories):
     assert memory.deleted_at is not None
     assert [entry.event for entry in history_of(memory)] == ["ADD", "DELETE"]
     assert Memory.objects.alive().count() == 2
+
+
+def test_soft_delete_action_broken_half_way_deletes_nothing(admin_client, memories, monkeypatch):
+    monkeypatch.setattr(memory_admin, "memory_delete", broken_halfway(memory_admin.memory_delete))
+    with pytest.raises(BrokenHalfway):
+        run_action(admin_client, "soft_delete_selected", memories)
+    assert Memory.objects.alive().count() == 3
+    assert not MemoryHistory.objects.filter(event="DELETE").exists()
+
+
+@pytest.mark.parametrize("broken", ["restore", "refused"])
+def test_restore_action_failing_for_one_memory_restores_none(admin_client, space, monkeypatch, broken):
+    memories = [add(space, "Likes hiking"), add(space, "Has a cat named Tuna")]
+    for memory in memories:
+        memory_delete(space=space, memory_id=memory.pk)
+    if broken == "restore":
+        monkeypatch.setattr(memory_admin.MemoryAdmin, "restore", broken_halfway(memory_admin.MemoryAdmin.restore))
+        with pytest.raises(BrokenHalfway):
+            run_action(admin_client, "restore_selected", memories)
+    else:  # the scope holds one of the texts again: that one cannot come back
+        add(space, "Has a cat named Tuna")
+        assert "Not restored" in run_action(admin_client, "restore_selected", memories).content.decode()
+    assert not Memory.objects.alive().filter(pk__in=[memory.pk for memory in memories]).exists()
+    assert not MemoryHistory.objects.filter(metadata={"restored": True}).exists()
 
 
 def test_restore_action_revives_the_memory_and_records_it(admin_client, space):

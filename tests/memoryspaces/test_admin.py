@@ -7,9 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle import services as lifecycle
-from memoryspaces.models import MemorySpace
+from memoryspaces import admin as spaces_admin
+from memoryspaces.models import ApiKey, MemorySpace
 from memoryspaces.services import api_key_create, api_key_revoke
-from tests.admin_forms import change_form_data
+from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
 from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,34 @@ def test_space_restore_refused_when_its_deduplication_key_is_taken(admin_client,
     assert gone.deleted_at is not None
     assert "deduplication key is in use" in response.content.decode()
     assert MemorySpace.objects.alive().filter(owner=user).count() == 1
+
+
+@pytest.mark.parametrize(("action", "broken"), [("soft_delete_selected", "space_soft_delete"),
+                                                 ("restore_selected", "space_restore")])
+def test_a_space_action_broken_half_way_changes_nothing(admin_client, user, monkeypatch, action, broken):
+    deleted_at = timezone.now() if action == "restore_selected" else None
+    spaces = MemorySpaceFactory.create_batch(2, owner=user, deleted_at=deleted_at)
+    monkeypatch.setattr(spaces_admin, broken, broken_halfway(getattr(spaces_admin, broken)))
+    with pytest.raises(BrokenHalfway):
+        run_action(admin_client, "memoryspace", action, spaces)
+    assert {space.deleted_at for space in MemorySpace.objects.filter(owner=user)} == {deleted_at}
+
+
+def test_a_space_restore_refused_for_one_restores_none(admin_client, user):
+    gone = [MemorySpaceFactory(owner=user, deleted_at=timezone.now()),
+            MemorySpaceFactory(owner=user, deduplication_key="k", deleted_at=timezone.now())]
+    MemorySpaceFactory(owner=user, deduplication_key="k")
+    response = run_action(admin_client, "memoryspace", "restore_selected", gone)
+    assert "deduplication key is in use" in response.content.decode()
+    assert MemorySpace.objects.alive().filter(owner=user).count() == 1
+
+
+def test_a_revoke_broken_half_way_revokes_no_key(admin_client, user, monkeypatch):
+    keys = [api_key_create(user=user)[0] for _ in range(2)]
+    monkeypatch.setattr(spaces_admin, "api_key_revoke", broken_halfway(spaces_admin.api_key_revoke))
+    with pytest.raises(BrokenHalfway):
+        run_action(admin_client, "apikey", "revoke_selected", keys)
+    assert not ApiKey.objects.filter(user=user).exclude(revoked_at=None).exists()
 
 
 def test_api_key_revoke_action(admin_client, user):

@@ -7,9 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle import services as lifecycle
+from sessions_app import admin as sessions_admin
 from sessions_app.models import Event, Session
 from sessions_app.services import event_append_batch, session_soft_delete
-from tests.admin_forms import change_form_data
+from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
 from tests.factories import MemorySpaceFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,42 @@ def test_event_soft_delete_and_restore_actions_keep_session_counters(admin_clien
     session.refresh_from_db()
     assert event.deleted_at is None
     assert (session.event_count, session.token_count) == counters
+
+
+@pytest.mark.parametrize(("model_name", "action", "broken"), [
+    ("session", "soft_delete_selected", "session_soft_delete"),
+    ("session", "restore_selected", "session_restore"),
+    ("event", "soft_delete_selected", "event_delete"),
+    ("event", "restore_selected", "EventAdmin.restore"),
+])
+def test_an_action_broken_half_way_changes_nothing(admin_client, space, monkeypatch, model_name, action, broken):
+    sessions = [make_session(space) for _ in range(2)]
+    for session in sessions:
+        append(session, "hi there")
+    objs = sessions if model_name == "session" else [session.events.get() for session in sessions]
+    if action == "restore_selected":
+        for obj in objs:
+            run_action(admin_client, model_name, "soft_delete_selected", [obj])
+    before = [(row.deleted_at, row.event_count, row.token_count) for row in Session.objects.order_by("pk")]
+    events_before = list(Event.objects.order_by("pk").values_list("deleted_at", flat=True))
+    owner, name = ((sessions_admin.EventAdmin, "restore") if broken == "EventAdmin.restore"
+                   else (sessions_admin, broken))
+    monkeypatch.setattr(owner, name, broken_halfway(getattr(owner, name)))
+    with pytest.raises(BrokenHalfway):
+        run_action(admin_client, model_name, action, objs)
+    assert [(row.deleted_at, row.event_count, row.token_count)
+            for row in Session.objects.order_by("pk")] == before
+    assert list(Event.objects.order_by("pk").values_list("deleted_at", flat=True)) == events_before
+
+
+def test_a_session_restore_refused_for_one_restores_none(admin_client, space):
+    gone = [make_session(space), make_session(space, deduplication_key="k")]
+    for session in gone:
+        session_soft_delete(session=session)
+    make_session(space, deduplication_key="k")
+    response = run_action(admin_client, "session", "restore_selected", gone)
+    assert "deduplication key is in use" in response.content.decode()
+    assert not Session.objects.alive().filter(pk__in=[session.pk for session in gone]).exists()
 
 
 def test_restore_ignores_live_rows(admin_client, session):
