@@ -67,14 +67,35 @@ def test_lists_of_another_tenant_are_empty(other_api, victim):
 
 
 def test_a_session_is_reached_only_through_its_own_space(other_api, other_user, victim):
+    """Every session route, through a space the caller does see (its own), with the victim's session id."""
     own_space = MemorySpaceFactory(owner=other_user)
-    url = f"/api/v2/memory/{own_space.id}/sessions/{victim['session'].id}/"
-    assert other_api.get(url).status_code == 404
-    assert other_api.get(url + "events/").status_code == 404
-    assert other_api.post(url + "events/", VALID_EVENT, format="json").status_code == 404
+    through_own = {**victim, "session_url": f"/api/v2/memory/{own_space.id}/sessions/{victim['session'].id}/"}
+    session_routes = [route for route in routes(through_own) if route[1].startswith(through_own["session_url"])]
+    assert len(session_routes) == 10
+    for method, url, body in session_routes:
+        response = getattr(other_api, method)(url, body, format="json")
+        assert response.status_code == 404, (method, url, response.status_code)
+        assert response.json() == {"detail": "Session not found"}
+    victim["session"].refresh_from_db()
+    assert (victim["session"].deleted_at, victim["session"].description) == (None, "secret")
+    assert (victim["session"].event_count, victim["session"].version) == (1, 1)
+    assert list(Event.objects.values_list("body", "deleted_at")) == [({"content": "x"}, None)]
 
 
 def test_tenant_and_owner_come_from_the_key_not_the_body(api, user):
     response = api.post("/api/v2/memory/new/", {"description": "mine"}, format="json")
     assert response.json()["tenantId"] == str(user.tenant_id)
     assert response.json()["userId"] == str(user.pk)
+
+
+def test_the_body_cannot_name_another_tenant_or_owner(api, other_api, other_user, victim):
+    """Keys naming the tenant or the owner are unknown to the create and update bodies: 422, nothing written."""
+    foreign = {"tenantId": str(victim["space"].tenant_id), "userId": str(victim["space"].owner_id)}
+    response = other_api.post("/api/v2/memory/new/", {"description": "mine", **foreign}, format="json")
+    assert response.status_code == 422
+    assert {entry["loc"][-1] for entry in response.json()["detail"]} == {"tenantId", "userId"}
+    own = other_api.post("/api/v2/memory/new/", {}, format="json").json()
+    response = other_api.patch(f"/api/v2/memory/{own['memorySpaceId']}/", foreign, format="json")
+    assert response.status_code == 422
+    assert other_api.get(f"/api/v2/memory/{own['memorySpaceId']}/").json()["tenantId"] == str(other_user.tenant_id)
+    assert [space["memorySpaceId"] for space in api.get("/api/v2/memory/").json()["items"]] == [str(victim["space"].id)]
