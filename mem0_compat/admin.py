@@ -5,7 +5,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
 from django.db.models import Case, FloatField, Q, Value, When
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,7 +15,7 @@ from django.utils.text import Truncator
 from config.api.errors import DomainError
 from mem0_compat import selectors
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
-from mem0_compat.services import embed, memory_delete, memory_update
+from mem0_compat.services import embed, memory_delete, memory_restore, memory_update
 from memoryspaces.admin import DeletedFilter, ReadOnlyAdmin, SoftDeleteAdmin
 from memoryspaces.models import MemorySpace
 
@@ -157,17 +156,7 @@ class MemoryAdmin(SoftDeleteAdmin):
         memory_delete(space=obj.space, memory_id=obj.pk)
 
     def restore(self, obj):
-        # The text's hash is a memory's deduplication key in its exact scope (an id it lacks is NULL there too):
-        # `memory_add` does not store a text the scope already holds. No constraint enforces it, so the check is
-        # made here, as `memory_add` makes it.
-        scope = selectors.scope_filter({field: getattr(obj, field) for field in ENTITY_FIELDS})
-        if Memory.objects.alive().filter(space_id=obj.space_id, hash=obj.hash).filter(scope).exists():
-            raise IntegrityError("a live memory of the same scope has the same text")
-        Memory.objects.filter(pk=obj.pk).update(deleted_at=None)
-        # mem0's history knows only ADD, UPDATE and DELETE: a restore is the memory added again, marked so.
-        MemoryHistory.objects.create(space_id=obj.space_id, memory_id=obj.pk, old_memory=None,
-                                     new_memory=obj.memory, event=MemoryHistory.Event.ADD,
-                                     metadata={"restored": True})
+        memory_restore(memory=obj)  # refused when the scope holds its text again
 
     def get_urls(self):
         entities = path("entities/", self.admin_site.admin_view(self.entities_view),

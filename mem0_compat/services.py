@@ -200,6 +200,16 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     return results
 
 
+# A transaction-level advisory lock per (space, entity scope, text hash), taken in hash order: whatever makes a
+# text live in a scope (an add, a restore) takes it before checking that the scope does not hold the text yet.
+_LOCK_TEXTS = """SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::text || %(scope)s || hash, 0)))
+                   FROM (SELECT DISTINCT unnest(%(hashes)s::text[]) AS hash ORDER BY hash) AS texts;"""
+
+
+def _scope_key(scope: dict) -> str:
+    return json.dumps([scope.get(field) for field in ENTITY_FIELDS])
+
+
 def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, messages) -> list[dict]:
     """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
     there too, so a run's memory never stands in for its user's own; an expired memory, which nobody sees,
@@ -218,8 +228,7 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, message
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::text || %(scope)s || hash, 0)))
-              FROM (SELECT DISTINCT unnest(%(hashes)s::text[]) AS hash ORDER BY hash) AS texts;
+            {_LOCK_TEXTS}
             WITH incoming AS (
                 SELECT DISTINCT ON (hash) memory, hash, embedding, categories, ord
                   FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[], %(categories)s::text[])
@@ -249,7 +258,7 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, message
             {"texts": texts, "hashes": [text_hash(text) for text in texts],
              "vectors": [vector_literal(vectors[text]) for text in texts], "space": space.pk,
              **{field: scope.get(field) for field in ENTITY_FIELDS},
-             "scope": json.dumps([scope.get(field) for field in ENTITY_FIELDS]), "today": timezone.localdate(),
+             "scope": _scope_key(scope), "today": timezone.localdate(),
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
              "categories": [json.dumps(_with_new(fields["categories"], fitting.get(text, []))) for text in texts],
              "immutable": fields["immutable"],
@@ -275,6 +284,27 @@ def _soft_delete(memory: Memory, messages=None) -> None:
     memory.deleted_at = timezone.now()
     memory.save(update_fields=["deleted_at"])
     _history(memory, "DELETE", memory.memory, None, messages)
+
+
+@transaction.atomic
+def memory_restore(*, memory: Memory) -> bool:
+    """Undo the soft delete of `memory`, with an ADD history row marked `restored` (mem0's history knows only
+    ADD, UPDATE and DELETE). False when it is live already. The text's hash is a memory's deduplication key
+    in its exact scope (`_insert_new`): a Conflict when a live memory of that scope holds the text.
+
+    Locking: the advisory lock `_insert_new` takes for (space, scope, hash), so that a restore and an add of
+    the same text at once cannot both make it live; then the memory's row, by the UPDATE."""
+    scope = {field: getattr(memory, field) for field in ENTITY_FIELDS}
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_TEXTS, {"space": memory.space_id, "scope": _scope_key(scope), "hashes": [memory.hash]})
+    if (Memory.objects.alive().filter(space_id=memory.space_id, hash=memory.hash)
+            .filter(selectors.scope_filter(scope)).exists()):
+        raise Conflict("A live memory of the same scope has the same text")
+    if not Memory.objects.filter(pk=memory.pk).exclude(deleted_at=None).update(deleted_at=None):
+        return False
+    MemoryHistory.objects.create(space_id=memory.space_id, memory_id=memory.pk, old_memory=None,
+                                 new_memory=memory.memory, event=MemoryHistory.Event.ADD, metadata={"restored": True})
+    return True
 
 
 def memory_update(*, space: MemorySpace, memory_id: uuid.UUID, fields: dict) -> Memory:

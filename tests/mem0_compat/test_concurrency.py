@@ -1,15 +1,19 @@
-"""Writers at once: the same text added twice (a client retrying an add) is stored once; batches over the
-same memories, named in opposite orders, both lock in id order, so neither deadlocks."""
+"""Writers at once: the same text added twice (a client retrying an add), or added while an operator restores
+a deleted copy, is live once; batches over the same memories, named in opposite orders, both lock in id order,
+so neither deadlocks."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import connections
+from django.db import connections, transaction
+from django.test import Client
+from django.urls import reverse
 
 from mem0_compat.models import Memory, MemoryHistory
-from mem0_compat.services import memory_add
+from mem0_compat.services import memory_add, memory_delete
 
 MEMORIES = 40
 ROUNDS = 10
@@ -61,3 +65,45 @@ def test_batch_updates_naming_the_same_memories_in_opposite_orders_both_succeed(
     assert MemoryHistory.objects.filter(space=space, event="UPDATE").count() == 2 * ROUNDS * MEMORIES
     last = {(memory.metadata["writer"], memory.metadata["round"]) for memory in Memory.objects.filter(pk__in=ids)}
     assert len(last) == 1 and next(iter(last))[1] == ROUNDS - 1  # one batch wrote last, and wrote every row
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_and_an_add_of_the_same_text_at_once_leave_one_live_copy(space, admin_user):
+    """An add of the text is written, not yet committed, when the admin restores a deleted memory of the same
+    text and scope: the restore waits for the add, then finds the text live and refuses. It used to see no
+    live copy, restore it, and leave two once the add committed."""
+    (result,) = memory_add(space=space, messages=[{"role": "user", "content": "Likes hiking"}],
+                           scope={"user_id": "alice"}, infer=False)
+    memory_delete(space=space, memory_id=result["id"])
+    added, restoring = threading.Event(), threading.Event()
+
+    def add_and_commit_late() -> None:
+        try:
+            with transaction.atomic():
+                memory_add(space=space, messages=[{"role": "user", "content": "Likes hiking"}],
+                           scope={"user_id": "alice"}, infer=False)
+                added.set()
+                restoring.wait(timeout=10)
+                time.sleep(0.5)  # the restore runs meanwhile (or waits for this commit)
+        finally:
+            connections.close_all()
+
+    def restore() -> None:
+        client = Client()
+        client.force_login(admin_user)
+        try:
+            added.wait(timeout=10)
+            restoring.set()
+            client.post(reverse("admin:mem0_compat_memory_changelist"),
+                        {"action": "restore_selected", "_selected_action": [result["id"]]})
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=add_and_commit_late), threading.Thread(target=restore)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Memory.objects.alive().filter(space=space, memory="Likes hiking").count() == 1
+    assert Memory.objects.get(pk=result["id"]).deleted_at is not None
+    assert not MemoryHistory.objects.filter(metadata={"restored": True}).exists()
