@@ -3,12 +3,15 @@ mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/searc
 (`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
 
 import json
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.services import embed
@@ -659,3 +662,32 @@ def test_a_listing_selects_by_an_assigned_custom_category(api, space):
     assert [m["memory"] for m in found["results"]] == ["Loves sushi and ramen"]
     listed = api.get(base(space) + "v1/memories/", {"user_id": "alice", "categories": "food"}).json()
     assert [m["memory"] for m in listed["results"]] == ["Loves sushi and ramen"]
+
+
+@pytest.mark.parametrize(("method", "route", "body"), [
+    ("delete", "v1/memories/{id}/", None),
+    ("delete", "memories/{id}", None),
+    ("delete", "v1/batch/", {"memories": [{"memory_id": "{id}"}]}),
+    ("delete", "v1/memories/?user_id=alice", None),
+    ("delete", "memories?user_id=alice", None),
+    ("delete", "v2/entities/user/alice/", None),
+    ("post", "v1/reset/", None),
+    ("post", "reset", None),
+])
+def test_history_survives_every_kind_of_deletion(api, space, method, route, body):
+    """Each way of deleting a memory records a DELETE, and the whole history stays readable after it; after a
+    purge of the deleted memory too (only a purge of its whole space takes it)."""
+    memory_id = add(api, space, "Likes hiking")["results"][0]["id"]
+    api.put(base(space) + f"v1/memories/{memory_id}/", {"text": "Likes climbing"}, format="json")
+    body = json.loads(json.dumps(body).replace("{id}", memory_id)) if body else None
+    assert getattr(api, method)(base(space) + route.format(id=memory_id), body, format="json").status_code == 200
+    assert api.get(base(space) + f"v1/memories/{memory_id}/").json() is None
+    expected = [("ADD", None, "Likes hiking"), ("UPDATE", "Likes hiking", "Likes climbing"),
+                ("DELETE", "Likes climbing", None)]
+    history = api.get(base(space) + f"v1/memories/{memory_id}/history/").json()
+    assert [(h["event"], h["old_memory"], h["new_memory"]) for h in history] == expected
+    assert history[-1]["is_deleted"] is True
+    Memory.objects.filter(pk=memory_id).update(deleted_at=timezone.now() - timedelta(days=30))
+    call_command("purge_deleted", "--older-than", "7", "--memories")
+    assert not Memory.objects.filter(pk=memory_id).exists()
+    assert api.get(base(space) + f"v1/memories/{memory_id}/history/").json() == history
