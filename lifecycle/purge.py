@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from memoryspaces.models import MemorySpace
+from memoryspaces.services import purge_lock
 from sessions_app.models import Event, LifecycleStrategy, Session
 
 Progress = Callable[[int], None]
@@ -56,6 +57,13 @@ def _purge_sessions_where(where: str, params: list, report: PurgeReport, *, batc
 
 def purge(*, cutoff: datetime, spaces: bool, sessions: bool, memories: bool, batch_size: int = 5000,
           progress: Progress = lambda rows: None) -> PurgeReport:
+    """Locking: `purge_lock` for the whole run, so that no space or session is restored half-purged."""
+    with purge_lock():
+        return _purge(cutoff=cutoff, spaces=spaces, sessions=sessions, memories=memories, batch_size=batch_size,
+                      progress=progress)
+
+
+def _purge(*, cutoff, spaces, sessions, memories, batch_size, progress) -> PurgeReport:
     report = PurgeReport()
     if sessions:
         _purge_sessions_where("deleted_at < %s", [cutoff], report, batch_size=batch_size, progress=progress)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.api.errors import Conflict, NotFound
@@ -139,9 +141,37 @@ def space_soft_delete(*, space: MemorySpace) -> None:
         raise NotFound("Memory space not found")
 
 
+# `purge_deleted` removes a deleted space or session, and what hangs under it, in many short transactions: a
+# restore between two of them would bring back a half-purged one. So the two exclude each other through this
+# advisory lock: a purge holds it for its whole run, a restore takes it shared for its own transaction.
+PURGE_LOCK_KEY = 7_305_460_061_813_272_321
+
+
+@contextmanager
+def purge_lock() -> Iterator[None]:
+    """Held by a purge for its whole run, across its transactions (a session-level lock); waits for the
+    restores under way to commit."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [PURGE_LOCK_KEY])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [PURGE_LOCK_KEY])
+
+
+def refuse_restore_while_purging() -> None:
+    """Inside a restore's transaction: a Conflict while a purge runs, else the purge waits for this commit."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [PURGE_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise Conflict("Deleted rows are being purged (manage.py purge_deleted): restore once it has finished")
+
+
 @transaction.atomic
 def space_restore(*, space: MemorySpace) -> None:
     """Show the space again; the lifecycle strategies of its live sessions are scheduled again (through
-    `space_restored`, in this transaction)."""
+    `space_restored`, in this transaction). Refused while a purge runs (`refuse_restore_while_purging`)."""
+    refuse_restore_while_purging()
     MemorySpace.objects.filter(pk=space.pk).update(deleted_at=None)
     space_restored.send(MemorySpace, space_id=space.pk)

@@ -19,6 +19,7 @@ from psycopg.types.json import Json
 
 from config.api.errors import Conflict, InvalidInput, NotFound
 from memoryspaces.models import MemorySpace
+from memoryspaces.services import refuse_restore_while_purging
 from sessions_app.models import MAX_STRATEGIES, Event, LifecycleStrategy, Session
 from sessions_app.signals import count_trigger_reached
 from sessions_app.tokens import count_tokens, count_tokens_many
@@ -151,7 +152,9 @@ def _strategies_replace(session: Session, strategies: list[dict]) -> None:
 
 @transaction.atomic
 def session_restore(*, session: Session) -> None:
-    """Undo a soft delete; waiting ttl/idle strategies get their due times again."""
+    """Undo a soft delete; waiting ttl/idle strategies get their due times again. Refused while a purge runs
+    (`refuse_restore_while_purging`)."""
+    refuse_restore_while_purging()
     Session.objects.filter(pk=session.pk).update(deleted_at=None)
     strategies_schedule(sessions=Session.objects.filter(pk=session.pk))
 

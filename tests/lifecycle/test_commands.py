@@ -1,17 +1,22 @@
 """Operators' commands: purge_deleted, sweep_lifecycle, lifecycle_status."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
+from config.api.errors import Conflict
 from lifecycle import services
 from lifecycle.models import StrategyExecution
+from lifecycle.purge import purge
 from mem0_compat.models import Memory, MemoryHistory
 from memoryspaces.models import MemorySpace
+from memoryspaces.services import space_restore
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import event_append_batch
+from sessions_app.services import event_append_batch, session_restore
 from tests.factories import MemoryFactory, MemorySpaceFactory, make_session
 
 EVENT = {"body": {"content": "hi"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
@@ -113,3 +118,53 @@ def test_lifecycle_status_counts_strategies_and_executions(space, capsys):
     output = capsys.readouterr().out
     assert "soft_delete" in output and "ttl" in output and "extract_memories" in output
     assert "Executions: pending 0, running 0, succeeded 0, failed 0." in output
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["session", "space"])
+def test_a_restore_while_a_purge_runs_never_brings_back_half_of_what_was_purged(world, kind):
+    """An operator restores a deleted session (or space) between two of the purge's transactions, from another
+    connection: it is refused, and the purge removes all of it. It used to be restored with its strategies
+    and events (or sessions and memories) already gone."""
+    target = world["old_session"] if kind == "session" else world["gone_space"]
+    outcome = []
+
+    def restore() -> None:
+        try:
+            if kind == "session":
+                session_restore(session=target)
+            else:
+                space_restore(space=target)
+            outcome.append("restored")
+        except Conflict as exc:
+            outcome.append(exc.detail)
+        finally:
+            connections.close_all()
+
+    def restore_once(rows: int) -> None:
+        if rows and not outcome:  # once the purge has removed something of it
+            thread = threading.Thread(target=restore)
+            thread.start()
+            thread.join()
+
+    purge(cutoff=days_ago(7), spaces=kind == "space", sessions=kind == "session", memories=False, batch_size=1,
+          progress=restore_once)
+    # all of it, or none of it
+    if kind == "session":
+        assert (Session.objects.filter(pk=target.pk).exists()
+                == StrategyExecution.objects.filter(session_id=target.pk).exists()
+                == LifecycleStrategy.objects.filter(session_id=target.pk).exists()
+                == Event.objects.filter(session_id=target.pk).exists())
+    else:
+        assert (MemorySpace.objects.filter(pk=target.pk).exists()
+                == LifecycleStrategy.objects.filter(session__space_id=target.pk).exists()
+                == Event.objects.filter(session__space_id=target.pk).exists()
+                == Memory.objects.filter(space_id=target.pk).exists())
+    assert "being purged" in outcome[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_once_the_purge_is_over_goes_through(world):
+    purge(cutoff=days_ago(7), spaces=False, sessions=False, memories=True)
+    session_restore(session=world["new_session"])
+    assert Session.objects.get(pk=world["new_session"].pk).deleted_at is None
