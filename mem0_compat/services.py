@@ -165,10 +165,14 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     the memory does not change. An UPDATE to a text another memory of the scope holds (one just added, say)
     deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new.
     Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
-    them) before anything is written."""
+    them) before anything is written; then the texts to add or update, as `_insert_new` locks them (all at
+    once, in hash order), so that the check for a holder of an UPDATE's text sees an add of it running at
+    once."""
     in_scope = selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
     targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
     locked = {str(m.pk): m for m in in_scope.select_for_update().filter(pk__in=targets).order_by("pk")}
+    _lock_texts(space_id=space.pk, scope=scope,
+                hashes=[text_hash(d.text) for d in decisions if d.event in ("ADD", "UPDATE")])
     kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
         locked.get(str(d.memory_id)), "immutable", False)]
     results = _insert_new(space=space, scope=scope,
@@ -208,6 +212,12 @@ _LOCK_TEXTS = """SELECT count(pg_advisory_xact_lock(hashtextextended(%(space)s::
 
 def _scope_key(scope: dict) -> str:
     return json.dumps([scope.get(field) for field in ENTITY_FIELDS])
+
+
+def _lock_texts(*, space_id, scope: dict, hashes: list[str]) -> None:
+    if hashes:
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_TEXTS, {"space": space_id, "scope": _scope_key(scope), "hashes": hashes})
 
 
 def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, messages) -> list[dict]:
@@ -295,8 +305,7 @@ def memory_restore(*, memory: Memory) -> bool:
     Locking: the advisory lock `_insert_new` takes for (space, scope, hash), so that a restore and an add of
     the same text at once cannot both make it live; then the memory's row, by the UPDATE."""
     scope = {field: getattr(memory, field) for field in ENTITY_FIELDS}
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_TEXTS, {"space": memory.space_id, "scope": _scope_key(scope), "hashes": [memory.hash]})
+    _lock_texts(space_id=memory.space_id, scope=scope, hashes=[memory.hash])
     if (Memory.objects.alive().filter(space_id=memory.space_id, hash=memory.hash)
             .filter(selectors.scope_filter(scope)).exists()):
         raise Conflict("A live memory of the same scope has the same text")

@@ -12,6 +12,8 @@ from django.db import connections, transaction
 from django.test import Client
 from django.urls import reverse
 
+from mem0_compat import services
+from mem0_compat.extraction import Decision
 from mem0_compat.models import Memory, MemoryHistory
 from mem0_compat.services import memory_add, memory_delete
 
@@ -107,3 +109,44 @@ def test_a_restore_and_an_add_of_the_same_text_at_once_leave_one_live_copy(space
     assert Memory.objects.alive().filter(space=space, memory="Likes hiking").count() == 1
     assert Memory.objects.get(pk=result["id"]).deleted_at is not None
     assert not MemoryHistory.objects.filter(metadata={"restored": True}).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inferred_update_and_an_add_of_its_new_text_at_once_leave_one_live_copy(space, monkeypatch):
+    """An add of "Lives in Lyon" is written, not yet committed, when an inferred add decides to UPDATE "Lives in
+    Paris" to that text in the same scope: the update waits for the add, then finds the text held and deletes
+    the outdated memory instead (as it does when the text is already stored). It used to update it, and the
+    scope held "Lives in Lyon" twice once both had committed."""
+    (paris,) = memory_add(space=space, messages=[{"role": "user", "content": "Lives in Paris"}],
+                          scope={"user_id": "alice"}, infer=False)
+    monkeypatch.setattr(services, "_decide", lambda **kwargs: [
+        Decision(event="UPDATE", text="Lives in Lyon", memory_id=paris["id"], old_text="Lives in Paris")])
+    added, updating, results = threading.Event(), threading.Event(), {}
+
+    def add_and_commit_late() -> None:
+        try:
+            with transaction.atomic():
+                memory_add(space=space, messages=[{"role": "user", "content": "Lives in Lyon"}],
+                           scope={"user_id": "alice"}, infer=False)
+                added.set()
+                updating.wait(timeout=10)
+                time.sleep(0.5)  # the inferred update runs meanwhile (or waits for this commit)
+        finally:
+            connections.close_all()
+
+    def inferred_update() -> None:
+        try:
+            added.wait(timeout=10)
+            updating.set()
+            results["update"] = memory_add(space=space, messages=[{"role": "user", "content": "I moved to Lyon"}],
+                                           scope={"user_id": "alice"})
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=add_and_commit_late), threading.Thread(target=inferred_update)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Memory.objects.alive().filter(space=space, memory="Lives in Lyon").count() == 1
+    assert [result["event"] for result in results["update"]] == ["DELETE"]
