@@ -150,3 +150,33 @@ def test_an_inferred_update_and_an_add_of_its_new_text_at_once_leave_one_live_co
         thread.join()
     assert Memory.objects.alive().filter(space=space, memory="Lives in Lyon").count() == 1
     assert [result["event"] for result in results["update"]] == ["DELETE"]
+
+
+def test_updates_and_deletes_of_the_same_memories_at_once_keep_one_consistent_history(live_server, api_key, space):
+    """A batch update, a batch delete and a delete_all over the same memories at once: each memory is deleted
+    once (one DELETE row), a write that comes second finds them gone (404, or 0 deleted) and changes nothing,
+    and every DELETE records the text the memory had when it went."""
+    root = f"{live_server.url}/api/v2/memory/{space.id}/"
+
+    def call(barrier: threading.Barrier, method: str, path: str, body=None) -> int:
+        with requests.Session() as http:
+            http.headers["Authorization"] = f"Token {api_key}"
+            barrier.wait()
+            return http.request(method, root + path, json=body, timeout=60).status_code
+
+    for round_ in range(ROUNDS):
+        added = memory_add(space=space, messages=[{"role": "user", "content": f"round {round_} fact {n}"}
+                                                  for n in range(MEMORIES)], scope={"user_id": "alice"}, infer=False)
+        ids = [result["id"] for result in added]
+        barrier = threading.Barrier(3)
+        writes = [("PUT", "v1/batch/", {"memories": [{"memory_id": i, "text": f"{i} updated"} for i in ids[::-1]]}),
+                  ("DELETE", "v1/batch/", {"memories": [{"memory_id": i} for i in ids]}),
+                  ("DELETE", "v1/memories/?user_id=alice", None)]
+        with ThreadPoolExecutor(3) as pool:
+            statuses = list(pool.map(lambda write, barrier=barrier: call(barrier, *write), writes))
+        assert statuses[0] in (200, 404) and statuses[1] in (200, 404) and statuses[2] == 200
+        history = MemoryHistory.objects.filter(memory_id__in=ids)
+        deletes = {str(row.memory_id): row.old_memory for row in history.filter(event="DELETE")}
+        texts = {str(memory.pk): memory.memory for memory in Memory.objects.filter(pk__in=ids)}
+        assert deletes == texts and all(memory.deleted_at for memory in Memory.objects.filter(pk__in=ids))
+        assert history.filter(event="UPDATE").count() == (MEMORIES if statuses[0] == 200 else 0)
