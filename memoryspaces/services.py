@@ -69,6 +69,13 @@ def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
 
 
 @transaction.atomic
+def user_api_key_create(*, username: str, tenant_name: str | None = None, name: str = "") -> tuple[ApiKey, str]:
+    """`user_ensure`, then `api_key_create` for that user, all or nothing: a key that cannot be made leaves no
+    new user or tenant behind."""
+    return api_key_create(user=user_ensure(username=username, tenant_name=tenant_name), name=name)
+
+
+@transaction.atomic
 def first_admin_create(*, username: str) -> tuple[User, str, str] | None:
     """The first start's admin (staff and superuser, with a new password) in a new tenant, and its first
     API key: (user, password, key in clear). None, changing nothing, once any user exists: an account of

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from django.core.management import CommandError, call_command
 
-from memoryspaces.models import ApiKey, User
+from memoryspaces.models import ApiKey, Tenant, User
 from memoryspaces.selectors import api_key_usable
 from memoryspaces.services import api_key_digest, split_api_key
 
@@ -150,3 +150,13 @@ def test_a_space_request_looks_up_the_key_and_the_space_once_each(api, space, dj
     assert "ORDER BY" not in key_sql and "ORDER BY" not in space_sql
     assert key_sql.count("JOIN") == 1 and "memoryspaces_tenant" not in key_sql
     assert "JOIN" not in space_sql
+
+
+def test_create_api_key_that_fails_creates_no_user_or_tenant(user):
+    """The user, its tenant and its key are one transaction: a command that ends in an error leaves nothing."""
+    with mock.patch("memoryspaces.services.secrets.token_hex", return_value="abcd1234"):
+        call_command("create_api_key", user.username)
+        with pytest.raises(CommandError, match="Could not draw an unused API key prefix"):
+            call_command("create_api_key", "erin", "--tenant", "newco")
+    assert not User.objects.filter(username="erin").exists()
+    assert not Tenant.objects.filter(name="newco").exists()

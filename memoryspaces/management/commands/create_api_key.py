@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.api.errors import Conflict
-from memoryspaces.services import api_key_create, user_ensure
+from memoryspaces.services import user_api_key_create
 
 
 class Command(BaseCommand):
@@ -14,10 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, tenant, name, **options):
         try:
-            user = user_ensure(username=username, tenant_name=tenant)
-            key, raw_key = api_key_create(user=user, name=name)
+            key, raw_key = user_api_key_create(username=username, tenant_name=tenant, name=name)
         except Conflict as exc:  # the user is of another tenant, or no unused key prefix was found
             raise CommandError(exc.detail) from None
+        user = key.user
         self.stdout.write(f"Created API key {key.prefix} for user {user.username} in tenant {user.tenant.name}.")
         self.stdout.write("Store it now: it is not kept in clear and cannot be shown again.")
         self.stdout.write(raw_key)
