@@ -316,6 +316,20 @@ def memory_restore(*, memory: Memory) -> bool:
     return True
 
 
+def memory_embeddings_write(*, memories: list[Memory], vectors) -> set[uuid.UUID]:
+    """For `manage.py reembed`: give each of `memories` (pk, hash) its vector, in one statement, unless its text
+    changed since it was read (its hash differs): an update meanwhile wrote the vector of its new text, which
+    the one of the old text must not replace. Returns the ids written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {Memory._meta.db_table} AS m SET embedding = v.embedding::vector
+                  FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(id, hash, embedding)
+                 WHERE m.id = v.id AND m.hash = v.hash
+             RETURNING m.id""",
+            [[m.pk for m in memories], [m.hash for m in memories], [vector_literal(v) for v in vectors]])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def memory_update(*, space: MemorySpace, memory_id: uuid.UUID, fields: dict) -> Memory:
     """Change text (re-embedded), metadata, created time or expiration. 404 if missing, 409 if immutable."""
     (memory,) = _update_all(space=space, updates=[{**fields, "memory_id": memory_id}])

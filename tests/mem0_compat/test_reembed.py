@@ -65,3 +65,30 @@ def test_an_interrupted_reembed_is_never_taken_for_done(api, space, recorded_emb
     assert "Re-embedded 2 memories" in capsys.readouterr().out
     assert api.post(f"/api/v2/memory/{space.pk}/v3/memories/search/", search, format="json").status_code == 200
     assert not any(np.allclose(memory.embedding, 1) for memory in Memory.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_changed_while_reembed_embeds_it_gets_the_vector_of_its_new_text(space):
+    """reembed reads a batch, embeds it (slow), then writes the vectors. A memory updated in between (by a
+    server that checked the column less than RECHECK_SECONDS ago, so still writes) must not get the vector
+    of its old text: it is embedded again from its new one. It used to keep the old text's vector."""
+    (added,) = services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}],
+                                   scope={"user_id": "a"}, infer=False)
+    embedder = get_embedder()
+
+    class UpdatedMeanwhile:
+        calls = 0
+
+        def embed(self, texts):
+            vectors = embedder.embed(texts)
+            UpdatedMeanwhile.calls += 1
+            if UpdatedMeanwhile.calls == 1:
+                with mock.patch.object(services, "embedder_mismatch_now", return_value=None):
+                    services.memory_update(space=space, memory_id=added["id"], fields={"text": "Likes coffee"})
+            return vectors
+
+    with mock.patch("mem0_compat.management.commands.reembed.get_embedder", return_value=UpdatedMeanwhile()):
+        call_command("reembed")
+    memory = Memory.objects.get()
+    assert memory.memory == "Likes coffee"
+    assert np.allclose(memory.embedding, embedder.embed(["Likes coffee"])[0], atol=1e-5)

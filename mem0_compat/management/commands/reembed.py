@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from tqdm import tqdm
 
 from mem0_compat.embeddings import get_embedder
 from mem0_compat.models import Memory
+from mem0_compat.services import memory_embeddings_write
 from mem0_compat.vector_column import (
     column_dimensions,
     column_embedder,
@@ -47,14 +47,15 @@ class Command(BaseCommand):
         with tqdm(total=total, unit=" memories", disable=not self.stdout.isatty()) as bar:
             last_pk = None
             while True:
-                page = Memory.objects.order_by("pk").only("pk", "memory")
+                page = Memory.objects.order_by("pk").only("pk", "memory", "hash")
                 batch = list((page.filter(pk__gt=last_pk) if last_pk else page)[:batch_size])
                 if not batch:
                     break
-                for memory, vector in zip(batch, embedder.embed([m.memory for m in batch]), strict=True):
-                    memory.embedding = vector
-                with transaction.atomic():
-                    Memory.objects.bulk_update(batch, ["embedding"])
+                pending = batch
+                while pending:  # those whose text changed while they were embedded, read and embedded again
+                    written = memory_embeddings_write(memories=pending,
+                                                      vectors=embedder.embed([m.memory for m in pending]))
+                    pending = list(page.filter(pk__in=[m.pk for m in pending if m.pk not in written]))
                 done += len(batch)
                 last_pk = batch[-1].pk
                 bar.update(len(batch))
