@@ -2,6 +2,7 @@
 
 import json
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -96,6 +97,25 @@ def test_lone_surrogates_and_infinite_numbers_are_422_not_a_database_error(api, 
     assert_json_error(response, 422)
     assert code in [error["type"] for error in response.json()["detail"]]
     assert not Event.objects.exists() and Session.objects.count() == 1
+
+
+@pytest.mark.parametrize(("route", "raw", "loc"), [
+    # messages that quote the input (a choice) or name it (an unknown key of a strict body)
+    ("{space}/v1/memories/", '{"messages": "hi", "user_id": "u", "output_format": "v1.1\\ud800"}',
+     ["body", "output_format"]),
+    ("{space}/v1/feedback/", '{"memory_id": "%s", "feedback": "POSITIVE\\ud800"}' % uuid.uuid4(),  # noqa: UP031
+     ["body", "feedback"]),
+    ("{space}/sessions/", '{"participants": ["p"], "lifecycleStrategies": [{"type": "ttl\\ud800", "trigger": {}}]}',
+     ["body", "lifecycleStrategies", 0, "type"]),
+    ("{space}/sessions/", '{"participants": ["p"], "\\ud800": 1}', ["body", "\ud800"]),
+    ("new/", '{"description": "d", "k\\udfff": 1}', ["body", "k\udfff"]),
+])
+def test_an_error_that_quotes_a_lone_surrogate_is_a_422_not_a_500(api, space, route, raw, loc):
+    """The answer escapes it (`\\ud800`): written as UTF-8, as JSON answers are, it would not encode."""
+    response = post_raw(api, "/api/v2/memory/" + route.format(space=space.id), raw.encode())
+    assert_json_error(response, 422)
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert not Session.objects.exists() and not Memory.objects.exists()
 
 
 @pytest.mark.parametrize(("value", "code"), [
