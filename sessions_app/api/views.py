@@ -26,14 +26,20 @@ SESSIONS, EVENTS = ["Sessions"], ["Events"]
 SessionPage = page_of(SessionOut, "PaginatedSessionList")
 EventPage = page_of(EventOut, "PaginatedEventList")
 EventItems = items_of(EventOut, "EventItems")
-IF_MATCH = OpenApiParameter("If-Match", {"type": "string", "pattern": r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$'},
+IF_MATCH = OpenApiParameter("If-Match", {"type": "string", "pattern": r'^\s*(\*|(W/)?"*[0-9]{1,19}"*)\s*$'},
                             OpenApiParameter.HEADER, required=False,
                             description='The session `version` this update is based on: `"3"` or `3`; 409 if stale.')
 
 
-def _is_decimal(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts "²" or "①", which int() then refuses."""
-    return text.isascii() and text.isdigit()
+MAX_DIGITS = 19  # more than any sequence id (<= 2**62) or version has; int() refuses 4,301 digits or more
+
+
+def _decimal(text: str) -> int | None:
+    """The value of 1..MAX_DIGITS ASCII digits, else None (str.isdigit() also accepts "²" or "①", which int()
+    then refuses)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 class SessionScopedView(SpaceScopedView):
@@ -50,10 +56,11 @@ class SessionScopedView(SpaceScopedView):
 
     def path_sequence_id(self) -> int:
         raw = self.kwargs["sequence_id"]
-        if not _is_decimal(raw) or int(raw) > 2**62:
+        value = _decimal(raw)
+        if value is None or value > 2**62:
             raise InvalidInput.at(["path", "sequence_id"], "Input should be a valid non-negative integer",
                                   "int_parsing", input=raw[:200])
-        return int(raw)
+        return value
 
 
 class SessionListCreateView(SpaceScopedView):
@@ -107,11 +114,11 @@ class SessionDetailView(SessionScopedView):
         header = self.request.headers.get("If-Match")
         if header is None or header.strip() == "*":
             return None
-        value = header.strip().removeprefix("W/").strip('"')
-        if not _is_decimal(value):
+        version = _decimal(header.strip().removeprefix("W/").strip('"'))
+        if version is None:
             raise InvalidInput.at(["header", "If-Match"], "If-Match must be the session version, e.g. \"3\"",
                                   "int_parsing", input=header[:200])
-        return int(value)
+        return version
 
 
 class EventListCreateView(SessionScopedView):

@@ -1,6 +1,7 @@
 """Sessions: the real `datarobot` client against a live server, and raw HTTP for status codes and errors."""
 
 import json
+import re
 
 import pytest
 from datarobot.errors import ClientError, MemorySessionDeduplicationError
@@ -8,6 +9,7 @@ from datarobot.models.memory import Session
 
 from sessions_app.models import LifecycleStrategy
 from tests.factories import make_session
+from tests.openapi_conformance import served_schema
 
 PARTICIPANT = "67500a000000000000000001"
 
@@ -105,6 +107,19 @@ def test_if_match_accepts_quoted_and_bare_versions(api, space):
                      HTTP_IF_MATCH="2").status_code == 409
     assert api.patch(sessions_url(space, session), {"description": "c"}, format="json",
                      HTTP_IF_MATCH="abc").status_code == 422
+
+
+@pytest.mark.parametrize("if_match", ["9" * 20, '"' + "1" * 5000 + '"'])  # 5,000 digits: int() refuses, was a 500
+def test_an_if_match_longer_than_any_version_is_422(api, space, if_match):
+    session = make_session(space)
+    response = api.patch(sessions_url(space, session), {"description": "a"}, format="json", HTTP_IF_MATCH=if_match)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "If-Match"]
+    session.refresh_from_db()
+    assert (session.version, session.description) == (1, None)
+    (documented,) = [p for p in served_schema()["paths"]["/api/v2/memory/{space_id}/sessions/{session_id}/"]["patch"]
+                     ["parameters"] if p["name"] == "If-Match"]
+    assert not re.match(documented["schema"]["pattern"], if_match)
 
 
 def test_patch_changes_only_the_fields_present(api, space):
