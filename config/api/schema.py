@@ -36,7 +36,7 @@ PATH_PARAMETERS = {
     "event_id": UUID,
     "sequence_id": {"type": "integer", "minimum": 0, "maximum": 2**62},
     "entity_type": {"type": "string", "enum": ["user", "agent", "app", "run"]},
-    "name": {"type": "string", "minLength": 1},
+    "name": {"type": "string", "minLength": 1, "maxLength": 64},
 }
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before retrying"}}
 

@@ -258,6 +258,12 @@ class V1GetAllQuery(EntityIdsQuery):
     show_expired = serializers.BooleanField(default=False)
 
 
+class EntityNamePath(serializers.Serializer):
+    """The name of `DELETE /v2/entities/{type}/{name}/`: an entity id, to the same bounds."""
+
+    name = TextField(min_length=1, max_length=64)
+
+
 class DeleteAllQuery(EntityIdsQuery):
     filters = TextField(max_length=10_000, required=False, help_text="a JSON or Python-literal dict")
 

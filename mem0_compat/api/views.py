@@ -311,6 +311,7 @@ class EntityDeleteView(Mem0View):
         if entity_type not in ENTITY_TYPES:
             raise InvalidInput.at(["path", "entity_type"], "Input should be 'user', 'agent', 'app' or 'run'",
                                   "enum", input=entity_type[:64])
+        name = validate(s.EntityNamePath, {"name": name}, loc="path")["name"]
         deleted = services.entity_delete(space=self.get_space(), entity_field=ENTITY_TYPES[entity_type],
                                          name=name)
         return Response({"message": f"Entity deleted successfully. ({deleted} memories)"})

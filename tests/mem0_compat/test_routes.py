@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.services import embed
+from tests.openapi_conformance import assert_conforms, served_schema
 
 
 @pytest.fixture(autouse=True)
@@ -691,3 +692,18 @@ def test_history_survives_every_kind_of_deletion(api, space, method, route, body
     call_command("purge_deleted", "--older-than", "7", "--memories")
     assert not Memory.objects.filter(pk=memory_id).exists()
     assert api.get(base(space) + f"v1/memories/{memory_id}/history/").json() == history
+
+
+@pytest.mark.parametrize(("name", "error_type"), [("%00", "nul"), ("bob%00", "nul"), ("x" * 65, "string_too_long")])
+def test_an_entity_name_no_id_can_hold_is_a_422(api, space, name, error_type):
+    """A NUL reached PostgreSQL (a 500); a name longer than an entity id (64) cannot name one."""
+    add(api, space, "Likes tea")
+    response = api.delete(base(space) + f"v2/entities/user/{name}/")
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"] == ["path", "name"]
+    assert response.json()["detail"][0]["type"] == error_type
+    assert Memory.objects.alive().count() == 1
+    route = "/api/v2/memory/{space_id}/v2/entities/{entity_type}/{name}/"
+    assert_conforms(response, "DELETE", route)
+    (documented,) = [p for p in served_schema()["paths"][route]["delete"]["parameters"] if p["name"] == "name"]
+    assert documented["schema"]["maxLength"] == 64
