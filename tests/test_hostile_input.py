@@ -69,6 +69,23 @@ def test_invalid_utf8_and_broken_json_are_422(api, session, raw):
     assert not Event.objects.exists()
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/*", ""])
+def test_every_answer_is_json_whatever_the_accept_header_says(api, space, accept):
+    """The contract: always JSON. DRF answered 406 to an Accept it could not satisfy."""
+    response = api.get(f"/api/v2/memory/{space.id}/v1/ping/", HTTP_ACCEPT=accept)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json" and response.json()["status"] == "ok"
+    assert_json_error(api.get(f"/api/v2/memory/{space.id}/v1/memories/search/", HTTP_ACCEPT=accept), 405)
+
+
+@pytest.mark.parametrize("value", ["xml", "api", "yaml"])
+def test_a_format_query_parameter_neither_404s_nor_changes_the_answer(api, space, value):
+    """DRF took `?format=` as a choice of renderer and answered 404 "Not found" to any but json."""
+    response = api.get(f"/api/v2/memory/{space.id}/?format={value}")
+    assert response.status_code == 200, response.content
+    assert response.json()["memorySpaceId"] == str(space.id)
+
+
 @pytest.mark.parametrize("body", [
     {"body": {"content": "nul \x00 inside"}, "emitter": USER},
     {"body": {"content": "ok", "extra": "nul \x00"}, "emitter": USER},
