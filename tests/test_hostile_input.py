@@ -86,6 +86,15 @@ def test_a_format_query_parameter_neither_404s_nor_changes_the_answer(api, space
     assert response.json()["memorySpaceId"] == str(space.id)
 
 
+def test_a_json_body_without_a_content_type_is_read_as_json(api, space):
+    """As JSONOrEmptyParser says: some clients omit the content type on small bodies."""
+    response = api.generic("PATCH", f"/api/v2/memory/{space.id}/", '{"description": "d"}', content_type="")
+    assert response.status_code == 200, response.content
+    assert response.json()["description"] == "d"
+    assert_json_error(api.generic("PATCH", f"/api/v2/memory/{space.id}/", "description=d",
+                                  content_type="application/x-www-form-urlencoded"), 422)
+
+
 @pytest.mark.parametrize("body", [
     {"body": {"content": "nul \x00 inside"}, "emitter": USER},
     {"body": {"content": "ok", "extra": "nul \x00"}, "emitter": USER},
