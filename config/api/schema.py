@@ -104,12 +104,21 @@ class ApiAutoSchema(AutoSchema):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """The three header forms the authentication takes, as three alternative schemes (any one is enough)."""
+
     target_class = "memoryspaces.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
+    name = ["ApiKey", "Bearer", "XApiKey"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{name: []} for name in self.name]
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <key>` or `Bearer <key>`; the header `X-API-Key: <key>` works too."}
+        return [
+            {"type": "apiKey", "in": "header", "name": "Authorization",
+             "description": "`Token <key>` (the default of the datarobot and mem0 clients)"},
+            {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <key>`"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "the key alone"},
+        ]
 
 
 class StrictSerializerSchema(OpenApiSerializerExtension):

@@ -20,6 +20,30 @@ def test_each_header_form_authenticates(client, api_key, header):
     assert response.json() == {"versionString": "2.49.0"}
 
 
+def test_the_document_names_each_header_form_as_a_security_scheme_that_works(client, api_key):
+    """Client generators and Swagger UI's "Authorize" know only what the document declares: it named the
+    Authorization header alone, so neither the key alone in X-API-Key nor a Bearer token could be chosen."""
+    from tests.openapi_conformance import served_schema
+
+    document = served_schema()
+    schemes = document["components"]["securitySchemes"]
+    headers = {}
+    for name, scheme in schemes.items():
+        if scheme["type"] == "http":
+            assert scheme["scheme"] == "bearer"
+            headers[name] = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+        elif scheme["name"] == "Authorization":
+            headers[name] = {"HTTP_AUTHORIZATION": f"Token {api_key}"}
+        else:
+            headers[name] = {f"HTTP_{scheme['name'].upper().replace('-', '_')}": api_key}
+    assert {"HTTP_X_API_KEY"} in [set(h) for h in headers.values()]
+    assert {"HTTP_AUTHORIZATION": f"Bearer {api_key}"} in headers.values()
+    # any one of them is enough: each is an alternative of its own
+    assert document["paths"][VERSION]["get"]["security"] == [{name: []} for name in schemes]
+    for header in headers.values():
+        assert client.get(VERSION, **header).status_code == 200
+
+
 @pytest.mark.parametrize("headers", [
     {},
     {"HTTP_AUTHORIZATION": "Token mem_00000000_wrong"},
