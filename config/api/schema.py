@@ -79,6 +79,13 @@ class ApiAutoSchema(AutoSchema):
                 schema["maxItems"] = field.max_length
         return schema
 
+    def _insert_field_validators(self, field, schema):
+        """A list read from one comma-separated string (documented as a string) has validators that count
+        items: drf-spectacular would document that count as the string's maxLength."""
+        if isinstance(field, serializers.ListField) and schema.get("type") == "string":
+            return
+        super()._insert_field_validators(field, schema)
+
     def _resolve_path_parameters(self, variables):
         parameters = super()._resolve_path_parameters(variables)
         for parameter in parameters:

@@ -207,7 +207,9 @@ class CategoriesField(serializers.ListField):
                          required=False, **kwargs)
 
 
-@extend_schema_field({"type": "string", "description": "comma-separated category names, such as likes,food"})
+@extend_schema_field({"type": "string", "maxLength": MAX_CATEGORIES * (CATEGORY_NAME_MAX_LENGTH + 1) - 1,
+                      "description": f"comma-separated category names (at most {MAX_CATEGORIES}), such as "
+                                     "likes,food"})
 class CommaSeparatedCategoriesField(CategoriesField):
     """How a query string names categories (mem0's docs: `?categories=likes,food_preferences`)."""
 

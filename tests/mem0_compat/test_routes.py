@@ -120,6 +120,18 @@ def test_v1_get_takes_categories_comma_separated(api, space):
     assert listed("keywords=likes%20v&categories=likes") == ["Likes vegan food"]
 
 
+@pytest.mark.parametrize("route", ["/api/v2/memory/{space_id}/v1/memories/", "/api/v2/memory/{space_id}/memories/"])
+def test_the_comma_separated_categories_are_documented_with_the_bounds_the_server_holds(api, space, route):
+    """The document gave the string the list's bound of 50 names as a maxLength of 50 characters: three
+    names of 20 characters, which the server takes, were documented as invalid."""
+    names = ",".join(["c" * 20, "d" * 20, "e" * 20])
+    response = api.get(route.format(space_id=space.id) + f"?user_id=alice&categories={names}")
+    assert response.status_code == 200
+    assert_conforms(response, "GET", route)
+    (documented,) = [p for p in served_schema()["paths"][route]["get"]["parameters"] if p["name"] == "categories"]
+    assert documented["schema"].get("maxLength", 0) >= 50 * 100 + 49  # 50 names of 100 characters
+
+
 def test_listing_and_getting_memories_read_no_vectors(api, space):
     """No answer shows the vector or the tsvector: a page of 100 memories read and parsed them for nothing,
     and took 2.6 times as long."""
