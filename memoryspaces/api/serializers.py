@@ -2,6 +2,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import DateTimeField, PageQuery, StrictSerializer, TextField, nullable_text
@@ -22,6 +23,8 @@ class MemorySpaceOut(serializers.Serializer):
 _HOST_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)\Z")  # \w: IDN letters and Docker's underscores too
 
 
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 2083,
+                      "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"})
 class LlmBaseUrlField(TextField):
     """An http(s) URL with a host: a name with or without dots (`http://ollama:11434/v1`, a Docker or
     Kubernetes service name; Django's URLValidator wants a dot or `localhost`), an IPv4 address or a

@@ -1,6 +1,7 @@
 """Memory spaces, driven by the real `datarobot` client against a live server, and by raw HTTP for the
 shapes the client hides (status codes, error bodies)."""
 
+import re
 import uuid
 
 import pytest
@@ -8,6 +9,7 @@ from datarobot.errors import ClientError, MemorySpaceDeduplicationError
 from datarobot.models.memory import MemorySpace
 
 from tests.factories import MemorySpaceFactory
+from tests.openapi_conformance import served_schema
 
 SPACES = "/api/v2/memory/"
 
@@ -127,6 +129,18 @@ def test_llm_base_url_accepts_hosts_without_a_dot_and_ip_addresses(api, space, u
     assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json").json()["llmBaseUrl"] == url
     assert api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"ollama_base_url": url}}},
                     format="json").status_code == 200
+
+
+def test_the_document_says_an_llm_base_url_is_an_http_url():
+    """It said a string; a client author could not know that anything but an http(s) URL is refused."""
+    schemas = served_schema()["components"]["schemas"]
+    for component in ("MemorySpaceCreateInRequest", "MemorySpaceUpdateInRequest"):
+        documented = schemas[component]["properties"]["llmBaseUrl"]
+        assert documented["format"] == "uri" and documented["nullable"] is True
+        assert all(re.search(documented["pattern"], url) for url in ACCEPTED_BASE_URLS)
+        for url in ("not a url", "ftp://files.example.com/v1", "http:///v1", "//llm/v1", "http://llm/ v1",
+                    "javascript:x"):
+            assert not re.search(documented["pattern"], url), url
 
 
 @pytest.mark.parametrize("url", [*REFUSED_BASE_URLS, "http://llm/" + "v" * 2073])
