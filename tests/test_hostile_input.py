@@ -1,5 +1,6 @@
 """Hostile input gets a clear 4xx with a JSON body, and nothing partial is written."""
 
+import io
 import json
 import threading
 import uuid
@@ -43,6 +44,52 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(api, session, settings):
                                                               "emitter": USER}).encode())
     assert_json_error(response, 413)
     assert not Event.objects.exists()
+
+
+def gunicorn_request(api_key, method, url, raw: bytes) -> tuple[int, dict]:
+    """`raw` sent chunked, through the whole Django stack, with the WSGI environment gunicorn builds for it:
+    no CONTENT_LENGTH, the body de-chunked, `wsgi.input_terminated` set (the test client cannot omit the
+    length). Returns the status and the JSON answer."""
+    from wsgiref.util import setup_testing_defaults
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    path, _, query = url.partition("?")
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(raw),
+               "wsgi.input_terminated": True, "CONTENT_TYPE": "application/json",
+               "HTTP_TRANSFER_ENCODING": "chunked", "HTTP_AUTHORIZATION": f"Token {api_key}"}
+    setup_testing_defaults(environ)
+    started = {}
+    # as the test client does: the test's transaction lives on the connection a request would close
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(WSGIHandler()(environ, lambda status, headers: started.update(status=status)))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return int(started["status"].split()[0]), json.loads(body)
+
+
+def test_a_chunked_body_is_read_not_taken_for_an_empty_one(api_key, space):
+    """gunicorn (`make run`) passes a chunked body without a Content-Length: Django read none of it, so a
+    PATCH changed nothing and answered 200, and an add was refused for want of messages."""
+    status, answer = gunicorn_request(api_key, "PATCH", f"/api/v2/memory/{space.id}/", b'{"description": "new"}')
+    assert (status, answer["description"]) == (200, "new")
+    status, answer = gunicorn_request(api_key, "POST", f"/api/v2/memory/{space.id}/v1/memories/",
+                                      b'{"messages": "I like tea", "user_id": "u", "infer": false}')
+    assert status == 200 and answer["results"][0]["memory"] == "I like tea"
+
+
+def test_a_chunked_body_over_the_limit_is_413(api_key, space, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    status, answer = gunicorn_request(api_key, "PATCH", f"/api/v2/memory/{space.id}/",
+                                      json.dumps({"description": "x" * 2000}).encode())
+    assert status == 413 and "too large" in answer["detail"]
+    space.refresh_from_db()
+    assert space.description != "x" * 2000
 
 
 def test_deeply_nested_json_is_422(api, session):
