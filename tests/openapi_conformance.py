@@ -38,3 +38,27 @@ def assert_conforms(response, method: str, path: str) -> None:
         elapsed=0.0, verify=True,
     )
     operation.validate_response(answer)
+    if response.content:
+        schema = served_schema()["paths"][path][method.lower()]["responses"][str(response.status_code)]
+        documented = _documented_keys(schema["content"]["application/json"]["schema"])
+        body = json.loads(response.content)
+        for item in body if isinstance(body, list) else [body]:
+            undocumented = set(item) - documented if isinstance(item, dict) and documented is not None else set()
+            assert not undocumented, (f"{method} {path} {response.status_code} answers keys its document does not "
+                                      f"name: {sorted(undocumented)}")
+
+
+def _documented_keys(schema: dict) -> set | None:
+    """The keys an object answer may have by `schema` (the properties of each branch, through $ref, allOf,
+    oneOf and array items); None when the schema leaves them open."""
+    if "$ref" in schema:
+        schema = served_schema()["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if schema.get("type") == "array":
+        return _documented_keys(schema.get("items", {}))
+    branches = schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", [])
+    if branches:
+        keys = [_documented_keys(branch) for branch in branches]
+        return None if None in keys else set().union(*keys)
+    if "properties" not in schema or schema.get("additionalProperties"):
+        return None
+    return set(schema["properties"])

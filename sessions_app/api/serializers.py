@@ -234,3 +234,11 @@ class SessionConflictOut(serializers.Serializer):
     deduplicationKey = serializers.CharField()
     existingSessionId = serializers.UUIDField(allow_null=True)
     existingSessionUrl = serializers.CharField(allow_null=True)
+
+
+class SessionUpdateConflictOut(serializers.Serializer):
+    """A stale If-Match (with the version to read again), or a change to a strategy that has already run."""
+
+    detail = serializers.CharField()
+    errorName = serializers.CharField(required=False, help_text="SessionVersionConflict: If-Match was stale")
+    currentVersion = serializers.IntegerField(required=False, help_text="the session's version now")

@@ -2,7 +2,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from config.api.errors import InvalidInput, NotFound
-from config.api.schema import ErrorOut
 from config.api.serializers import items_of, page_of
 from memoryspaces.api.base import SpaceScopedView
 from sessions_app import selectors, services
@@ -18,6 +17,7 @@ from sessions_app.api.serializers import (
     SessionCreateIn,
     SessionListQuery,
     SessionOut,
+    SessionUpdateConflictOut,
     SessionUpdateIn,
 )
 from sessions_app.models import Session
@@ -93,7 +93,7 @@ class SessionDetailView(SessionScopedView):
     def get(self, request, space_id, session_id):
         return Response(SessionOut(self.get_session(with_strategies=True)).data)
 
-    @extend_schema(tags=SESSIONS, request=SessionUpdateIn, responses={200: SessionOut, 409: ErrorOut},
+    @extend_schema(tags=SESSIONS, request=SessionUpdateIn, responses={200: SessionOut, 409: SessionUpdateConflictOut},
                    parameters=[IF_MATCH], operation_id="updateSession",
                    summary="Update a session's description, metadata or lifecycle strategies")
     def patch(self, request, space_id, session_id):
