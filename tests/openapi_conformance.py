@@ -39,13 +39,21 @@ def assert_conforms(response, method: str, path: str) -> None:
     )
     operation.validate_response(answer)
     if response.content:
-        schema = served_schema()["paths"][path][method.lower()]["responses"][str(response.status_code)]
-        documented = _documented_keys(schema["content"]["application/json"]["schema"])
-        body = json.loads(response.content)
-        for item in body if isinstance(body, list) else [body]:
-            undocumented = set(item) - documented if isinstance(item, dict) and documented is not None else set()
-            assert not undocumented, (f"{method} {path} {response.status_code} answers keys its document does not "
-                                      f"name: {sorted(undocumented)}")
+        undocumented = undocumented_keys(json.loads(response.content), method, path, response.status_code)
+        assert not undocumented, (f"{method} {path} {response.status_code} answers keys its document does not "
+                                  f"name: {sorted(undocumented)}")
+
+
+def undocumented_keys(body, method: str, path: str, status: int) -> set:
+    """The keys of the JSON answer `body` (of each item, for a list) that the schema documented for `status`
+    does not name, where it names them."""
+    responses = served_schema()["paths"][path][method.lower()]["responses"]
+    content = responses.get(str(status), {}).get("content", {}).get("application/json")
+    documented = _documented_keys(content["schema"]) if content else None
+    if documented is None:
+        return set()
+    return {key for item in (body if isinstance(body, list) else [body]) if isinstance(item, dict)
+            for key in item if key not in documented}
 
 
 def _documented_keys(schema: dict) -> set | None:

@@ -1,7 +1,7 @@
 """Fuzzing from the contract: schemathesis generates requests for every operation of the OpenAPI document the
 server serves at /schema/, sends them (authenticated) to a live server, and checks every answer against that
-same document: no 500, a status code the operation declares, a body that matches the schema declared for it,
-the declared content type and headers.
+same document: no 500, a status code the operation declares, a body that matches the schema declared for it
+and names no key it does not declare, the declared content type and headers.
 
 - The document is the server's own: it is read from the app's `/schema/` endpoint when the tests are
   collected (so that each operation is a test of its own in the report), and
@@ -36,11 +36,22 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.factories import MemorySpaceFactory, UserFactory, make_api_key, make_session
-from tests.openapi_conformance import served_schema
+from tests.openapi_conformance import served_schema, undocumented_keys
 
 FUZZ_MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+
+
+@schemathesis.check
+def documented_keys_only(ctx, response, case):
+    """No answer key the document does not name (its response schemas are open objects: the schema check
+    lets any extra key through)."""
+    if response.content and response.headers.get("content-type", [""])[0] == "application/json":
+        undocumented = undocumented_keys(response.json(), case.method, case.operation.path, response.status_code)
+        assert not undocumented, f"answer keys the document does not name: {sorted(undocumented)}"
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+          response_schema_conformance, documented_keys_only]
 EVENTS = 5
 # The longest URL an HTTP server takes before the app sees the request: the test server's request line stops at
 # 64 KiB (414), gunicorn's at 4 KiB (400). Cases above it (long query strings of 4-byte characters) are skipped.
