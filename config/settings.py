@@ -202,6 +202,7 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "sessions_app.models.Event.EventType",
         "EmitterTypeEnum": "sessions_app.models.Event.EmitterType",
         "StrategyTypeEnum": "sessions_app.models.LifecycleStrategy.Type",
+        "AddRequestStatusEnum": "mem0_compat.models.AddRequest.Status",
     },
 }
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is written at most this often per key

@@ -137,3 +137,28 @@ def test_a_queued_add_its_status_exports_and_feedback_answer_as_documented(api, 
         response = api.post(root + route, body, format="json")
         assert response.status_code == 200, (route, response.content)
         assert_conforms(response, "POST", SPACE + route)
+
+
+def test_the_fixed_vocabularies_of_answers_are_documented_as_enums(api, space, session):
+    """They were documented as any string: client generators could not make enums of them."""
+    from tests.openapi_conformance import served_schema
+
+    schemas = served_schema()["components"]["schemas"]
+
+    def enum(component: str, field: str) -> list:
+        schema = schemas[component]["properties"][field]
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+        return schema.get("enum")
+
+    assert enum("EventOut", "eventType") == ["message", "tool_output", "status"]
+    assert enum("EventOut", "emitterType") == ["user", "agent"]
+    assert enum("StrategyOut", "type") == ["soft_delete", "extract_memories"]
+    trigger = schemas["StrategyOut"]["properties"]["trigger"]
+    trigger = schemas[trigger["$ref"].rsplit("/", 1)[1]] if "$ref" in trigger else trigger
+    assert set(trigger["properties"]) == {"ttl", "idle", "eventCount", "tokenCount", "never"}
+    assert (trigger["minProperties"], trigger["maxProperties"]) == (1, 1)
+    assert enum("HistoryOut", "event") == ["ADD", "UPDATE", "DELETE"]
+    assert enum("EntityOut", "type") == ["user", "agent", "app", "run"]
+    assert enum("AddRequestOut", "status") == ["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]
+    response = api.get(SESSION.format(space_id=space.id, session_id=session.id))
+    assert_conforms(response, "GET", SESSION)

@@ -11,6 +11,8 @@ from rest_framework import serializers
 
 from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField, check_json
 from mem0_compat.filters import entity_ids_in
+from mem0_compat.models import AddRequest, MemoryHistory
+from mem0_compat.selectors import ENTITY_TYPES
 
 MAX_MESSAGES = 100
 ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
@@ -413,7 +415,7 @@ class HistoryOut(serializers.Serializer):
     memory_id = serializers.UUIDField()
     old_memory = serializers.CharField(allow_null=True)
     new_memory = serializers.CharField(allow_null=True)
-    event = serializers.CharField()
+    event = serializers.ChoiceField(choices=MemoryHistory.Event.values)
     input = serializers.JSONField(allow_null=True)
     metadata = serializers.DictField(allow_null=True)
     created_at = DateTimeField()
@@ -531,7 +533,7 @@ class PingOut(serializers.Serializer):
 class EntityOut(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=list(ENTITY_TYPES))
     total_memories = serializers.IntegerField()
     created_at = DateTimeField()
     updated_at = DateTimeField()
@@ -549,7 +551,7 @@ class EntitiesOut(serializers.Serializer):
 class AddRequestOut(serializers.Serializer):
     id = serializers.UUIDField()
     event_id = serializers.UUIDField(source="id")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=AddRequest.Status.choices)
     results = serializers.JSONField(allow_null=True)
     error = serializers.CharField(allow_blank=True)
     created_at = DateTimeField()

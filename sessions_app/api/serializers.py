@@ -81,9 +81,14 @@ class StrategyIn(StrictSerializer):
         return attrs
 
 
+@extend_schema_field(TriggerIn)
+class TriggerOutField(serializers.DictField):
+    """A trigger as stored: documented as the one-key object it was written as."""
+
+
 class StrategyOut(serializers.Serializer):
-    type = serializers.CharField()
-    trigger = serializers.DictField(help_text="exactly one of ttl, idle, eventCount, tokenCount, never")
+    type = serializers.ChoiceField(choices=LifecycleStrategy.Type.choices)
+    trigger = TriggerOutField()
     opts = serializers.DictField(allow_null=True)
 
 
@@ -198,9 +203,9 @@ class EventBatchUpdateIn(StrictSerializer):
 class EventOut(serializers.Serializer):
     sequenceId = serializers.IntegerField(source="sequence_id")
     body = serializers.DictField()
-    emitterType = serializers.CharField(source="emitter_type")
+    emitterType = serializers.ChoiceField(choices=Event.EmitterType.choices, source="emitter_type")
     emitterId = serializers.CharField(source="emitter_id", allow_null=True)
-    eventType = serializers.CharField(source="event_type")
+    eventType = serializers.ChoiceField(choices=Event.EventType.choices, source="event_type")
     createdAt = DateTimeField(source="created_at",
                               help_text="timestamp of the event's current version; moves on edit")
 
