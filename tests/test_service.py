@@ -63,6 +63,21 @@ def test_openapi_document_describes_every_chat_history_route(client):
     assert {"memorySpaceId", "userId", "tenantId", "createdAt"} <= set(space)
 
 
+def test_health_and_ready_are_in_the_openapi_document_as_they_answer(client, db, settings):
+    """The contract: /schema/ is the OpenAPI document of everything it lists, /health and /ready included;
+    neither needs a key."""
+    from config.embedded import free_port
+    from tests.openapi_conformance import assert_conforms, served_schema
+
+    for path in ("/health", "/ready"):
+        assert served_schema()["paths"][path]["get"]["security"] == [{}]
+        assert_conforms(client.get(path), "GET", path)
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert_conforms(response, "GET", "/ready")
+
+
 @pytest.mark.parametrize("page", ["/schema/swagger-ui/", "/schema/redoc/"])
 def test_docs_pages_render_with_local_assets(client, page):
     response = client.get(page)

@@ -141,3 +141,33 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
     def get_name(self, auto_schema, direction):
         return None  # the default component name
 
+
+def _json_answer(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_READY = {"type": "object", "required": ["status", "checks"], "additionalProperties": False, "properties": {
+    "status": {"type": "string", "enum": ["ready", "unavailable"]},
+    "checks": {"type": "object", "required": ["database", "broker"], "additionalProperties": False,
+               "properties": {"database": {"type": "boolean"}, "broker": {"type": "boolean"}}},
+}}
+SERVICE_PATHS = {
+    "/health": {"get": {
+        "operationId": "health", "tags": ["Service"], "security": [{}], "summary": "200 while the process runs",
+        "responses": {"200": _json_answer("alive", {
+            "type": "object", "required": ["status"], "additionalProperties": False,
+            "properties": {"status": {"type": "string", "enum": ["ok"]}}})},
+    }},
+    "/ready": {"get": {
+        "operationId": "ready", "tags": ["Service"], "security": [{}],
+        "summary": "200 when the database and the broker answer; 503 saying which does not",
+        "responses": {"200": _json_answer("ready", _READY), "503": _json_answer("not ready", _READY)},
+    }},
+}
+
+
+def add_service_paths(result, generator, request, public):
+    """drf-spectacular post-processing hook: /health and /ready are plain Django views (no key, no DRF), so
+    the generator does not see them; the contract's document describes them too."""
+    result["paths"] = {**SERVICE_PATHS, **result["paths"]}
+    return result
