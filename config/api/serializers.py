@@ -55,6 +55,15 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class NumberField(serializers.FloatField):
+    """A number, and only a number: DRF's FloatField takes true as 1.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def check_json(value, *, depth: int = 0) -> None:
     """A JSON value PostgreSQL can store as jsonb: objects with string keys, arrays, strings without NUL or
     lone surrogates ("\\ud800" parses, but is not UTF-8), finite numbers (1e999 parses to inf), booleans and

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import DateTimeField, JSONObjectField, SafeJSONField, TextField, check_json
+from config.api.serializers import (
+    DateTimeField,
+    JSONObjectField,
+    NumberField,
+    SafeJSONField,
+    TextField,
+    check_json,
+)
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import AddRequest, MemoryHistory
 from mem0_compat.selectors import ENTITY_TYPES
@@ -112,7 +119,7 @@ class MessagesField(serializers.ListField):
 
 @extend_schema_field({"oneOf": [{"type": "number", "minimum": 0, "maximum": 253402300799},
                                 {"type": "string", "maxLength": 40}]})
-class TimestampField(serializers.FloatField):
+class TimestampField(NumberField):
     """Unix seconds (int, float or numeric string), or an ISO 8601 date-time (mem0 2.x types it int | float |
     str, and seed 001's MemoryUpdate a string of at most 40 characters; without an offset it is UTC). Answers
     Unix seconds."""
@@ -123,8 +130,6 @@ class TimestampField(serializers.FloatField):
         super().__init__(min_value=0, max_value=253402300799, allow_null=True, required=False, **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):  # FloatField would take true as 1.0
-            self.fail("invalid")
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError:
@@ -236,7 +241,7 @@ class SearchIn(MemoryQueryIn):
     query = TextField(min_length=1, max_length=2000)
     top_k = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
     limit = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
-    threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    threshold = NumberField(min_value=0, max_value=1, required=False, allow_null=True)
     rerank = serializers.BooleanField(required=False, allow_null=True)
     keyword_search = serializers.BooleanField(required=False, allow_null=True)
     output_format = serializers.ChoiceField(choices=["v1.0", "v1.1"], required=False, allow_null=True)

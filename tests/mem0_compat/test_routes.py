@@ -360,6 +360,8 @@ def test_an_async_add_with_a_too_long_id_in_filters_is_refused_before_it_is_queu
     ({"query": "x", "filters": {"user_id": "a"}, "top_k": 51}, ["body", "top_k"]),
     ({"query": "x", "filters": {"user_id": "a"}, "top_k": 0}, ["body", "top_k"]),
     ({"query": "x", "filters": {"user_id": "a"}, "threshold": 2}, ["body", "threshold"]),
+    ({"query": "x", "filters": {"user_id": "a"}, "threshold": True}, ["body", "threshold"]),  # was taken as 1.0
+    ({"query": "x", "filters": {"user_id": "a"}, "top_k": True}, ["body", "top_k"]),
     ({"query": "x", "filters": {"user_id": {"regex": ".*"}}}, ["body", "filters", "user_id", "regex"]),
 ])
 def test_search_rejects_bad_input_with_422(api, space, body, loc):
