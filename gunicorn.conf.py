@@ -8,3 +8,8 @@ import os
 # connection as a client reuses it, that request fails (bench load saw 2 ReadErrors in 5,129 requests with
 # gunicorn's default of 2 s).
 keepalive = int(os.environ.get("WEB_KEEPALIVE", 75))
+
+# The longest request line (method, URL, version) taken: filters travel in query strings (the mem0 client's
+# delete_all sends them there), and gunicorn's default of 4094 bytes answered a plain-text 414 before the API
+# saw them. 8190 is gunicorn's highest bounded value, and what nginx takes by default.
+limit_request_line = 8190

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from config.embedded import free_port
@@ -58,31 +59,55 @@ def _answers_health(port: int) -> bool:
         return False  # not listening yet
 
 
-def test_the_web_process_keeps_an_idle_connection_longer_than_httpx_pools_do(db, tmp_path):
-    """An httpx client (the mem0 client's) reuses an idle connection for up to 5 s. gunicorn's default closed it
-    after 2 s, and a request sent as it closed failed. Here the Procfile's web process still answers on one
-    connection left idle for longer than that."""
+@pytest.fixture
+def web_port(db, tmp_path):
+    """The Procfile's web process (gunicorn, one worker, gunicorn.conf.py) on a free port, until the test ends."""
     port = free_port()
-    web = procfile()["web"]
     env = service_environment(PORT=str(port), WEB_CONCURRENCY="1",
                               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     with open(tmp_path / "web.log", "w") as log:
-        server = subprocess.Popen(["sh", "-c", web], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(["sh", "-c", procfile()["web"]], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not _answers_health(port):
             assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "web.log").read_text()
             time.sleep(0.2)
-        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        for pause in (0, httpx.Limits().keepalive_expiry + 1):
-            time.sleep(pause)
-            kept.request("GET", "/health")
-            answer = kept.getresponse()
-            assert (answer.status, json.loads(answer.read())) == (200, {"status": "ok"})
+        yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_the_web_process_keeps_an_idle_connection_longer_than_httpx_pools_do(web_port):
+    """An httpx client (the mem0 client's) reuses an idle connection for up to 5 s. gunicorn's default closed it
+    after 2 s, and a request sent as it closed failed. Here the Procfile's web process still answers on one
+    connection left idle for longer than that."""
+    kept = http.client.HTTPConnection("127.0.0.1", web_port, timeout=10)
+    for pause in (0, httpx.Limits().keepalive_expiry + 1):
+        time.sleep(pause)
+        kept.request("GET", "/health")
+        answer = kept.getresponse()
+        assert (answer.status, json.loads(answer.read())) == (200, {"status": "ok"})
+
+
+def test_the_web_process_takes_request_lines_of_8_kib(web_port):
+    """Filters travel in query strings (the mem0 client's delete_all). gunicorn's default refused a request line
+    over 4 KiB with a plain-text 414 before the API saw it; 8 KiB is what nginx takes by default."""
+    url = f"http://127.0.0.1:{web_port}/health?filters=" + "x" * 7000
+    answer = httpx.get(url, timeout=10)
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+    assert httpx.get(url + "x" * 1200, timeout=10).status_code == 414  # a bound remains
+
+
+@pytest.mark.django_db(transaction=True)  # the key is committed, for the web process to see it
+def test_the_web_process_reads_a_chunked_body(web_port, api_key):
+    """gunicorn hands the app a chunked body de-chunked, without a Content-Length; the API took it for {}."""
+    chunks = iter([b'{"description": "sent ', b'in chunks"}'])
+    answer = httpx.post(f"http://127.0.0.1:{web_port}/api/v2/memory/new/", content=chunks, timeout=10,
+                        headers={"Authorization": f"Token {api_key}", "Content-Type": "application/json"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["description"] == "sent in chunks"
 
 
 def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_traceback(db):
