@@ -69,6 +69,28 @@ def test_batch_updates_naming_the_same_memories_in_opposite_orders_both_succeed(
     assert len(last) == 1 and next(iter(last))[1] == ROUNDS - 1  # one batch wrote last, and wrote every row
 
 
+def add_committed_late(space, text: str, *, added: threading.Event, then: threading.Event) -> None:
+    """Add `text` for alice and hold the transaction open until `then` is set, and half a second more: the
+    other thread's write runs meanwhile (or waits for this commit)."""
+    try:
+        with transaction.atomic():
+            memory_add(space=space, messages=[{"role": "user", "content": text}], scope={"user_id": "alice"},
+                       infer=False)
+            added.set()
+            then.wait(timeout=10)
+            time.sleep(0.5)
+    finally:
+        connections.close_all()
+
+
+def run_at_once(*targets) -> None:
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_restore_and_an_add_of_the_same_text_at_once_leave_one_live_copy(space, admin_user):
     """An add of the text is written, not yet committed, when the admin restores a deleted memory of the same
@@ -78,17 +100,6 @@ def test_a_restore_and_an_add_of_the_same_text_at_once_leave_one_live_copy(space
                            scope={"user_id": "alice"}, infer=False)
     memory_delete(space=space, memory_id=result["id"])
     added, restoring = threading.Event(), threading.Event()
-
-    def add_and_commit_late() -> None:
-        try:
-            with transaction.atomic():
-                memory_add(space=space, messages=[{"role": "user", "content": "Likes hiking"}],
-                           scope={"user_id": "alice"}, infer=False)
-                added.set()
-                restoring.wait(timeout=10)
-                time.sleep(0.5)  # the restore runs meanwhile (or waits for this commit)
-        finally:
-            connections.close_all()
 
     def restore() -> None:
         client = Client()
@@ -101,11 +112,7 @@ def test_a_restore_and_an_add_of_the_same_text_at_once_leave_one_live_copy(space
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=add_and_commit_late), threading.Thread(target=restore)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(lambda: add_committed_late(space, "Likes hiking", added=added, then=restoring), restore)
     assert Memory.objects.alive().filter(space=space, memory="Likes hiking").count() == 1
     assert Memory.objects.get(pk=result["id"]).deleted_at is not None
     assert not MemoryHistory.objects.filter(metadata={"restored": True}).exists()
@@ -123,17 +130,6 @@ def test_an_inferred_update_and_an_add_of_its_new_text_at_once_leave_one_live_co
         Decision(event="UPDATE", text="Lives in Lyon", memory_id=paris["id"], old_text="Lives in Paris")])
     added, updating, results = threading.Event(), threading.Event(), {}
 
-    def add_and_commit_late() -> None:
-        try:
-            with transaction.atomic():
-                memory_add(space=space, messages=[{"role": "user", "content": "Lives in Lyon"}],
-                           scope={"user_id": "alice"}, infer=False)
-                added.set()
-                updating.wait(timeout=10)
-                time.sleep(0.5)  # the inferred update runs meanwhile (or waits for this commit)
-        finally:
-            connections.close_all()
-
     def inferred_update() -> None:
         try:
             added.wait(timeout=10)
@@ -143,11 +139,7 @@ def test_an_inferred_update_and_an_add_of_its_new_text_at_once_leave_one_live_co
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=add_and_commit_late), threading.Thread(target=inferred_update)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(lambda: add_committed_late(space, "Lives in Lyon", added=added, then=updating), inferred_update)
     assert Memory.objects.alive().filter(space=space, memory="Lives in Lyon").count() == 1
     assert [result["event"] for result in results["update"]] == ["DELETE"]
 
