@@ -38,6 +38,9 @@ def run_add_request(self, request_id: str) -> str:
     request = services.add_request_claim(request_id=request_id)
     if request is None:
         return "not claimed"  # finished, or being run by another worker
+    if request.space.deleted_at is not None:  # as a lifecycle execution does: nothing is written there
+        _finish(request, AddRequest.Status.FAILED, error="The memory space was deleted before the add ran")
+        return "failed"
     try:
         data = AddIn(data=request.payload)
         data.is_valid(raise_exception=True)

@@ -146,6 +146,19 @@ def test_a_request_that_no_longer_validates_ends_failed_not_running(space):
     assert request.status == "FAILED" and "ValidationError" in request.error
 
 
+def test_an_add_queued_before_its_space_was_deleted_writes_nothing_into_it(space):
+    from mem0_compat import tasks
+    from memoryspaces.services import space_soft_delete
+
+    request = AddRequest.objects.create(space=space, payload={
+        "messages": [{"role": "user", "content": "I deploy on Fridays"}], "user_id": "alice", "infer": False})
+    space_soft_delete(space=space)  # before a worker gets to it
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "failed"
+    request.refresh_from_db()
+    assert request.status == "FAILED" and "deleted" in request.error
+    assert not Memory.objects.filter(space=space).exists()
+
+
 def test_beat_publishes_again_twice_as_often_as_the_wait(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["add-requests-republish"]
     assert entry == {"task": "mem0_compat.tasks.republish_add_requests",
