@@ -92,6 +92,9 @@ _TYPE_BY_CODE = {
 }
 
 
+_LIST_CODES = {"max_length": "max_items", "min_length": "min_items"}
+
+
 def validation_entries(errors, loc: list) -> list[dict]:
     """Flatten DRF's nested error structure into [{"loc", "msg", "type"}]."""
     if isinstance(errors, dict):
@@ -113,6 +116,10 @@ def validation_entries(errors, loc: list) -> list[dict]:
 
 def _entry(error, loc: list) -> dict:
     code = getattr(error, "code", "invalid")
+    if code in _LIST_CODES and str(error).endswith(" elements."):
+        # DRF reports a list's length (ListField, many=True) with a string's codes; only its message, which
+        # counts elements, tells them apart. A list's are pydantic's too_long / too_short.
+        code = _LIST_CODES[code]
     return {"loc": loc, "msg": str(error), "type": _TYPE_BY_CODE.get(code, code or "value_error")}
 
 

@@ -173,6 +173,7 @@ def test_batch_over_200_is_422_and_writes_nothing(api, session):
                         {"events": [{"body": {"content": "x"}, "emitter": USER}] * 201}, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "events"]
+    assert response.json()["detail"][0]["type"] == "too_long"  # a list's error, not a string's
     assert Event.objects.count() == 0
 
 

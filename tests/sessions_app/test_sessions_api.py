@@ -187,11 +187,29 @@ def test_create_rejects_bad_input_with_422_and_writes_nothing(api, space, body, 
     assert space.sessions.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "error_type"),
+    [
+        ({"participants": ["a", "b"]}, "too_long"),
+        ({"participants": []}, "too_short"),
+        ({"participants": ["a"], "lifecycleStrategies": [STRATEGY] * 6}, "too_long"),
+    ],
+)
+def test_a_list_of_the_wrong_length_is_a_list_error_not_a_string_error(api, space, body, error_type):
+    """Seed 001's 422 entries are pydantic's: a list with too many or too few items is too_long / too_short
+    (string_too_long is for text)."""
+    response = api.post(sessions_url(space), body, format="json")
+    assert response.status_code == 422
+    assert [(e["loc"][:2], e["type"]) for e in response.json()["detail"]] == [(["body", next(reversed(body))],
+                                                                              error_type)]
+
+
 def test_update_rejects_an_empty_strategy_list(api, space):
     session = make_session(space)
     response = api.patch(sessions_url(space, session), {"lifecycleStrategies": []}, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "lifecycleStrategies"]
+    assert response.json()["detail"][0]["type"] == "too_short"
 
 
 @pytest.mark.parametrize("path", ["not-a-uuid/", "00000000-0000-0000-0000-00000000000g/"])
