@@ -3,8 +3,10 @@ shapes the client hides (status codes, error bodies)."""
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from datarobot.errors import ClientError, MemorySpaceDeduplicationError
 from datarobot.models.memory import MemorySpace
 
@@ -189,3 +191,30 @@ def test_list_rejects_bad_paging(api, query):
     response = api.get(SPACES, query)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_client_lists_spaces_page_by_page_in_creation_order(dr):
+    created = [MemorySpace.create(description=f"s{index}").id for index in range(5)]
+    assert [s.id for s in MemorySpace.list(offset=1, limit=2)] == created[1:3]
+    assert [s.id for s in MemorySpace.list(offset=4, limit=100)] == created[4:]
+    assert MemorySpace.list(offset=5) == []
+    with pytest.raises(ClientError) as too_many:
+        MemorySpace.list(limit=101)  # a page is at most 100 items
+    assert too_many.value.status_code == 422
+
+
+def test_concurrent_creates_with_one_deduplication_key_make_one_space(live_server, api_key, user):
+    """The partial unique index decides between racing creates: one 201, every other a 409 naming it."""
+    def create(_):
+        response = requests.post(f"{live_server.url}{SPACES}new/", json={"deduplicationKey": "race"},
+                                 headers={"Authorization": f"Token {api_key}"}, timeout=30)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    [winner] = [body for status, body in answers if status == 201]
+    conflicts = [body for status, body in answers if status == 409]
+    assert len(conflicts) == 5
+    assert {(c["errorName"], c["existingMemorySpaceId"]) for c in conflicts} == {
+        ("MemorySpaceDeduplicationConflict", winner["memorySpaceId"])}
+    assert [str(s.id) for s in user.memory_spaces.all()] == [winner["memorySpaceId"]]

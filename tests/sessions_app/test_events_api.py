@@ -320,3 +320,37 @@ def test_bodies_keep_their_keys_in_the_order_sent(api, session):
     items = json.loads(api.get(events_url(session)).content)["items"]
     assert [list(item["body"]) for item in items] == [list(first), list(edited)]
     assert list(items[0]["body"]["a"]) == ["yy", "b"] and list(items[0]["body"]["a"]["b"][0]) == ["long_key", "k"]
+
+
+def test_client_pages_through_more_than_one_page_of_events(client_session, dr):
+    client_session.post_events([{"body": {"content": f"m{i}"}, "emitter": USER} for i in range(150)])
+    assert [e.sequence_id for e in client_session.events()] == list(range(100))  # a page is at most 100
+    assert [e.sequence_id for e in client_session.events(offset=100)] == list(range(100, 150))
+    assert [e.sequence_id for e in client_session.events(offset=98, limit=4)] == [98, 99, 100, 101]
+    raw = dr.client.get_client().get(
+        f"memory/{client_session.memory_space_id}/sessions/{client_session.id}/events/", params={"offset": 140}).json()
+    assert (raw["offset"], raw["limit"], raw["total"], len(raw["items"])) == (140, 100, 150, 10)
+    with pytest.raises(ClientError) as too_many:
+        client_session.events(last_n=101)
+    assert too_many.value.status_code == 422
+
+
+def test_client_camelizes_keys_inside_a_body_and_they_are_stored_as_sent(client_session):
+    posted = client_session.post_event(body={"content": "Rolled back.", "tool_call": {"call_id": "c1",
+                                                                                        "raw_args": [{"dry_run": 1}]}},
+                                       emitter=AGENT, event_type="tool_output")
+    sent = {"content": "Rolled back.", "toolCall": {"callId": "c1", "rawArgs": [{"dryRun": 1}]}}
+    assert Event.objects.get(session_id=client_session.id, sequence_id=posted.sequence_id).body == sent
+    assert posted.body == {"content": "Rolled back.", "tool_call": {"call_id": "c1", "raw_args": [{"dry_run": 1}]}}
+
+    client_session.update_events([{"sequence_id": posted.sequence_id, "body": {"content": "x", "extra_key": 2}}])
+    assert Event.objects.get(session_id=client_session.id).body == {"content": "x", "extraKey": 2}
+
+
+def test_client_batch_edit_answers_in_the_order_of_the_edits(client_session):
+    client_session.post_events([{"body": {"content": c}, "emitter": USER} for c in "abc"])
+    changed = client_session.update_events([{"sequence_id": 2, "body": {"content": "c2"}},
+                                            {"sequence_id": 0, "event_type": "status", "emitter": AGENT}])
+    assert [(e.sequence_id, e.body["content"], e.event_type, e.emitter_type) for e in changed] == [
+        (2, "c2", "message", "user"), (0, "a", "status", "agent")]
+    assert [(e.sequence_id, e.body["content"]) for e in client_session.events()] == [(0, "a"), (1, "b"), (2, "c2")]

@@ -2,13 +2,15 @@
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from datarobot.errors import ClientError, MemorySessionDeduplicationError
 from datarobot.models.memory import Session
 
 from sessions_app.models import LifecycleStrategy
-from tests.factories import make_session
+from tests.factories import MemorySpaceFactory, make_session
 from tests.openapi_conformance import served_schema
 
 PARTICIPANT = "67500a000000000000000001"
@@ -229,3 +231,66 @@ def test_metadata_keeps_its_keys_in_the_order_sent(api, space):
     changed = {"zz": 2, "ticket": "T-2"}
     assert api.patch(url, {"metadata": changed}, format="json").status_code == 200
     assert list(json.loads(api.get(url).content)["metadata"]) == list(changed)
+
+
+def test_client_camelizes_keys_inside_metadata_and_opts_and_they_are_stored_as_sent(dr, space):
+    """The client camelizes every key at every depth; the server keeps what arrived, and the client
+    snake-cases it again when it reads."""
+    session = Session.create(
+        memory_space_id=str(space.id), participants=[PARTICIPANT],
+        metadata={"ticket_id": "T-1", "customer_info": {"account_tier": [{"since_year": 2020}]}},
+        lifecycle_strategies=[{"type": "extract_memories", "trigger": {"event_count": 10},
+                               "opts": {"soft_delete": False, "agent_id": "support-bot"}}],
+    )
+    stored = space.sessions.get(pk=session.id)
+    assert stored.metadata == {"ticketId": "T-1", "customerInfo": {"accountTier": [{"sinceYear": 2020}]}}
+    assert [s.as_wire() for s in stored.strategies.all()] == [
+        {"type": "extract_memories", "trigger": {"eventCount": 10},
+         "opts": {"softDelete": False, "agentId": "support-bot"}}]
+    fetched = Session.get(str(space.id), session.id)
+    assert fetched.metadata == {"ticket_id": "T-1", "customer_info": {"account_tier": [{"since_year": 2020}]}}
+
+    fetched.update(lifecycle_strategies=fetched.lifecycle_strategies)  # what it read, sent back: unchanged
+    assert [s.as_wire() for s in stored.strategies.all()] == [
+        {"type": "extract_memories", "trigger": {"eventCount": 10},
+         "opts": {"softDelete": False, "agentId": "support-bot"}}]
+
+
+def test_client_clears_description_and_metadata_with_none(dr, space):
+    session = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT], description="d",
+                             metadata={"k": "v"})
+    session.update(description=None)
+    assert (session.description, session.metadata, session.version) == (None, {"k": "v"}, 2)
+    session.update(metadata=None)
+    fetched = Session.get(str(space.id), session.id)
+    assert (fetched.description, fetched.metadata, fetched.version) == (None, None, 3)
+    session.update()  # nothing to change: the client sends nothing, the version stays
+    assert Session.get(str(space.id), session.id).version == 3
+
+
+def test_client_reuses_a_session_deduplication_key_in_another_space_and_after_a_delete(dr, space, user):
+    other_space = MemorySpaceFactory(owner=user)
+    first = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT], deduplication_key="chat-1")
+    elsewhere = Session.create(memory_space_id=str(other_space.id), participants=[PARTICIPANT],
+                               deduplication_key="chat-1")
+    assert elsewhere.deduplication_key == "chat-1" and elsewhere.id != first.id
+    first.delete()  # soft-deleting frees the key in its space
+    again = Session.create(memory_space_id=str(space.id), participants=[PARTICIPANT], deduplication_key="chat-1")
+    assert again.id not in (first.id, elsewhere.id)
+
+
+def test_concurrent_session_creates_with_one_deduplication_key_make_one_session(live_server, api_key, space):
+    def create(_):
+        response = requests.post(f"{live_server.url}{sessions_url(space)}",
+                                 json={"participants": [PARTICIPANT], "deduplicationKey": "race"},
+                                 headers={"Authorization": f"Token {api_key}"}, timeout=30)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    [winner] = [body for status, body in answers if status == 201]
+    conflicts = [body for status, body in answers if status == 409]
+    assert len(conflicts) == 5
+    assert {(c["errorName"], c["existingSessionId"], c["existingSessionUrl"]) for c in conflicts} == {
+        ("SessionDeduplicationConflict", winner["id"], f"/memory/{space.id}/sessions/{winner['id']}/")}
+    assert [str(s.id) for s in space.sessions.all()] == [winner["id"]]
