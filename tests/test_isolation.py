@@ -1,7 +1,10 @@
 """Tenant isolation: another tenant's key gets 404 on every object of the first, on every route, and its
 lists are empty. Nothing is changed by its attempts."""
 
+import datarobot
 import pytest
+from datarobot.errors import ClientError
+from datarobot.models.memory import MemorySpace, Session
 
 from sessions_app.models import Event
 from sessions_app.services import event_append_batch
@@ -99,3 +102,27 @@ def test_the_body_cannot_name_another_tenant_or_owner(api, other_api, other_user
     assert response.status_code == 422
     assert other_api.get(f"/api/v2/memory/{own['memorySpaceId']}/").json()["tenantId"] == str(other_user.tenant_id)
     assert [space["memorySpaceId"] for space in api.get("/api/v2/memory/").json()["items"]] == [str(victim["space"].id)]
+
+
+def test_the_real_client_of_another_tenant_sees_nothing_and_collides_with_nothing(live_server, other_api_key,
+                                                                                   user, victim):
+    """The `datarobot` client with the other tenant's key: 404 on every object of the first, empty lists, and a
+    deduplication key the first tenant uses is free for it (a 409 would name the first tenant's space)."""
+    MemorySpaceFactory(owner=user, deduplication_key="shared-key")
+    datarobot.Client(token=other_api_key, endpoint=f"{live_server.url}/api/v2")
+    space_id, session_id = str(victim["space"].id), str(victim["session"].id)
+    foreign_session = Session(id=session_id)._set_context(space_id)
+    for call in (lambda: MemorySpace.get(space_id), lambda: Session.get(space_id, session_id),
+                 lambda: Session.list(space_id), lambda: foreign_session.events(last_n=5),
+                 lambda: foreign_session.post_event(body={"content": "pwned"}, emitter={"type": "user"}),
+                 lambda: foreign_session.update_event(0, body={"content": "pwned"}),
+                 lambda: foreign_session.delete()):
+        with pytest.raises(ClientError) as hidden:
+            call()
+        assert hidden.value.status_code == 404
+    assert MemorySpace.list() == []
+    assert MemorySpace.list(deduplication_key="shared-key") == []
+    assert MemorySpace.create(deduplication_key="shared-key").deduplication_key == "shared-key"
+    victim["session"].refresh_from_db()
+    assert (victim["session"].deleted_at, victim["session"].event_count) == (None, 1)
+    assert list(Event.objects.values_list("body", flat=True)) == [{"content": "x"}]
