@@ -204,6 +204,11 @@ class _Mem0ProviderChat:
         if base_url and base_url_option in inspect.signature(config_class).parameters:
             config[base_url_option] = base_url
         self.llm = LlmFactory.create(provider, config)
+        client = getattr(self.llm, "client", None)
+        if isinstance(client, openai.OpenAI):
+            # mem0's OpenAI-based providers (lmstudio, vllm, deepseek, ...) keep the library's defaults, 600 s
+            # and two retries: a hung provider would hold the add for half an hour instead of failing as a 502.
+            self.llm.client = client.with_options(timeout=settings.LLM_TIMEOUT_SECONDS, max_retries=1)
 
     def complete(self, messages: list[dict]) -> object:
         return self.llm.generate_response(messages, response_format=JSON_OBJECT)

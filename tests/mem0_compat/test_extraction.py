@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import logging
+import time
 import uuid
 
 import numpy as np
@@ -240,6 +241,21 @@ def test_llm_timeout_raises(llm, fake_openai, settings):
         LlmExtractor(model="gpt-4o-mini", base_url=fake_openai.base_url).extract_facts(
             CONVERSATION, instructions=None, agent_scope=False
         )
+
+
+@pytest.mark.parametrize("model", ["lmstudio/local-model", "vllm/local-model", "deepseek/deepseek-chat"])
+def test_a_mem0_provider_times_out_after_llm_timeout_seconds_too(fake_openai, settings, model):
+    """mem0's OpenAI-based providers build their own client (600 s timeout, two retries): a hung provider must
+    still fail after LLM_TIMEOUT_SECONDS, retried once, like the OpenAI path."""
+    settings.LLM_TIMEOUT_SECONDS = 0.3
+    fake_openai.hang_next(times=3, seconds=5)
+    extractor = LlmExtractor(model=model, base_url=fake_openai.base_url)
+
+    started = time.monotonic()
+    with pytest.raises(ExtractionFailed, match="timed out"):
+        extractor.extract_facts(CONVERSATION, instructions=None, agent_scope=False)
+    assert time.monotonic() - started < 4
+    assert len(fake_openai.requests) == 2
 
 
 def test_llm_unreachable_raises(settings):
