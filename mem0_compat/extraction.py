@@ -36,6 +36,7 @@ from mem0.configs.prompts import (
 from mem0.utils.factory import LlmFactory
 
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ class LlmExtractor:
             raise ExtractionFailed(
                 f"LLM {self.name} answered without a 'facts' list of strings: {reply!r:.200}"
             )
-        return [fact.strip() for fact in facts if fact.strip()]
+        return [fact for fact in map(str.strip, facts) if fact and self._storable_length(fact, "a fact")]
 
     def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]:
         if not facts:
@@ -347,6 +348,8 @@ class LlmExtractor:
         if event in ("ADD", "UPDATE") and not text:
             logger.warning("LLM %s answered %s without text; ignored", self.name, event)
             return None
+        if event in ("ADD", "UPDATE") and not self._storable_length(text, event):
+            return None
         if event == "ADD":
             return Decision("ADD", text)
         memory = by_temp_id.get(str(item.get("id", "")).strip())
@@ -358,6 +361,15 @@ class LlmExtractor:
         if event == "UPDATE":
             return Decision("UPDATE", text, memory_id=memory["id"], old_text=memory["text"])
         return Decision(event, memory["text"], memory_id=memory["id"])
+
+    def _storable_length(self, text: str, what: str) -> bool:
+        """Whether `text` may be a memory. A runaway reply's megabyte "fact" may not: it would not fit
+        PostgreSQL's full-text index (the add failing as if the database were down), nor tell anything."""
+        if len(text) <= MEMORY_TEXT_MAX_LENGTH:
+            return True
+        logger.warning("LLM %s answered %s of %d characters, longer than a memory may be (%d); ignored",
+                       self.name, what, len(text), MEMORY_TEXT_MAX_LENGTH)
+        return False
 
     def _ask(self, messages: list[dict]) -> dict:
         chat = self._client()

@@ -9,6 +9,9 @@ from pgvector.django import VectorField
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
+# The longest text a memory is given: a message's (stored verbatim by infer=false), and a fact an LLM answers.
+# Far below what PostgreSQL's full-text index of a row takes (1 MB of lexemes).
+MEMORY_TEXT_MAX_LENGTH = 50_000
 
 
 class Memory(models.Model):

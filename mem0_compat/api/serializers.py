@@ -18,7 +18,7 @@ from config.api.serializers import (
     check_json,
 )
 from mem0_compat.filters import entity_ids_in
-from mem0_compat.models import AddRequest, MemoryHistory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, MemoryHistory
 from mem0_compat.selectors import ENTITY_TYPES
 
 MAX_MESSAGES = 100
@@ -72,7 +72,7 @@ class EntityIdsQuery(Mem0Serializer):
     run_id = TextField(min_length=1, max_length=64, required=False)
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 50_000},
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": MEMORY_TEXT_MAX_LENGTH},
                                 {"type": "array", "items": {"type": "object"}}], "nullable": True})
 class MessageContentField(TextField):
     """A message's text: a string, or (OpenAI style, as mem0 takes it) a list of parts whose text parts are
@@ -81,7 +81,7 @@ class MessageContentField(TextField):
     default_error_messages = {"parts": "Content parts must be objects"}
 
     def __init__(self, **kwargs):
-        super().__init__(max_length=50_000, allow_null=True, **kwargs)
+        super().__init__(max_length=MEMORY_TEXT_MAX_LENGTH, allow_null=True, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, list):

@@ -10,7 +10,7 @@ from mem0 import MemoryClient
 from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
 from mem0.exceptions import NetworkError
 
-from mem0_compat.models import Memory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, Memory
 from tests.factories import MemoryFactory, MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
@@ -297,3 +297,18 @@ def test_an_update_to_a_text_the_scope_already_holds_deletes_the_outdated_memory
         ("ADD", "Lives in Berlin"), ("DELETE", "Lives in Paris")]
     assert [m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]] == ["Lives in Berlin"]
     assert [h["event"] for h in client.history(str(paris.pk))] == ["DELETE"]
+
+
+def test_texts_longer_than_a_message_may_be_are_dropped_from_the_llms_reply(api, llm_space, fake_llm, caplog):
+    """A runaway reply (a fact of megabytes) is not a memory: it would not even fit PostgreSQL's full-text
+    index. Such facts and decisions are dropped, as mem0 drops a decision it cannot apply; the rest is kept."""
+    runaway = " ".join(f"word{index}" for index in range(200_000))  # 1.3 MB of distinct words
+    assert len(runaway) > MEMORY_TEXT_MAX_LENGTH
+    fake_llm.script({"facts": ["Likes tea", runaway]},
+                    decisions(("0", "Likes tea", "ADD"), ("1", runaway, "ADD")))
+    response = add_as_alice(api, llm_space, "I like tea")
+    assert response.status_code == 200, response.content[:300]
+    assert [(r["event"], r["memory"]) for r in response.json()["results"]] == [("ADD", "Likes tea")]
+    assert runaway not in fake_llm.requests[1]["messages"][0]["content"]  # the decision never saw the fact
+    assert list(Memory.objects.filter(space=llm_space).values_list("memory", flat=True)) == ["Likes tea"]
+    assert "longer than" in caplog.text
