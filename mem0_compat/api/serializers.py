@@ -364,7 +364,8 @@ class FeedbackIn(Mem0Serializer):
 
 
 class LlmConfigIn(serializers.Serializer):
-    """`{provider, config: {model, openai_base_url|base_url|ollama_base_url, ...}}`; other keys are ignored."""
+    """`{provider, config: {model, <provider>_base_url|openai_base_url|base_url|ollama_base_url, ...}}`; other keys
+    are ignored."""
 
     provider = TextField(min_length=1, max_length=100, required=False, allow_null=True)
     config = JSONObjectField(required=False, allow_null=True)

@@ -447,10 +447,12 @@ class OssConfigureView(Mem0View):
         fields = {}
         llm = data.get("llm") or {}
         config = llm.get("config") or {}
+        provider = llm.get("provider") or "openai"
         if config.get("model"):
-            provider = llm.get("provider") or "openai"
             fields["llm_model_name"] = config["model"] if provider == "openai" else f"{provider}/{config['model']}"
-        base_url = config.get("openai_base_url") or config.get("base_url") or config.get("ollama_base_url")
+        # mem0's provider configs name their endpoint `<provider>_base_url` (vllm_base_url, lmstudio_base_url, ...)
+        base_url = (config.get(f"{provider}_base_url") or config.get("openai_base_url") or config.get("base_url")
+                    or config.get("ollama_base_url"))
         if base_url:
             fields["llm_base_url"] = base_url
         if "custom_fact_extraction_prompt" in data:

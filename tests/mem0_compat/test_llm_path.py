@@ -270,6 +270,22 @@ def test_the_operators_llm_key_never_reaches_an_endpoint_a_tenant_configured(api
     assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer no-key"] * 2
 
 
+@pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
+def test_configure_takes_the_base_url_a_mem0_provider_names_its_own(api, user, fake_llm, provider):
+    """mem0's server is configured with each provider's own option (`vllm_base_url`, `lmstudio_base_url`, ...):
+    the space's extraction must then go to that endpoint, through mem0's provider."""
+    space = MemorySpaceFactory(owner=user)
+    configure = {"llm": {"provider": provider, "config": {"model": "local-model",
+                                                          f"{provider}_base_url": fake_llm.base_url}}}
+    assert api.post(f"/api/v2/memory/{space.id}/configure", configure, format="json").status_code == 200
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url) == (f"{provider}/local-model", fake_llm.base_url)
+    fake_llm.script({"facts": []})
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert fake_llm.requests[0]["model"] == "local-model"
+    assert fake_llm.request_headers[0]["authorization"] == "Bearer no-key"
+
+
 def test_nul_and_lone_surrogates_in_the_llms_texts_are_dropped(api, llm_space, fake_llm):
     stored = api.post(f"/api/v2/memory/{llm_space.id}/v3/memories/add/",
                       {"messages": "Lives in Paris", "user_id": "alice", "infer": False}, format="json")
