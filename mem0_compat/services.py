@@ -163,7 +163,9 @@ def _with_new(names: list[str], more: list[str]) -> list[str]:
 def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
     the memory does not change. An UPDATE to a text another memory of the scope holds (one just added, say)
-    deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new.
+    deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new. DELETEs
+    go first: a text they take out of the scope may be written again by an ADD or an UPDATE of the same
+    reply (the LLM merging two memories), and then stays, as in mem0, which applies each decision in turn.
     Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
     them) before anything is written; then the texts to add or update, as `_insert_new` locks them (all at
     once, in hash order), so that the check for a holder of an UPDATE's text sees an add of it running at
@@ -173,15 +175,21 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     locked = {str(m.pk): m for m in in_scope.select_for_update().filter(pk__in=targets).order_by("pk")}
     _lock_texts(space_id=space.pk, scope=scope,
                 hashes=[text_hash(d.text) for d in decisions if d.event in ("ADD", "UPDATE")])
+    results = []
+    for decision in decisions:
+        memory = locked.get(str(decision.memory_id))
+        if decision.event == "DELETE" and memory is not None and not memory.immutable:
+            _soft_delete(memory, messages)
+            results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
         locked.get(str(d.memory_id)), "immutable", False)]
-    results = _insert_new(space=space, scope=scope,
-                          texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
-                          vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
+    results += _insert_new(space=space, scope=scope,
+                           texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
+                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
     holders = dict(in_scope.filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
                    .values_list("hash", "pk"))
     for decision in decisions:
-        if decision.event not in ("UPDATE", "DELETE"):
+        if decision.event != "UPDATE":
             continue
         memory = locked.get(str(decision.memory_id))
         if memory is None or memory.immutable:

@@ -180,6 +180,22 @@ def test_the_decision_sees_neither_expired_memories_nor_those_of_another_scope(c
         "Lives in Paris", "Likes trains", "Name is Alice"}
 
 
+@pytest.mark.parametrize("merge", [
+    lambda listed: decisions((listed["Lives in Paris"], "Lives in Berlin", "UPDATE", "Lives in Paris"),
+                             (listed["Lives in Berlin"], "Lives in Berlin", "DELETE")),
+    lambda listed: decisions((listed["Lives in Berlin"], "Lives in Berlin", "DELETE"),
+                             ("2", "Lives in Berlin", "ADD"), (listed["Lives in Paris"], "Lives in Paris", "DELETE")),
+], ids=["update-one-delete-the-other", "delete-both-add-again"])
+def test_a_text_the_llm_deletes_and_writes_again_in_one_reply_is_kept_once(client, fake_llm, llm_space, merge):
+    """The LLM merges two memories (one updated to the other's text, which it deletes; or both deleted and the
+    text added anew): as in mem0, which applies each decision in turn, the scope keeps that text, once."""
+    MemoryFactory(space=llm_space, user_id="alice", memory="Lives in Paris")
+    MemoryFactory(space=llm_space, user_id="alice", memory="Lives in Berlin")
+    fake_llm.script({"facts": ["Lives in Berlin"]}, lambda request: merge(listed_memories(request)))
+    client.add("I live in Berlin", user_id="alice")
+    assert [m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]] == ["Lives in Berlin"]
+
+
 FOOD_AND_TRAVEL = [{"food": "Anything about food and drinks"}, {"travel": "Trips, places, holidays and moves"}]
 
 
