@@ -294,7 +294,8 @@ class LlmExtractor:
             decision = self._decision(item, by_temp_id)
             if decision is None:
                 continue
-            if decision.memory_id is not None:
+            # a NONE changes nothing: it does not hide a change of its memory the reply makes too
+            if decision.memory_id is not None and decision.event != "NONE":
                 if decision.memory_id in decided_ids:
                     logger.warning(
                         "LLM %s decided twice about memory %s; kept the first", self.name, decision.memory_id

@@ -182,6 +182,21 @@ def test_llm_decide_maps_temporary_ids_to_real_ids(llm, fake_openai, caplog):
     assert alice["id"] not in prompt
 
 
+def test_llm_decide_a_none_does_not_hide_a_change_of_the_same_memory(llm, fake_openai):
+    """A model may list every memory as NONE, then again the one that changes: the change counts, as in mem0,
+    which applies each decision in turn (NONE doing nothing)."""
+    paris = memory("Lives in Paris")
+    fake_openai.script({"memory": [
+        {"id": "0", "text": "Lives in Paris", "event": "NONE"},
+        {"id": "0", "text": "Lives in Berlin", "event": "UPDATE", "old_memory": "Lives in Paris"},
+    ]})
+
+    decisions = llm.decide(["Lives in Berlin"], [paris])
+
+    assert [d for d in decisions if d.event != "NONE"] == [
+        Decision("UPDATE", "Lives in Berlin", memory_id=paris["id"], old_text="Lives in Paris")]
+
+
 def test_llm_decide_with_empty_memory_and_no_facts(llm, fake_openai):
     assert llm.decide([], [memory("Name is Alice")]) == []
     assert fake_openai.requests == []
