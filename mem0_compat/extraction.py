@@ -22,6 +22,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date
+from types import SimpleNamespace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ from mem0.configs.prompts import (
     USER_MEMORY_EXTRACTION_PROMPT,
     get_update_memory_messages,
 )
+from mem0.llms.base import LLMBase
 from mem0.utils.factory import LlmFactory
 
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
@@ -174,6 +176,9 @@ def api_key_for(base_url: str | None) -> str | None:
     return settings.LLM_API_KEY
 
 
+_NO_CONFIG = SimpleNamespace(config=None)  # for LLMBase._is_reasoning_model: no explicit setting, the name decides
+
+
 class _OpenAIChat:
     """Chat completions against any OpenAI-compatible endpoint."""
 
@@ -187,8 +192,11 @@ class _OpenAIChat:
         )
 
     def complete(self, messages: list[dict]) -> object:
+        # OpenAI refuses any temperature but the default for reasoning models (o1, o3, gpt-5): mem0's own rule
+        # (its config-less heuristic on the name) tells which, as its OpenAI provider leaves it out for them.
+        sampling = {} if LLMBase._is_reasoning_model(_NO_CONFIG, self.model) else {"temperature": 0}
         response = self.client.chat.completions.create(
-            model=self.model, messages=messages, response_format=JSON_OBJECT, temperature=0
+            model=self.model, messages=messages, response_format=JSON_OBJECT, **sampling
         )
         if not response.choices:
             return None

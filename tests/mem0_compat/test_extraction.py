@@ -128,6 +128,21 @@ def test_unknown_prefix_is_part_of_the_model_name(fake_openai, settings):
     assert fake_openai.requests[0]["model"] == "meta-llama/Llama-3-8B"
 
 
+@pytest.mark.parametrize(("model", "temperature"), [
+    ("o3-mini", None), ("openai/o1", None), ("gpt-5", None), ("o1-2024-12-17", None), ("gpt-4o-mini", 0),
+])
+def test_reasoning_models_get_no_temperature_as_in_mem0(fake_openai, model, temperature):
+    """OpenAI refuses any temperature but the default for its reasoning models (o1, o3, gpt-5: HTTP 400, so
+    every add would be a 502): mem0's engine leaves it out for the models it takes for such, and so do we."""
+    fake_openai.script({"facts": []})
+
+    LlmExtractor(model=model, base_url=fake_openai.base_url).extract_facts(
+        CONVERSATION, instructions=None, agent_scope=False
+    )
+
+    assert fake_openai.requests[0].get("temperature") == temperature
+
+
 def test_mem0_provider_goes_through_mem0_llm_factory(fake_openai, settings):
     settings.LLM_API_KEY = "test-key"
     fake_openai.script({"facts": ["Loves sushi"]})
