@@ -1,5 +1,6 @@
 """The service's own pages: health, readiness, landing page, OpenAPI document and its UIs, JSON 404s."""
 
+import re
 import socket
 import threading
 
@@ -85,6 +86,8 @@ def test_docs_pages_render_with_local_assets(client, page):
     html = response.content.decode()
     assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
     assert "/static/drf_spectacular_sidecar/" in html
+    # Offline means no outside host at all: ReDoc's stock page also fetches its fonts from Google.
+    assert re.findall(r'(?:src|href)="(https?:[^"]*)"', html) == []
 
 
 def test_unknown_paths_are_json_404(client, db):
