@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.api.errors import Conflict, NotFound
+from config.api.errors import BadRequest, Conflict, NotFound
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
 
@@ -34,17 +35,30 @@ def split_api_key(raw_key: str) -> tuple[str, str] | None:
     return parts[1], raw_key
 
 
+def _field_checked(model, field: str, value: str) -> str:
+    """`value` as the admin's form would accept it for `model.field` (blank, length, the username's
+    characters), else a BadRequest saying why: a command must not store what the admin cannot edit."""
+    checked = model._meta.get_field(field)
+    try:
+        return checked.clean(value, None)
+    except ValidationError as exc:
+        raise BadRequest(f"The {model._meta.verbose_name}'s {checked.verbose_name} {value!r} is refused: "
+                         f"{' '.join(exc.messages)}") from None
+
+
 @transaction.atomic
 def user_ensure(*, username: str, tenant_name: str | None = None) -> User:
-    """Find or create the user, and its tenant (by name) when it has none yet."""
+    """Find or create the user, and its tenant (by name) when it has none yet. A new user's username and
+    a new tenant's name are checked first (BadRequest)."""
     user = User.objects.filter(username=username).select_related("tenant").first()
     if user is None:
-        user = User(username=username)
+        user = User(username=_field_checked(User, "username", username))
         user.set_unusable_password()
     if user.tenant is None or (tenant_name and user.tenant.name != tenant_name):
         if user.tenant is not None:
             raise Conflict(f"User {username!r} already belongs to tenant {user.tenant.name!r}")
-        user.tenant, _ = Tenant.objects.get_or_create(name=tenant_name or DEFAULT_TENANT_NAME)
+        name = _field_checked(Tenant, "name", tenant_name or DEFAULT_TENANT_NAME)
+        user.tenant, _ = Tenant.objects.get_or_create(name=name)
     user.save()
     return user
 
@@ -54,7 +68,9 @@ def api_key_create(*, user: User, name: str = "") -> tuple[ApiKey, str]:
     """Create a key for `user`. Returns the row and the key in clear, which is never stored.
 
     The prefix (32 random bits, unique) may already be taken, if rarely: a new key is drawn, up to
-    KEY_ATTEMPTS times, then it is a Conflict. The unique index decides, also between concurrent creates."""
+    KEY_ATTEMPTS times, then it is a Conflict. The unique index decides, also between concurrent creates.
+    A name longer than its column is a BadRequest."""
+    name = _field_checked(ApiKey, "name", name)
     for _ in range(KEY_ATTEMPTS):
         prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
         raw_key = f"mem_{prefix}_{secrets.token_urlsafe(32)}"

@@ -184,3 +184,24 @@ def test_create_api_key_that_fails_creates_no_user_or_tenant(user):
             call_command("create_api_key", "erin", "--tenant", "newco")
     assert not User.objects.filter(username="erin").exists()
     assert not Tenant.objects.filter(name="newco").exists()
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["", "--tenant", "newco"], "cannot be blank"),
+    (["a b", "--tenant", "newco"], "may contain only letters"),
+    (["x" * 151, "--tenant", "newco"], "at most 150 characters"),
+    (["erin", "--tenant", "t" * 201], "at most 200 characters"),
+    (["erin", "--tenant", "newco", "--name", "n" * 201], "at most 200 characters"),
+])
+def test_create_api_key_with_a_bad_argument_says_why_and_creates_nothing(db, args, reason):
+    """What the admin could not save either (a blank or spaced username, a name longer than its column) is a
+    one-line CommandError, not a database traceback or a user the admin then cannot edit."""
+    with pytest.raises(CommandError, match=reason):
+        call_command("create_api_key", *args)
+    assert not User.objects.exists() and not Tenant.objects.exists() and not ApiKey.objects.exists()
+
+
+def test_bootstrap_with_a_bad_username_says_why_and_creates_nothing(db):
+    with pytest.raises(CommandError, match="may contain only letters"):
+        call_command("bootstrap", "--username", "the admin")
+    assert not User.objects.exists() and not Tenant.objects.exists()

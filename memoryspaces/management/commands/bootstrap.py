@@ -1,5 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from config.api.errors import BadRequest
 from memoryspaces.services import first_admin_create
 
 
@@ -11,7 +12,10 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args, username, **options):
-        created = first_admin_create(username=username)
+        try:
+            created = first_admin_create(username=username)
+        except BadRequest as exc:  # a username the admin would refuse
+            raise CommandError(exc.detail) from None
         if created is None:
             self.stdout.write("Users exist already: nothing to do. Create API keys with "
                               "`manage.py create_api_key USERNAME`, admin logins with `manage.py createsuperuser`.")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.api.errors import Conflict
+from config.api.errors import BadRequest, Conflict
 from memoryspaces.services import user_api_key_create
 
 
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, tenant, name, **options):
         try:
             key, raw_key = user_api_key_create(username=username, tenant_name=tenant, name=name)
-        except Conflict as exc:  # the user is of another tenant, or no unused key prefix was found
+        except (BadRequest, Conflict) as exc:  # a bad argument, a user of another tenant, no unused key prefix
             raise CommandError(exc.detail) from None
         user = key.user
         self.stdout.write(f"Created API key {key.prefix} for user {user.username} in tenant {user.tenant.name}.")
