@@ -23,11 +23,17 @@ def manage(*args: str, env: dict) -> None:
 
 def main() -> int:
     from config.embedded import EmbeddedPostgres, EmbeddedRedis
+    from config.env import env_int
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the Procfile's commands live in the venv
-    port = int(env.setdefault("PORT", "8000"))
+    # The Procfile's shell hands these to gunicorn and Celery, which would fail on a bad one with a traceback,
+    # or run with no worker at all (WEB_CONCURRENCY=0), after the embedded services had started.
+    port = env_int("PORT", 8000, maximum=65535)
+    env["PORT"] = str(port)
+    for variable in ("WEB_CONCURRENCY", "WEB_THREADS", "CELERY_CONCURRENCY"):
+        env_int(variable, 1)
     data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
     ours = []  # embedded services this run started, to stop at the end (another run's are not ours)
     for variable, service, label in (("DATABASE_URL", EmbeddedPostgres(data_dir), "PostgreSQL + pgvector"),

@@ -1,10 +1,13 @@
-"""One settings module, read from the environment (12-factor). Defaults work offline on a fresh machine."""
+"""One settings module, read from the environment (12-factor). Defaults work offline on a fresh machine. Numbers
+are read with config.env, which stops the process with one line on a value the variable does not take."""
 
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+
+from config.env import env_float, env_int, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
@@ -54,7 +57,7 @@ MIDDLEWARE = [
 ]
 APPEND_SLASH = False  # clients never follow a redirect; routes match exactly
 # The largest valid request is a batch of 200 events of 100,000 characters each (up to ~4 bytes a character).
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MAX_REQUEST_BYTES", 100 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 100 * 1024 * 1024)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -82,18 +85,18 @@ if not DATABASE_URL:
     from config.embedded import EmbeddedPostgres
 
     DATABASE_URL, EMBEDDED_POSTGRES_STARTED = EmbeddedPostgres(DATA_DIR).ensure_running()
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", 600)))}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 600, minimum=0))}
 # Off by default: a health check is one more round trip per request. A connection that died (database
 # restarted) fails one request with a 503 and is replaced on the next.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", False)
 # pgvector: filtered HNSW scans go on until they have enough rows (else a filtered scope served from the index
 # returns too few), set once per connection instead of per query.
-HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", 100))
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100, maximum=1000)
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}")
 # A database that takes the TCP connection and never answers (hung, or a stuck proxy) would hold a request,
 # /ready included, for as long as the kernel keeps the socket: libpq waits forever by default.
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", 5)))
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- broker: REDIS_URL, else an embedded Redis under DATA_DIR ----------------------------------------------
@@ -115,17 +118,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_PUBLISH_RETRY = False
 
 # --- session lifecycle ------------------------------------------------------------------------------------
-LIFECYCLE_SWEEP_SECONDS = int(os.environ.get("LIFECYCLE_SWEEP_SECONDS", 60))
-LIFECYCLE_SWEEP_BATCH = int(os.environ.get("LIFECYCLE_SWEEP_BATCH", 5000))  # rows per statement
-LIFECYCLE_SWEEP_MAX_BATCHES = int(os.environ.get("LIFECYCLE_SWEEP_MAX_BATCHES", 20))  # bounds one sweep's work
-LIFECYCLE_REPUBLISH_AFTER_SECONDS = int(os.environ.get("LIFECYCLE_REPUBLISH_AFTER_SECONDS", 120))
-LIFECYCLE_STALE_RUNNING_SECONDS = int(os.environ.get("LIFECYCLE_STALE_RUNNING_SECONDS", 1800))
-LIFECYCLE_MAX_RETRIES = int(os.environ.get("LIFECYCLE_MAX_RETRIES", 5))
-LIFECYCLE_EXTRACT_CHUNK = int(os.environ.get("LIFECYCLE_EXTRACT_CHUNK", 40))  # messages per extraction call
+LIFECYCLE_SWEEP_SECONDS = env_int("LIFECYCLE_SWEEP_SECONDS", 60)
+LIFECYCLE_SWEEP_BATCH = env_int("LIFECYCLE_SWEEP_BATCH", 5000)  # rows per statement
+LIFECYCLE_SWEEP_MAX_BATCHES = env_int("LIFECYCLE_SWEEP_MAX_BATCHES", 20)  # bounds one sweep's work
+LIFECYCLE_REPUBLISH_AFTER_SECONDS = env_int("LIFECYCLE_REPUBLISH_AFTER_SECONDS", 120)
+LIFECYCLE_STALE_RUNNING_SECONDS = env_int("LIFECYCLE_STALE_RUNNING_SECONDS", 1800)
+LIFECYCLE_MAX_RETRIES = env_int("LIFECYCLE_MAX_RETRIES", 5, minimum=0)
+LIFECYCLE_EXTRACT_CHUNK = env_int("LIFECYCLE_EXTRACT_CHUNK", 40)  # messages per extraction call
 # Adds queued with async_mode whose Celery message may be lost (a failed publish, a worker that died) are
 # published again: PENDING for this long, or RUNNING for the second (a worker that died mid-add).
-ADD_REQUEST_REPUBLISH_AFTER_SECONDS = int(os.environ.get("ADD_REQUEST_REPUBLISH_AFTER_SECONDS", 120))
-ADD_REQUEST_STALE_RUNNING_SECONDS = int(os.environ.get("ADD_REQUEST_STALE_RUNNING_SECONDS", 1800))
+ADD_REQUEST_REPUBLISH_AFTER_SECONDS = env_int("ADD_REQUEST_REPUBLISH_AFTER_SECONDS", 120)
+ADD_REQUEST_STALE_RUNNING_SECONDS = env_int("ADD_REQUEST_STALE_RUNNING_SECONDS", 1800)
 CELERY_BEAT_SCHEDULE = {
     "lifecycle-sweep": {"task": "lifecycle.tasks.sweep", "schedule": float(LIFECYCLE_SWEEP_SECONDS)},
     "add-requests-republish": {"task": "mem0_compat.tasks.republish_add_requests",
@@ -143,10 +146,10 @@ TOKEN_ENCODING = os.environ.get("TOKEN_ENCODING", "cl100k_base")
 # OpenAI-compatible endpoint or one of mem0's embedder providers.
 EMBEDDER = os.environ.get("EMBEDDER", "minilm")
 OFFLINE_DIMENSIONS = {"minilm": 384, "minilm-int8": 384, "static": 64}
-EMBEDDING_DIMENSIONS = int(os.environ.get("EMBEDDING_DIMENSIONS") or OFFLINE_DIMENSIONS.get(EMBEDDER, 1536))
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", OFFLINE_DIMENSIONS.get(EMBEDDER, 1536), maximum=16000)
 # onnxruntime threads per process: all cores for one process (benchmarks, reembed); the Procfile gives each
 # web process one, since several web processes already share the cores.
-EMBEDDER_THREADS = int(os.environ.get("EMBEDDER_THREADS") or os.cpu_count() or 1)
+EMBEDDER_THREADS = env_int("EMBEDDER_THREADS", os.cpu_count() or 1)
 EMBEDDER_BASE_URL = os.environ.get("EMBEDDER_BASE_URL")
 EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
 # LLM for fact extraction: a space's llmModelName/llmBaseUrl, else these defaults; with no model at all the
@@ -154,12 +157,13 @@ EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_
 LLM_MODEL = os.environ.get("LLM_MODEL")
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
 LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", 60))
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0, minimum=0.001)
 # Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
-SEARCH_TEXT_WEIGHT = float(os.environ.get("SEARCH_TEXT_WEIGHT", 0.5))  # best on LoCoMo (bench retrieval)
-SEARCH_TEXT_SCAN_LIMIT = int(os.environ.get("SEARCH_TEXT_SCAN_LIMIT", 200))  # rows a full-text tier reads at most
-SEARCH_TEXT_COMMON_SHARE = float(os.environ.get("SEARCH_TEXT_COMMON_SHARE", 0.02))  # words too common to pick rows
-SEARCH_EXACT_MAX_ROWS = int(os.environ.get("SEARCH_EXACT_MAX_ROWS", 2000))  # scopes searched exactly, row by row
+SEARCH_TEXT_WEIGHT = env_float("SEARCH_TEXT_WEIGHT", 0.5, minimum=0.0, maximum=1.0)  # best on LoCoMo (bench retrieval)
+SEARCH_TEXT_SCAN_LIMIT = env_int("SEARCH_TEXT_SCAN_LIMIT", 200)  # rows a full-text tier reads at most
+# words in more than this share of memories are too common to pick rows
+SEARCH_TEXT_COMMON_SHARE = env_float("SEARCH_TEXT_COMMON_SHARE", 0.02, minimum=0.0, maximum=1.0)
+SEARCH_EXACT_MAX_ROWS = env_int("SEARCH_EXACT_MAX_ROWS", 2000, minimum=0)  # scopes searched exactly, row by row
 # mem0 (used for its prompts and provider factories) must not phone home or write to ~/.mem0.
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("MEM0_DIR", str(DATA_DIR / "mem0"))
@@ -175,7 +179,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["memoryspaces.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("API_RATE_LIMIT") or None},  # e.g. "600/minute"
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_rate("API_RATE_LIMIT")},  # e.g. "600/minute"
 }
 # Rate-limit counters are shared by every web process through Redis (database 1, away from the broker's).
 CACHES = {

@@ -120,3 +120,44 @@ def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_
     assert "(mem0_compat.E001) The database cannot be reached" in result.stderr
     assert "`manage.py migrate` failed (exit status 1): not started." in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("LIFECYCLE_SWEEP_SECONDS", "a minute"),
+    ("LIFECYCLE_SWEEP_SECONDS", "0"),
+    ("SEARCH_TEXT_WEIGHT", "2"),
+    ("SEARCH_TEXT_COMMON_SHARE", "nan"),
+    ("EMBEDDING_DIMENSIONS", "-384"),
+    ("DATABASE_CONNECT_TIMEOUT", "5s"),
+    ("API_RATE_LIMIT", "600 per minute"),
+])
+def test_a_bad_setting_stops_a_command_with_one_line_naming_it(db, variable, value):
+    """Every documented variable takes a value of one kind: anything else stops the process at once, saying which
+    variable and what it takes, never a traceback (nor, for API_RATE_LIMIT, a 500 on every request later)."""
+    result = subprocess.run([sys.executable, "manage.py", "lifecycle_status"], cwd=ROOT, capture_output=True,
+                            text=True, env=service_environment(**{variable: value}), timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"Environment variable {variable}={value!r}: expected "
+                                                  + result.stderr.split(": expected ", 1)[1].strip()]
+
+
+@pytest.mark.parametrize(("variable", "value"), [("PORT", "http"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0"),
+                                                 ("CELERY_CONCURRENCY", "two")])
+def test_make_run_with_a_bad_process_setting_stops_with_one_line_and_starts_nothing(db, variable, value):
+    env = service_environment(**{"PORT": str(free_port()), variable: value})
+    result = subprocess.run([sys.executable, "-m", "config.run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"Environment variable {variable}={value!r}: expected a whole number")
+    assert "Serving on" not in result.stdout
+
+
+def test_gunicorn_with_a_bad_keepalive_stops_with_one_line(db):
+    result = subprocess.run([str(Path(sys.executable).parent / "gunicorn"), "--check-config", "config.wsgi"],
+                            cwd=ROOT, env=service_environment(WEB_KEEPALIVE="long"), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == ("Environment variable WEB_KEEPALIVE='long': expected a whole "
+                                                      "number from 0 up.")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,51 @@
+"""Settings read from the environment, checked as they are read. A value that is not what the variable takes
+stops the process with one line naming the variable and what it takes (SystemExit, exit status 1), not a
+traceback from deep inside settings, gunicorn's config or a request. No Django imports: gunicorn.conf.py and
+config.run use it too."""
+
+import math
+import os
+import re
+
+
+def _refuse(name: str, raw: str, takes: str):
+    raise SystemExit(f"Environment variable {name}={raw!r}: expected {takes}.")
+
+
+def env_int(name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    takes = f"a whole number from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
+    try:
+        value = int(raw)
+    except ValueError:
+        _refuse(name, raw, takes)
+    if value < minimum or (maximum is not None and value > maximum):
+        _refuse(name, raw, takes)
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    takes = f"a number from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
+    try:
+        value = float(raw)
+    except ValueError:
+        _refuse(name, raw, takes)
+    if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+        _refuse(name, raw, takes)
+    return value
+
+
+# What DRF's SimpleRateThrottle.parse_rate takes; anything else made every authenticated request a 500.
+_RATE = re.compile(r"[1-9][0-9]*/[smhd][a-z]*")
+
+
+def env_rate(name: str) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    if raw and not _RATE.fullmatch(raw):
+        _refuse(name, raw, "requests per period, such as 600/minute (periods: second, minute, hour, day)")
+    return raw or None
