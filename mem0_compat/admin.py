@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeListSearchForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, FloatField, Q, Value, When
 from django.template.response import TemplateResponse
@@ -36,6 +36,12 @@ def _runs_engine(term: str) -> bool:
     """A search term runs the hybrid search unless it is empty or a memory id."""
     term = term.strip()
     return bool(term) and _uuid(term) is None
+
+
+def _search_term(request) -> str:
+    """The search term as the changelist reads it: a term its form refuses (one with a NUL) searches nothing."""
+    form = ChangeListSearchForm(request.GET)
+    return (form.cleaned_data.get(SEARCH_VAR) or "") if form.is_valid() else ""
 
 
 def _truncated(text: str | None) -> str:
@@ -118,7 +124,7 @@ class MemoryAdmin(SoftDeleteAdmin):
             memory_update(space=obj.space, memory_id=obj.pk, fields=fields)
 
     def get_list_display(self, request):
-        if _runs_engine(request.GET.get(SEARCH_VAR, "")):
+        if _runs_engine(_search_term(request)):
             return [self.list_display[0], "score", *self.list_display[1:]]
         return self.list_display
 

@@ -99,6 +99,16 @@ def test_search_lists_the_closest_memory_first_with_its_score(admin_client, memo
     assert 'class="column-score"' not in admin_client.get(changelist("memory")).content.decode()
 
 
+def test_a_search_term_the_changelist_refuses_lists_memories_without_scores(admin_client, memories):
+    """The changelist's own form refuses a term with a NUL (and says so): the list is then unsearched, so it
+    has no score column to fill, not a 500."""
+    response = admin_client.get(changelist("memory"), {"q": "cat\x00"})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Null characters are not allowed" in content
+    assert 'class="column-score"' not in content and "Has a cat named Tuna" in content
+
+
 def test_search_is_scoped_to_the_chosen_space(admin_client, space):
     other = MemorySpaceFactory()
     add(space, "Deploys on Fridays using ArgoCD")
