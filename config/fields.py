@@ -1,5 +1,6 @@
 """Model fields shared by the apps."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from psycopg.types.json import Json, Jsonb
 
@@ -20,3 +21,13 @@ class JSONAsSentField(models.JSONField):
 
     def from_db_value(self, value, expression, connection):
         return value  # psycopg's json loader has parsed it (Django reads only jsonb as text, to parse it here)
+
+
+def require_json_objects(obj, *names: str) -> None:
+    """For a model's `clean`: the JSON fields `names` of `obj` hold an object or null, as on the wire. The API's
+    serializers insist on it; the admin's JSON form field takes any JSON (a list, a string), which the API then
+    could not answer."""
+    errors = {name: f"{name.capitalize()} must be a JSON object (or null)." for name in names
+              if getattr(obj, name) is not None and not isinstance(getattr(obj, name), dict)}
+    if errors:
+        raise ValidationError(errors)

@@ -6,6 +6,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
 
+from config.fields import require_json_objects
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
@@ -61,6 +62,9 @@ class Memory(models.Model):
 
     def __str__(self):
         return self.memory[:80]
+
+    def clean(self):
+        require_json_objects(self, "metadata")
 
 
 class MemoryHistory(models.Model):

@@ -5,7 +5,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 
-from config.fields import JSONAsSentField
+from config.fields import JSONAsSentField, require_json_objects
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 
@@ -58,6 +58,9 @@ class Session(models.Model):
 
     def __str__(self):
         return self.description or str(self.id)
+
+    def clean(self):
+        require_json_objects(self, "metadata")
 
 
 MAX_STRATEGIES = 5  # a session's lifecycle strategies, at most

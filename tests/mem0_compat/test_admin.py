@@ -7,7 +7,7 @@ from django.urls import reverse
 from mem0_compat import admin as memory_admin
 from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_add, memory_delete, memory_update
-from tests.admin_forms import BrokenHalfway, broken_halfway
+from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
 from tests.factories import MemoryFactory, MemorySpaceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -310,3 +310,15 @@ def test_memory_changelist_queries_do_not_grow_with_rows(admin_client, space):
     one = queries()
     MemoryFactory.create_batch(3, space=MemorySpaceFactory())
     assert queries() == one
+
+
+@pytest.mark.parametrize("metadata", ["[1]", '"a string"', "true"])
+def test_memory_metadata_that_is_not_an_object_is_a_form_error(admin_client, api, space, memories, metadata):
+    """A memory's metadata is an object (or null) on the wire, as the API's update requires."""
+    memory = memories[0]
+    data = {**change_form_data(admin_client, change("memory", memory.pk)), "metadata": metadata}
+    response = admin_client.post(change("memory", memory.pk), data)
+    assert response.status_code == 200 and "must be a JSON object" in response.content.decode()
+    answer = api.get(f"/api/v2/memory/{space.pk}/v1/memories/{memory.pk}/")
+    assert answer.status_code == 200 and answer.json()["metadata"] is None
+    assert [entry.event for entry in history_of(memory)] == ["ADD"]

@@ -256,3 +256,14 @@ def test_an_admin_save_without_changes_keeps_the_version(admin_client, session):
     data = change_form_data(admin_client, change("session", session.pk))
     assert admin_client.post(change("session", session.pk), data).status_code == 302
     assert Session.objects.get(pk=session.pk).version == 1
+
+
+@pytest.mark.parametrize("metadata", ["[1, 2]", '"a string"', "42"])
+def test_session_metadata_that_is_not_an_object_is_a_form_error(admin_client, api, session, metadata):
+    """A session's metadata is an object (or null) on the wire: the admin must not store what GET then cannot
+    answer."""
+    data = {**change_form_data(admin_client, change("session", session.pk)), "metadata": metadata}
+    response = admin_client.post(change("session", session.pk), data)
+    assert response.status_code == 200 and "must be a JSON object" in response.content.decode()
+    answer = api.get(f"/api/v2/memory/{session.space_id}/sessions/{session.pk}/")
+    assert answer.status_code == 200 and answer.json()["version"] == 1
