@@ -89,3 +89,10 @@ class MemorySpace(models.Model):
         # The API makes every space in its owner's tenant; an admin edit must not mix two tenants either.
         if self.owner_id and self.tenant_id and self.owner.tenant_id != self.tenant_id:
             raise ValidationError({"owner": "The owner must belong to the space's tenant."})
+        # The form leaves deleted_at out, so Django skips the conditional unique constraint: checked here, or
+        # the save is a 500 from the database.
+        if (self.deduplication_key is not None and self.deleted_at is None and self.owner_id
+                and MemorySpace.objects.alive().filter(owner_id=self.owner_id, deduplication_key=self.deduplication_key)
+                .exclude(pk=self.pk).exists()):
+            raise ValidationError({"deduplication_key": "Another live space of this owner already uses this "
+                                                        "deduplication key."})

@@ -2,6 +2,7 @@ import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -61,6 +62,12 @@ class Session(models.Model):
 
     def clean(self):
         require_json_objects(self, "metadata")
+        # The form leaves space and deleted_at out, so Django skips the conditional unique constraint.
+        if (self.deduplication_key is not None and self.deleted_at is None
+                and Session.objects.alive().filter(space_id=self.space_id, deduplication_key=self.deduplication_key)
+                .exclude(pk=self.pk).exists()):
+            raise ValidationError({"deduplication_key": "Another live session of this space already uses this "
+                                                        "deduplication key."})
 
 
 MAX_STRATEGIES = 5  # a session's lifecycle strategies, at most

@@ -202,3 +202,13 @@ def test_a_user_who_owns_spaces_cannot_be_moved_to_another_tenant(admin_client, 
     assert admin_client.post(change("user", user.pk), data).status_code == 302  # owning none, it may move
     user.refresh_from_db()
     assert user.tenant_id == other.pk
+
+
+def test_a_space_deduplication_key_in_use_is_a_form_error(admin_client, space):
+    MemorySpaceFactory(owner=space.owner, tenant=space.tenant, deduplication_key="support")
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)), "deduplication_key": "support"}
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "already uses this deduplication key" in response.content.decode()
+    space.refresh_from_db()
+    assert space.deduplication_key is None
+

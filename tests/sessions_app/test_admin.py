@@ -267,3 +267,13 @@ def test_session_metadata_that_is_not_an_object_is_a_form_error(admin_client, ap
     assert response.status_code == 200 and "must be a JSON object" in response.content.decode()
     answer = api.get(f"/api/v2/memory/{session.space_id}/sessions/{session.pk}/")
     assert answer.status_code == 200 and answer.json()["version"] == 1
+
+
+def test_a_session_deduplication_key_in_use_is_a_form_error(admin_client, space):
+    make_session(space, deduplication_key="ticket-1")
+    session = make_session(space)
+    data = {**change_form_data(admin_client, change("session", session.pk)), "deduplication_key": "ticket-1"}
+    response = admin_client.post(change("session", session.pk), data)
+    assert response.status_code == 200 and "already uses this deduplication key" in response.content.decode()
+    session.refresh_from_db()
+    assert (session.deduplication_key, session.version) == (None, 1)
