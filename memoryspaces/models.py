@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url
+
 
 class SoftDeleteQuerySet(models.QuerySet):
     def alive(self):
@@ -89,6 +91,9 @@ class MemorySpace(models.Model):
         # The API makes every space in its owner's tenant; an admin edit must not mix two tenants either.
         if self.owner_id and self.tenant_id and self.owner.tenant_id != self.tenant_id:
             raise ValidationError({"owner": "The owner must belong to the space's tenant."})
+        # What PATCH takes: adds send the space's LLM calls to this URL.
+        if self.llm_base_url and not is_llm_base_url(self.llm_base_url):
+            raise ValidationError({"llm_base_url": LLM_BASE_URL_INVALID})
         # The form leaves deleted_at out, so Django skips the conditional unique constraint: checked here, or
         # the save is a 500 from the database.
         if (self.deduplication_key is not None and self.deleted_at is None and self.owner_id

@@ -1,11 +1,8 @@
-import ipaddress
-import re
-from urllib.parse import urlsplit
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import DateTimeField, PageQuery, StrictSerializer, TextField, nullable_text
+from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url
 
 
 class MemorySpaceOut(serializers.Serializer):
@@ -20,42 +17,21 @@ class MemorySpaceOut(serializers.Serializer):
     deduplicationKey = serializers.CharField(source="deduplication_key", allow_null=True)
 
 
-_HOST_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)\Z")  # \w: IDN letters and Docker's underscores too
-
-
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": 2083,
                       "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"})
 class LlmBaseUrlField(TextField):
-    """An http(s) URL with a host: a name with or without dots (`http://ollama:11434/v1`, a Docker or
-    Kubernetes service name; Django's URLValidator wants a dot or `localhost`), an IPv4 address or a
-    bracketed IPv6 one, an optional port."""
+    """An http(s) URL with a host (`memoryspaces.validators.is_llm_base_url`)."""
 
-    default_error_messages = {"invalid": "Enter a valid http(s) URL with a host"}
+    default_error_messages = {"invalid": LLM_BASE_URL_INVALID}
 
     def __init__(self, **kwargs):
         super().__init__(max_length=2083, allow_null=True, required=False, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        try:
-            url = urlsplit(value)
-            url.port  # noqa: B018 (raises ValueError for a port that is not a number in 0-65535)
-        except ValueError:
-            self.fail("invalid")
-        if url.scheme not in ("http", "https") or not _is_host(url.hostname or "") or re.search(r"\s", value):
+        if not is_llm_base_url(value):
             self.fail("invalid")
         return value
-
-
-def _is_host(name: str) -> bool:
-    if ":" in name or all(label.isdigit() for label in name.split(".")):  # an IPv6 or IPv4 address
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            return False
-        return True
-    name = name.removesuffix(".")  # a fully qualified name may end with its root
-    return len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
 
 
 class MemorySpaceUpdateIn(StrictSerializer):

@@ -212,3 +212,13 @@ def test_a_space_deduplication_key_in_use_is_a_form_error(admin_client, space):
     space.refresh_from_db()
     assert space.deduplication_key is None
 
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://llm.internal/v1", "http:///v1"])
+def test_a_space_llm_base_url_the_api_refuses_is_a_form_error(admin_client, space, url):
+    """The admin holds llmBaseUrl to what PATCH takes (an http(s) URL with a host): the space's adds send it
+    to that URL, and GET answers it as the OpenAPI document says."""
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)), "llm_base_url": url}
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "Enter a valid http(s) URL with a host" in response.content.decode()
+    space.refresh_from_db()
+    assert space.llm_base_url is None
