@@ -6,4 +6,9 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from config.embedded import stop_those_started_here
+
+    try:
+        execute_from_command_line(sys.argv)
+    finally:  # a command run while `make run` is not running leaves no PostgreSQL or Redis behind
+        stop_those_started_here()

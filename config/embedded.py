@@ -233,3 +233,20 @@ def _live_pid(pidfile: Path) -> int | None:
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
     return pid
+
+
+def stop_those_started_here() -> None:
+    """Stop the embedded PostgreSQL and Redis that this process's settings started (no DATABASE_URL or
+    REDIS_URL, and none running yet), for a process that ends: a management command, a test run. Ones that
+    were already running (`make run`'s) are left alone."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    if getattr(settings, "EMBEDDED_REDIS_STARTED", False):
+        EmbeddedRedis(settings.DATA_DIR).stop()
+    if getattr(settings, "EMBEDDED_POSTGRES_STARTED", False):
+        from django.db import connections
+
+        connections.close_all()
+        EmbeddedPostgres(settings.DATA_DIR).stop()

@@ -6,19 +6,9 @@ from tests.factories import MemorySpaceFactory, UserFactory, make_api_key, make_
 
 def pytest_unconfigure(config):
     """Stop the embedded PostgreSQL and Redis if this test run is the one that started them."""
-    from django.conf import settings
+    from config.embedded import stop_those_started_here
 
-    if not settings.configured:
-        return
-    from config.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    if getattr(settings, "EMBEDDED_REDIS_STARTED", False):
-        EmbeddedRedis(settings.DATA_DIR).stop()
-    if getattr(settings, "EMBEDDED_POSTGRES_STARTED", False):
-        from django.db import connections
-
-        connections.close_all()
-        EmbeddedPostgres(settings.DATA_DIR).stop()
+    stop_those_started_here()
 
 
 @pytest.fixture

@@ -161,3 +161,23 @@ def test_gunicorn_with_a_bad_keepalive_stops_with_one_line(db):
     assert result.stderr.strip().splitlines()[-1] == ("Environment variable WEB_KEEPALIVE='long': expected a whole "
                                                       "number from 0 up.")
     assert "Traceback" not in result.stderr
+
+
+def test_a_management_command_stops_the_embedded_services_it_started(tmp_path):
+    """`manage.py …` with no DATABASE_URL or REDIS_URL and `make run` not running starts the embedded PostgreSQL
+    and Redis for itself; when it ends they stop, as `make run`'s do, instead of running on in the background
+    with nothing to stop them."""
+    from config.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "manage.py", "showmigrations", "memoryspaces"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    postgres, redis = EmbeddedPostgres(tmp_path), EmbeddedRedis(tmp_path)
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "[ ] 0001_initial" in result.stdout  # it did reach the database it started
+        assert postgres._running_port() is None and redis._running_port() is None
+    finally:
+        redis.stop()
+        postgres.stop()
