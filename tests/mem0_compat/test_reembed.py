@@ -5,8 +5,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from mem0_compat import services
-from mem0_compat.embeddings import get_embedder
+from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import Memory
+from mem0_compat.vector_column import column_dimensions, column_embedder
 
 
 @pytest.mark.django_db(transaction=True)  # it rebuilds an index: not inside the test's own transaction
@@ -92,3 +93,38 @@ def test_a_text_changed_while_reembed_embeds_it_gets_the_vector_of_its_new_text(
     memory = Memory.objects.get()
     assert memory.memory == "Likes coffee"
     assert np.allclose(memory.embedding, embedder.embed(["Likes coffee"])[0], atol=1e-5)
+
+
+def test_reembed_with_an_embedder_it_cannot_build_says_why_and_changes_nothing(space, recorded_embedder, settings):
+    """An EMBEDDER that cannot be built (no key for the provider) is a one-line CommandError before anything
+    changes, not a traceback."""
+    services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}], scope={"user_id": "a"},
+                        infer=False)
+    original = settings.EMBEDDER
+    settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS = "openai/text-embedding-3-small", 1536
+    settings.EMBEDDER_BASE_URL = settings.EMBEDDER_API_KEY = None
+    with pytest.raises(CommandError, match="needs EMBEDDER_API_KEY"):
+        call_command("reembed")
+    assert (column_embedder(), column_dimensions()) == (original, 384)
+
+
+@pytest.mark.django_db(transaction=True)  # it rebuilds an index: not inside the test's own transaction
+def test_reembed_whose_embedder_fails_half_way_says_so_in_a_line(space, recorded_embedder, settings):
+    for text in ("Likes tea", "Drives a bike"):
+        services.memory_add(space=space, messages=[{"role": "user", "content": text}], scope={"user_id": "a"},
+                            infer=False)
+    settings.EMBEDDER = "minilm-int8"
+
+    class UnreachableOnTheSecondBatch:
+        batches = 0
+
+        def embed(self, texts):
+            UnreachableOnTheSecondBatch.batches += 1
+            if UnreachableOnTheSecondBatch.batches == 2:
+                raise EmbedderUnavailable("minilm-int8: connection refused")
+            return [np.ones(384) for _ in texts]
+
+    with mock.patch("mem0_compat.management.commands.reembed.get_embedder",
+                    return_value=UnreachableOnTheSecondBatch()):
+        with pytest.raises(CommandError, match="connection refused.*after 1 of 2 memories.*run it again"):
+            call_command("reembed", "--batch-size", "1")

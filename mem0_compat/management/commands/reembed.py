@@ -1,8 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from mem0_compat.embeddings import get_embedder
+from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import Memory
 from mem0_compat.services import memory_embeddings_write
 from mem0_compat.vector_column import (
@@ -33,7 +34,10 @@ class Command(BaseCommand):
         if if_changed and embedder_mismatch() is None:
             self.stdout.write(f"The stored vectors are already {settings.EMBEDDER}'s: nothing to do.")
             return
-        embedder = get_embedder()
+        try:
+            embedder = get_embedder()
+        except ImproperlyConfigured as exc:  # before anything changes: the operator fixes the setting
+            raise CommandError(str(exc)) from None
         current, wanted = column_dimensions(), settings.EMBEDDING_DIMENSIONS
         total = Memory.objects.count()
         if dry_run:
@@ -53,8 +57,12 @@ class Command(BaseCommand):
                     break
                 pending = batch
                 while pending:  # those whose text changed while they were embedded, read and embedded again
-                    written = memory_embeddings_write(memories=pending,
-                                                      vectors=embedder.embed([m.memory for m in pending]))
+                    try:
+                        vectors = embedder.embed([m.memory for m in pending])
+                    except EmbedderUnavailable as exc:  # the column still says a re-embedding is under way
+                        raise CommandError(f"{exc}: stopped after {done} of {total} memories; memory requests "
+                                           f"answer 503 until a run finishes: run it again") from None
+                    written = memory_embeddings_write(memories=pending, vectors=vectors)
                     pending = list(page.filter(pk__in=[m.pk for m in pending if m.pk not in written]))
                 done += len(batch)
                 last_pk = batch[-1].pk
