@@ -40,6 +40,16 @@ def env_float(name: str, default: float, *, minimum: float, maximum: float | Non
     return value
 
 
+def env_choice(name: str, default: str, *, valid, takes: str) -> str:
+    """A string that `valid(value)` accepts; `takes` says which, for the message."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not valid(raw):
+        _refuse(name, raw, takes)
+    return raw
+
+
 # What DRF's SimpleRateThrottle.parse_rate takes; anything else made every authenticated request a 500.
 _RATE = re.compile(r"[1-9][0-9]*/[smhd][a-z]*")
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from config.env import env_float, env_int, env_rate
+from config.env import env_choice, env_float, env_int, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
@@ -144,8 +144,9 @@ TOKEN_ENCODING = os.environ.get("TOKEN_ENCODING", "cl100k_base")
 # Embedder: "minilm" (all-MiniLM-L6-v2 on onnxruntime, offline, 384 dims), "minilm-int8" (the same with int8
 # weights: faster, slightly different vectors), "static" (model2vec, 64 dims), or "<provider>/<model>" for an
 # OpenAI-compatible endpoint or one of mem0's embedder providers.
-EMBEDDER = os.environ.get("EMBEDDER", "minilm")
 OFFLINE_DIMENSIONS = {"minilm": 384, "minilm-int8": 384, "static": 64}
+EMBEDDER = env_choice("EMBEDDER", "minilm", valid=lambda name: name in OFFLINE_DIMENSIONS or "/" in name.strip("/"),
+                      takes="minilm, minilm-int8, static or <provider>/<model>")
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", OFFLINE_DIMENSIONS.get(EMBEDDER, 1536), maximum=16000)
 # onnxruntime threads per process: all cores for one process (benchmarks, reembed); the Procfile gives each
 # web process one, since several web processes already share the cores.
@@ -227,9 +228,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # serve admin/swagger assets without a collectstatic step
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_choice(
+        "LOG_LEVEL", "INFO", valid=lambda level: level.upper() in LOG_LEVELS,
+        takes=", ".join(LOG_LEVELS)).upper()},
 }

@@ -130,6 +130,8 @@ def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_
     ("EMBEDDING_DIMENSIONS", "-384"),
     ("DATABASE_CONNECT_TIMEOUT", "5s"),
     ("API_RATE_LIMIT", "600 per minute"),
+    ("EMBEDDER", "mini-lm"),
+    ("LOG_LEVEL", "LOUD"),
 ])
 def test_a_bad_setting_stops_a_command_with_one_line_naming_it(db, variable, value):
     """Every documented variable takes a value of one kind: anything else stops the process at once, saying which
