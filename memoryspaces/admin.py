@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import IntegrityError, transaction
+from django.http import HttpResponseRedirect
 
 from config.api.errors import DomainError
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
@@ -61,6 +62,15 @@ class SoftDeleteAdmin(admin.ModelAdmin):
     # Rows are removed by `purge_deleted`; the admin's delete page would also list every event under them.
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Saves go through the services (memories, sessions), which may refuse: the embedder is down or not
+        # the stored vectors' one, the row changed meanwhile. Rolled back, that is said on the page, not a 500.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, f"Not saved: {error.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     @admin.action(description="Soft-delete selected %(verbose_name_plural)s", permissions=["change"])
     def soft_delete_selected(self, request, queryset):

@@ -216,6 +216,21 @@ def test_editing_the_text_reembeds_it_and_writes_history(admin_client, space, me
     assert content.index("Drinks green tea") < min(content.index("ArgoCD"), content.index("Likes hiking"))
 
 
+def test_an_edit_the_engine_cannot_embed_is_reported_not_a_500(admin_client, memories, settings):
+    """After EMBEDDER changed and before `reembed`, the memory service refuses new texts (their vector would not
+    match the stored ones): the change page says why and keeps the memory as it was."""
+    memory = memories[0]
+    settings.EMBEDDER = "minilm-int8"  # not the embedder the column records
+    response = admin_client.post(change("memory", memory.pk),
+                                 {"memory": "Drinks green tea every morning", "metadata": "null",
+                                  "expiration_date": ""}, follow=True)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Not saved: Long-term memory is unavailable" in content and "manage.py reembed" in content
+    memory.refresh_from_db()
+    assert memory.memory == "Has a cat named Tuna" and [entry.event for entry in history_of(memory)] == ["ADD"]
+
+
 def test_saving_without_changes_writes_no_history(admin_client, memories):
     memory = memories[0]
     admin_client.post(change("memory", memory.pk),
