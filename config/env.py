@@ -13,26 +13,20 @@ def _refuse(name: str, raw: str, takes: str):
 
 
 def env_int(name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    takes = f"a whole number from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
-    try:
-        value = int(raw)
-    except ValueError:
-        _refuse(name, raw, takes)
-    if value < minimum or (maximum is not None and value > maximum):
-        _refuse(name, raw, takes)
-    return value
+    return _env_number(name, default, int, "a whole number", minimum=minimum, maximum=maximum)
 
 
 def env_float(name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
+    return _env_number(name, default, float, "a number", minimum=minimum, maximum=maximum)
+
+
+def _env_number(name: str, default, parse, kind: str, *, minimum, maximum):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    takes = f"a number from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
+    takes = f"{kind} from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
         _refuse(name, raw, takes)
     if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
