@@ -9,6 +9,7 @@ Ctrl-C (or SIGTERM) stops the processes, then the embedded services this run sta
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,17 @@ BIN = Path(sys.executable).parent
 
 def manage(*args: str, env: dict) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR)
+
+
+def _refuse_a_port_in_use(port: int) -> None:
+    """Else "Serving on" is printed, the worker and beat start, and gunicorn retries for five seconds before
+    all stop. SO_REUSEADDR as gunicorn binds: a port of a run just stopped (TIME_WAIT) is free to it."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"Port {port} on 127.0.0.1 is in use: set PORT to a free port.") from None
 
 
 def main() -> int:
@@ -34,6 +46,7 @@ def main() -> int:
     env["PORT"] = str(port)
     for variable in ("WEB_CONCURRENCY", "WEB_THREADS", "CELERY_CONCURRENCY"):
         env_int(variable, 1)
+    _refuse_a_port_in_use(port)
     data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
     ours = []  # embedded services this run started, to stop at the end (another run's are not ours)
     for variable, service, label in (("DATABASE_URL", EmbeddedPostgres(data_dir), "PostgreSQL + pgvector"),

@@ -183,3 +183,18 @@ def test_a_management_command_stops_the_embedded_services_it_started(tmp_path):
     finally:
         redis.stop()
         postgres.stop()
+
+
+def test_make_run_on_a_port_in_use_says_so_in_a_line_and_starts_nothing(db):
+    """Not "Serving on …" followed by gunicorn retrying for five seconds while the worker and beat start."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "config.run"], cwd=ROOT, env=service_environment(PORT=str(port)),
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Port {port} on 127.0.0.1 is in use: set PORT to a free port."
+    assert "Serving on" not in result.stdout
