@@ -56,3 +56,21 @@ class MemoryFactory(factory.django.DjangoModelFactory):
     user_id = "alice"
     created_at = factory.LazyFunction(timezone.now)
     updated_at = factory.SelfAttribute("created_at")
+
+
+def post_at_once(url: str, body: dict, *, api_key: str, times: int = 6) -> tuple[dict, list[dict]]:
+    """POST `body` to `url` from `times` threads at once: (the one 201's body, the other answers' bodies, which
+    the caller expects to be 409s). Fails unless exactly one answered 201 and every other 409."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    def create(_):
+        response = requests.post(url, json=body, headers={"Authorization": f"Token {api_key}"}, timeout=30)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(times) as pool:
+        answers = list(pool.map(create, range(times)))
+    assert sorted(status for status, _ in answers) == [201] + [409] * (times - 1), answers
+    [winner] = [body for status, body in answers if status == 201]
+    return winner, [body for status, body in answers if status == 409]

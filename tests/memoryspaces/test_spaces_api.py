@@ -3,14 +3,12 @@ shapes the client hides (status codes, error bodies)."""
 
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from datarobot.errors import ClientError, MemorySpaceDeduplicationError
 from datarobot.models.memory import MemorySpace
 
-from tests.factories import MemorySpaceFactory
+from tests.factories import MemorySpaceFactory, post_at_once
 from tests.openapi_conformance import served_schema
 
 SPACES = "/api/v2/memory/"
@@ -205,16 +203,8 @@ def test_client_lists_spaces_page_by_page_in_creation_order(dr):
 
 def test_concurrent_creates_with_one_deduplication_key_make_one_space(live_server, api_key, user):
     """The partial unique index decides between racing creates: one 201, every other a 409 naming it."""
-    def create(_):
-        response = requests.post(f"{live_server.url}{SPACES}new/", json={"deduplicationKey": "race"},
-                                 headers={"Authorization": f"Token {api_key}"}, timeout=30)
-        return response.status_code, response.json()
-
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(create, range(6)))
-    [winner] = [body for status, body in answers if status == 201]
-    conflicts = [body for status, body in answers if status == 409]
-    assert len(conflicts) == 5
+    winner, conflicts = post_at_once(f"{live_server.url}{SPACES}new/", {"deduplicationKey": "race"},
+                                     api_key=api_key)
     assert {(c["errorName"], c["existingMemorySpaceId"]) for c in conflicts} == {
         ("MemorySpaceDeduplicationConflict", winner["memorySpaceId"])}
     assert [str(s.id) for s in user.memory_spaces.all()] == [winner["memorySpaceId"]]

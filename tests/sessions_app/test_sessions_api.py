@@ -2,15 +2,13 @@
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from datarobot.errors import ClientError, MemorySessionDeduplicationError
 from datarobot.models.memory import Session
 
 from sessions_app.models import LifecycleStrategy
-from tests.factories import MemorySpaceFactory, make_session
+from tests.factories import MemorySpaceFactory, make_session, post_at_once
 from tests.openapi_conformance import served_schema
 
 PARTICIPANT = "67500a000000000000000001"
@@ -280,17 +278,8 @@ def test_client_reuses_a_session_deduplication_key_in_another_space_and_after_a_
 
 
 def test_concurrent_session_creates_with_one_deduplication_key_make_one_session(live_server, api_key, space):
-    def create(_):
-        response = requests.post(f"{live_server.url}{sessions_url(space)}",
-                                 json={"participants": [PARTICIPANT], "deduplicationKey": "race"},
-                                 headers={"Authorization": f"Token {api_key}"}, timeout=30)
-        return response.status_code, response.json()
-
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(create, range(6)))
-    [winner] = [body for status, body in answers if status == 201]
-    conflicts = [body for status, body in answers if status == 409]
-    assert len(conflicts) == 5
+    winner, conflicts = post_at_once(f"{live_server.url}{sessions_url(space)}",
+                                     {"participants": [PARTICIPANT], "deduplicationKey": "race"}, api_key=api_key)
     assert {(c["errorName"], c["existingSessionId"], c["existingSessionUrl"]) for c in conflicts} == {
         ("SessionDeduplicationConflict", winner["id"], f"/memory/{space.id}/sessions/{winner['id']}/")}
     assert [str(s.id) for s in space.sessions.all()] == [winner["id"]]
