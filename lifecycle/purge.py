@@ -44,55 +44,63 @@ def _delete_in_batches(table: str, where: str, params: list, *, batch_size: int,
             return total
 
 
-def _purge_sessions_where(where: str, params: list, report: PurgeReport, *, batch_size: int,
-                          progress: Progress) -> None:
+@dataclass(frozen=True)
+class _Step:
+    """Delete the rows of `model`'s table matching `where` (SQL over that table), counted as `kind`."""
+    kind: str
+    model: type
+    where: str
+    params: list
+
+
+def _sessions_steps(where: str, params: list) -> list[_Step]:
     """Sessions matching `where` (SQL over the sessions table), with their events, strategies and runs."""
-    sessions = Session._meta.db_table
-    under = f"session_id IN (SELECT id FROM {sessions} WHERE {where})"
-    for kind, model in (("executions", StrategyExecution), ("strategies", LifecycleStrategy), ("events", Event)):
-        report.add(kind, _delete_in_batches(model._meta.db_table, under, params, batch_size=batch_size,
-                                            progress=progress))
-    report.add("sessions", _delete_in_batches(sessions, where, params, batch_size=batch_size, progress=progress))
+    under = f"session_id IN (SELECT id FROM {Session._meta.db_table} WHERE {where})"
+    return [*(_Step(kind, model, under, params) for kind, model in (
+        ("executions", StrategyExecution), ("strategies", LifecycleStrategy), ("events", Event))),
+        _Step("sessions", Session, where, params)]
+
+
+def _plan(*, cutoff: datetime, spaces: bool, sessions: bool, memories: bool) -> list[_Step]:
+    """The purge's steps, children before parents. A row may match several steps (an event soft-deleted in a
+    deleted session); the first deletes it."""
+    deleted = "deleted_at < %s"
+    steps = []
+    if sessions:
+        steps += [*_sessions_steps(deleted, [cutoff]), _Step("events", Event, deleted, [cutoff])]
+    if memories:
+        steps.append(_Step("memories", Memory, deleted, [cutoff]))
+    if spaces:
+        in_space = f"space_id IN (SELECT id FROM {MemorySpace._meta.db_table} WHERE {deleted})"
+        steps += _sessions_steps(in_space, [cutoff])
+        steps += [_Step(kind, model, in_space, [cutoff]) for kind, model in (
+            ("memories", Memory), ("memory history", MemoryHistory), ("add requests", AddRequest),
+            ("exports", MemoryExport), ("feedback", MemoryFeedback))]
+        steps.append(_Step("spaces", MemorySpace, deleted, [cutoff]))
+    return steps
 
 
 def purge(*, cutoff: datetime, spaces: bool, sessions: bool, memories: bool, batch_size: int = 5000,
           progress: Progress = lambda rows: None) -> PurgeReport:
     """Locking: `purge_lock` for the whole run, so that no space or session is restored half-purged."""
-    with purge_lock():
-        return _purge(cutoff=cutoff, spaces=spaces, sessions=sessions, memories=memories, batch_size=batch_size,
-                      progress=progress)
-
-
-def _purge(*, cutoff, spaces, sessions, memories, batch_size, progress) -> PurgeReport:
     report = PurgeReport()
-    if sessions:
-        _purge_sessions_where("deleted_at < %s", [cutoff], report, batch_size=batch_size, progress=progress)
-        report.add("events", _delete_in_batches(Event._meta.db_table, "deleted_at < %s", [cutoff],
-                                                batch_size=batch_size, progress=progress))
-    if memories:
-        report.add("memories", _delete_in_batches(Memory._meta.db_table, "deleted_at < %s", [cutoff],
-                                                  batch_size=batch_size, progress=progress))
-    if spaces:
-        space_table = MemorySpace._meta.db_table
-        in_space = f"space_id IN (SELECT id FROM {space_table} WHERE deleted_at < %s)"
-        _purge_sessions_where(in_space, [cutoff], report, batch_size=batch_size, progress=progress)
-        for kind, model in (("memories", Memory), ("memory history", MemoryHistory), ("add requests", AddRequest),
-                            ("exports", MemoryExport), ("feedback", MemoryFeedback)):
-            report.add(kind, _delete_in_batches(model._meta.db_table, in_space, [cutoff], batch_size=batch_size,
-                                                progress=progress))
-        report.add("spaces", _delete_in_batches(space_table, "deleted_at < %s", [cutoff], batch_size=batch_size,
-                                                progress=progress))
+    with purge_lock():
+        for step in _plan(cutoff=cutoff, spaces=spaces, sessions=sessions, memories=memories):
+            report.add(step.kind, _delete_in_batches(step.model._meta.db_table, step.where, step.params,
+                                                     batch_size=batch_size, progress=progress))
     return report
 
 
 def purge_preview(*, cutoff: datetime, spaces: bool, sessions: bool, memories: bool) -> dict:
-    """What `purge` would delete at the top level (what hangs under it goes too)."""
+    """What `purge` would delete, kind by kind: the rows matching any of a kind's steps, each once."""
+    steps_of_kind: dict[str, list[_Step]] = {}
+    for step in _plan(cutoff=cutoff, spaces=spaces, sessions=sessions, memories=memories):
+        steps_of_kind.setdefault(step.kind, []).append(step)
     counts = {}
-    if sessions:
-        counts["sessions"] = Session.objects.filter(deleted_at__lt=cutoff).count()
-        counts["events"] = Event.objects.filter(deleted_at__lt=cutoff).count()
-    if memories:
-        counts["memories"] = Memory.objects.filter(deleted_at__lt=cutoff).count()
-    if spaces:
-        counts["spaces"] = MemorySpace.objects.filter(deleted_at__lt=cutoff).count()
+    with connection.cursor() as cursor:
+        for kind, steps in steps_of_kind.items():
+            cursor.execute(f"SELECT count(*) FROM {steps[0].model._meta.db_table} WHERE "
+                           + " OR ".join(f"({step.where})" for step in steps),
+                           [param for step in steps for param in step.params])
+            counts[kind] = cursor.fetchone()[0]
     return counts

@@ -75,11 +75,21 @@ def test_purge_in_small_batches_gives_the_same_result(world):
     assert Session.objects.count() == 2 and Memory.objects.count() == 2
 
 
-def test_purge_dry_run_counts_and_deletes_nothing(world, capsys):
+def test_purge_dry_run_counts_everything_the_purge_would_delete_and_deletes_nothing(world, capsys):
     before = (Session.objects.count(), Event.objects.count(), Memory.objects.count())
     call_command("purge_deleted", "--older-than", "7", "--dry-run")
-    assert "Dry run: would purge 1 sessions, 1 events, 1 memories, 1 spaces" in capsys.readouterr().out
+    # What hangs under the old session and the deleted space counts too; the live session's deleted event once.
+    output = capsys.readouterr().out
+    assert "Dry run: would purge 1 executions, 2 strategies, 4 events, 2 sessions, 2 memories, 1 spaces (" in output
     assert (Session.objects.count(), Event.objects.count(), Memory.objects.count()) == before
+
+
+@pytest.mark.parametrize("kinds", [(), ("--spaces",), ("--sessions",), ("--memories",), ("--sessions", "--spaces")])
+def test_purge_dry_run_counts_what_the_purge_then_reports(world, capsys, kinds):
+    call_command("purge_deleted", "--older-than", "7", "--dry-run", *kinds)
+    preview = capsys.readouterr().out.removeprefix("Dry run: would purge ").split(" (deleted before")[0]
+    call_command("purge_deleted", "--older-than", "7", *kinds)
+    assert capsys.readouterr().out.removeprefix("Purged ").split(" (deleted before")[0] == preview
 
 
 @pytest.mark.parametrize("days", ["-1", "nan", "inf", "-inf", "1e10", "36601"])

@@ -40,4 +40,4 @@ class Command(BaseCommand):
 
 
 def _join(counts: dict) -> str:
-    return ", ".join(f"{count} {kind}" for kind, count in counts.items()) or "nothing"
+    return ", ".join(f"{count} {kind}" for kind, count in counts.items() if count) or "nothing"
