@@ -21,11 +21,15 @@ class StrategyExecutionAdmin(ReadOnlyAdmin):
     readonly_fields = [field.name for field in StrategyExecution._meta.fields]
     actions = ["rerun_failed"]
 
+    def has_rerun_permission(self, request):
+        return request.user.has_perm("lifecycle.rerun_strategyexecution")
+
     @admin.display(description="error")
     def short_error(self, obj):
         return obj.error[:120]
 
-    @admin.action(description="Re-run the selected failed executions")
+    # Re-running may pay an LLM again for a whole session: a permission of its own, beyond viewing.
+    @admin.action(description="Re-run the selected failed executions", permissions=["rerun"])
     def rerun_failed(self, request, queryset):
         with transaction.atomic():  # all of them or none; published once committed (publish_executions)
             reset = [execution.pk for execution in queryset.filter(status=StrategyExecution.Status.FAILED)

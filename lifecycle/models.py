@@ -36,6 +36,7 @@ class StrategyExecution(models.Model):
                          condition=models.Q(status__in=["pending", "running"])),
             models.Index(fields=["status"], name="execution_status"),
         ]
+        permissions = [("rerun_strategyexecution", "Can re-run failed strategy executions")]
 
     def __str__(self):
         return f"{self.strategy} for {self.session_id}: {self.status}"

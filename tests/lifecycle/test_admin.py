@@ -1,11 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 from tests.admin_forms import BrokenHalfway, broken_halfway
-from tests.factories import make_session
+from tests.factories import UserFactory, make_session
 
 
 def failed_execution(space):
@@ -47,3 +48,34 @@ def test_session_page_shows_each_strategys_lifecycle_state(admin_client, space):
     page = admin_client.get(f"/admin/sessions_app/session/{session.pk}/change/").content.decode()
     assert "failed (attempts 6)" in page
     assert f"/admin/lifecycle/strategyexecution/{execution.pk}/change/" in page
+
+
+def staff_client(client, *codenames):
+    """A logged-in staff user who may view executions, plus the permissions named."""
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="lifecycle", codename__in=["view_strategyexecution", *codenames]))
+    client.force_login(staff)
+    return client
+
+
+def test_rerun_needs_its_own_permission_beyond_viewing(client, space):
+    session, execution = failed_execution(space)
+    viewer = staff_client(client)
+    listing = viewer.get("/admin/lifecycle/strategyexecution/").content.decode()
+    assert listing.count("LLM unreachable") == 1 and "rerun_failed" not in listing
+    response = viewer.post("/admin/lifecycle/strategyexecution/",
+                           {"action": "rerun_failed", "_selected_action": [execution.pk]}, follow=True)
+    assert "queued again" not in response.content.decode()
+    execution.refresh_from_db()
+    assert execution.status == "failed"
+
+
+def test_a_staff_user_given_the_rerun_permission_reruns(client, space):
+    session, execution = failed_execution(space)
+    response = staff_client(client, "rerun_strategyexecution").post(
+        "/admin/lifecycle/strategyexecution/", {"action": "rerun_failed", "_selected_action": [execution.pk]},
+        follow=True)
+    assert "1 queued again" in response.content.decode()
+    execution.refresh_from_db()
+    assert execution.status == "pending"
