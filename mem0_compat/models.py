@@ -25,7 +25,7 @@ class Memory(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memories")
-    memory = models.TextField()
+    memory = models.TextField(max_length=MEMORY_TEXT_MAX_LENGTH)  # enforced by forms (the admin), not the column
     hash = models.CharField(max_length=32, help_text="md5 of the text")
     embedding = VectorField(null=True, blank=True)
     search_vector = models.GeneratedField(

@@ -283,7 +283,7 @@ class HistoryQuery(serializers.Serializer):
 
 
 class UpdateIn(Mem0Serializer):
-    text = TextField(min_length=1, max_length=10_000, required=False)
+    text = TextField(min_length=1, max_length=MEMORY_TEXT_MAX_LENGTH, required=False)
     metadata = JSONObjectField(required=False, allow_null=True)
     timestamp = TimestampField()
     expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
@@ -304,7 +304,7 @@ class UpdateIn(Mem0Serializer):
 
 class BatchUpdateItemIn(Mem0Serializer):
     memory_id = serializers.UUIDField()
-    text = TextField(min_length=1, max_length=10_000, required=False)
+    text = TextField(min_length=1, max_length=MEMORY_TEXT_MAX_LENGTH, required=False)
     metadata = JSONObjectField(required=False, allow_null=True)
 
 

@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mem0_compat import admin as memory_admin
-from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
 from mem0_compat.services import embed, memory_add, memory_delete, memory_update
 from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
 from tests.factories import MemoryFactory, MemorySpaceFactory, UserFactory
@@ -214,6 +214,16 @@ def test_editing_the_text_reembeds_it_and_writes_history(admin_client, space, me
         "UPDATE", "Has a cat named Tuna", "Drinks green tea every morning")
     content = search(admin_client, "which hot beverage in the morning")
     assert content.index("Drinks green tea") < min(content.index("ArgoCD"), content.index("Likes hiking"))
+
+
+def test_a_text_longer_than_the_api_takes_is_refused_on_the_page(admin_client, memories):
+    memory = memories[0]
+    response = admin_client.post(change("memory", memory.pk), {"memory": "x" * (MEMORY_TEXT_MAX_LENGTH + 1),
+                                                               "metadata": "null", "expiration_date": ""})
+    assert response.status_code == 200
+    assert f"at most {MEMORY_TEXT_MAX_LENGTH} characters" in response.content.decode()
+    memory.refresh_from_db()
+    assert memory.memory == "Has a cat named Tuna" and len(history_of(memory)) == 1
 
 
 def test_an_edit_the_engine_cannot_embed_is_reported_not_a_500(admin_client, memories, settings):

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryHistory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory
 from mem0_compat.services import embed
 from tests.openapi_conformance import assert_conforms, served_schema
 
@@ -721,3 +721,21 @@ def test_an_entity_name_no_id_can_hold_is_a_422(api, space, name, error_type):
     assert_conforms(response, "DELETE", route)
     (documented,) = [p for p in served_schema()["paths"][route]["delete"]["parameters"] if p["name"] == "name"]
     assert documented["schema"]["maxLength"] == 64
+
+
+def test_a_memory_text_the_add_stores_can_be_written_back_by_update_and_batch_update(api, space):
+    """The add stores a message of up to MEMORY_TEXT_MAX_LENGTH characters verbatim; an update may write a text
+    as long (it used to stop at 10,000), and no longer."""
+    longest = ("word " * (MEMORY_TEXT_MAX_LENGTH // 5))[:-1] + "."
+    memory_id = add(api, space, longest)["results"][0]["id"]
+    edited = longest[:-1] + "!"
+    assert api.put(base(space) + f"v1/memories/{memory_id}/", {"text": edited}, format="json").status_code == 200
+    assert api.put(base(space) + "v1/batch/", {"memories": [{"memory_id": memory_id, "text": longest}]},
+                   format="json").status_code == 200
+    assert Memory.objects.get(pk=memory_id).memory == longest
+    too_long = longest + "x"
+    for response in (api.put(base(space) + f"v1/memories/{memory_id}/", {"text": too_long}, format="json"),
+                     api.put(base(space) + "v1/batch/", {"memories": [{"memory_id": memory_id, "text": too_long}]},
+                             format="json")):
+        assert response.status_code == 422 and "too_long" in json.dumps(response.json())
+    assert Memory.objects.get(pk=memory_id).memory == longest
