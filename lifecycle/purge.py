@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from lifecycle.models import StrategyExecution
-from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory
+from mem0_compat.models import AddRequest, Memory, MemoryExport, MemoryFeedback, MemoryHistory, MemoryInput
 from memoryspaces.models import MemorySpace
 from memoryspaces.services import purge_lock
 from sessions_app.models import Event, LifecycleStrategy, Session
@@ -74,7 +74,8 @@ def _plan(*, cutoff: datetime, spaces: bool, sessions: bool, memories: bool) -> 
         in_space = f"space_id IN (SELECT id FROM {MemorySpace._meta.db_table} WHERE {deleted})"
         steps += _sessions_steps(in_space, [cutoff])
         steps += [_Step(kind, model, in_space, [cutoff]) for kind, model in (
-            ("memories", Memory), ("memory history", MemoryHistory), ("add requests", AddRequest),
+            ("memories", Memory), ("memory history", MemoryHistory), ("memory inputs", MemoryInput),
+            ("add requests", AddRequest),
             ("exports", MemoryExport), ("feedback", MemoryFeedback))]
         steps.append(_Step("spaces", MemorySpace, deleted, [cutoff]))
     return steps

@@ -1,3 +1,4 @@
+import json
 import uuid
 from urllib.parse import urlencode
 
@@ -200,6 +201,14 @@ class MemoryHistoryAdmin(ReadOnlyAdmin):
     search_fields = ["=memory_id", "old_memory", "new_memory"]
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
+
+    exclude = ["source"]
+    readonly_fields = ["messages"]
+
+    @admin.display(description="input")
+    def messages(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.input, indent=2, ensure_ascii=False)) if obj.source_id \
+            else "-"
 
     # A link even when the memory was purged since: the history outlives it.
     @admin.display(description="memory")

@@ -67,6 +67,20 @@ class Memory(models.Model):
         require_json_objects(self, "metadata")
 
 
+class MemoryInput(models.Model):
+    """The messages of one add, stored once: every history row the add writes points to it. A copy in each row
+    multiplied the request by the memories it touched: 100 messages of 50,000 characters, stored verbatim,
+    wrote 500 MB of history. Kept as long as its space, as the history is."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(MemorySpace, on_delete=models.CASCADE, related_name="memory_inputs")
+    messages = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"input {self.pk}"
+
+
 class MemoryHistory(models.Model):
     """Every ADD / UPDATE / DELETE of a memory. Keyed by the memory's id, not a foreign key, so it survives
     the memory's hard deletion."""
@@ -82,7 +96,8 @@ class MemoryHistory(models.Model):
     old_memory = models.TextField(null=True, blank=True)
     new_memory = models.TextField(null=True, blank=True)
     event = models.CharField(max_length=8, choices=Event.choices)
-    input = models.JSONField(null=True, blank=True, help_text="the messages that caused it, when any")
+    source = models.ForeignKey(MemoryInput, null=True, blank=True, on_delete=models.PROTECT, related_name="history",
+                               help_text="the messages that caused it, when any")
     metadata = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -94,6 +109,11 @@ class MemoryHistory(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.memory_id}"
+
+    @property
+    def input(self) -> list | None:
+        """The messages that caused it (select_related("source") when reading many)."""
+        return self.source.messages if self.source_id else None
 
 
 class AddRequest(models.Model):

@@ -54,7 +54,8 @@ def memory_get(*, space: MemorySpace, memory_id: uuid.UUID) -> Memory | None:
 
 
 def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[MemoryHistory]:
-    return MemoryHistory.objects.filter(space=space, memory_id=memory_id).order_by("created_at", "id")
+    return (MemoryHistory.objects.filter(space=space, memory_id=memory_id).select_related("source")
+            .order_by("created_at", "id"))
 
 
 def scope_filter(scope: dict) -> Q:

@@ -7,6 +7,7 @@ transaction, with a history row for every ADD / UPDATE / DELETE. A provider fail
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for, is_agent_scope
 from mem0_compat.filters import entity_ids_in
-from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory
+from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
 from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
 from memoryspaces.models import MemorySpace
 
@@ -93,13 +94,14 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     stamp = timestamp or timezone.now()
     fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
               "expiration_date": expiration_date}
+    source = _Input(space_id=space.pk, messages=messages)
     if all(decision.event == "ADD" for decision in decisions):
         # one statement, atomic by itself: the common case of infer=false pays one round trip and one commit
         return _insert_new(space=space, scope=scope, texts=[d.text for d in decisions], vectors=vectors,
-                           fitting=fitting, fields=fields, stamp=stamp, messages=messages)
+                           fitting=fitting, fields=fields, stamp=stamp, source=source)
     with transaction.atomic():
         return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fitting=fitting,
-                      fields=fields, stamp=stamp, messages=messages)
+                      fields=fields, stamp=stamp, source=source)
 
 
 def add_request_claim(*, request_id, now: datetime | None = None) -> AddRequest | None:
@@ -160,7 +162,7 @@ def _with_new(names: list[str], more: list[str]) -> list[str]:
     return list(dict.fromkeys([*names, *more]))
 
 
-def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages) -> list[dict]:
+def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
     the memory does not change. An UPDATE to a text another memory of the scope holds (one just added, say)
     deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new. DELETEs
@@ -179,13 +181,13 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
     for decision in decisions:
         memory = locked.get(str(decision.memory_id))
         if decision.event == "DELETE" and memory is not None and not memory.immutable:
-            _soft_delete(memory, messages)
+            _soft_delete(memory, source)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
         locked.get(str(d.memory_id)), "immutable", False)]
     results += _insert_new(space=space, scope=scope,
                            texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
-                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, messages=messages)
+                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, source=source)
     holders = dict(in_scope.filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
                    .values_list("hash", "pk"))
     for decision in decisions:
@@ -202,12 +204,12 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, messages
             _set_text(memory, decision.text, vectors[decision.text])
             memory.categories = _with_new(memory.categories, fitting.get(decision.text, []))
             memory.save()
-            _history(memory, "UPDATE", old, memory.memory, messages)
+            _history(memory, "UPDATE", old, memory.memory, source)
             holders[memory.hash] = memory.pk
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "UPDATE",
                             "previous_memory": old})
         else:
-            _soft_delete(memory, messages)
+            _soft_delete(memory, source)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     return results
 
@@ -228,10 +230,11 @@ def _lock_texts(*, space_id, scope: dict, hashes: list[str]) -> None:
             cursor.execute(_LOCK_TEXTS, {"space": space_id, "scope": _scope_key(scope), "hashes": hashes})
 
 
-def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, messages) -> list[dict]:
+def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source: _Input) -> list[dict]:
     """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
     there too, so a run's memory never stands in for its user's own; an expired memory, which nobody sees,
-    does not count; repeats within `texts` once), with their ADD history rows, in one statement. Each gets
+    does not count; repeats within `texts` once), with their ADD history rows (and `source`, when it is not
+    stored yet and a row is written), in one statement. Each gets
     the explicit `fields["categories"]`, then the ones `fitting` ({text: names}) gives it. Returns their
     results in input order.
 
@@ -242,7 +245,8 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, message
     if not texts:
         return []
     same_scope = "".join(f" AND m.{field} IS NOT DISTINCT FROM %({field})s" for field in ENTITY_FIELDS)
-    memories, history = Memory._meta.db_table, MemoryHistory._meta.db_table
+    memories, history, inputs = Memory._meta.db_table, MemoryHistory._meta.db_table, MemoryInput._meta.db_table
+    store_source = source.messages is not None and not source.stored
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -266,10 +270,14 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, message
                        %(immutable)s, %(expiration_date)s, %(stamp)s, %(stamp)s
                   FROM incoming ORDER BY ord
              RETURNING id, memory, hash
+            ), stored_source AS (
+                INSERT INTO {inputs} (id, space_id, messages, created_at)
+                SELECT %(source)s::uuid, %(space)s, %(messages)s::jsonb, now()
+                 WHERE %(store_source)s::boolean AND EXISTS (SELECT 1 FROM inserted)
             ), logged AS (
-                INSERT INTO {history} (id, space_id, memory_id, old_memory, new_memory, event, input, metadata,
+                INSERT INTO {history} (id, space_id, memory_id, old_memory, new_memory, event, source_id, metadata,
                                        created_at, updated_at, is_deleted)
-                SELECT gen_random_uuid(), %(space)s, id, NULL, memory, 'ADD', %(input)s, %(metadata)s,
+                SELECT gen_random_uuid(), %(space)s, id, NULL, memory, 'ADD', %(source)s::uuid, %(metadata)s,
                        now(), now(), false FROM inserted
             )
             SELECT inserted.id, inserted.memory FROM inserted JOIN incoming USING (hash) ORDER BY incoming.ord""",
@@ -281,10 +289,13 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, message
              "categories": [json.dumps(_with_new(fields["categories"], fitting.get(text, []))) for text in texts],
              "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,
-             "input": Jsonb(messages) if messages is not None else None},
+             "source": source.id if source.messages is not None else None, "store_source": store_source,
+             "messages": Jsonb(source.messages) if store_source else None},
         )
         cursor.nextset()  # from the locks' row to the inserted ones
-        return [{"id": str(pk), "memory": text, "event": "ADD"} for pk, text in cursor.fetchall()]
+        results = [{"id": str(pk), "memory": text, "event": "ADD"} for pk, text in cursor.fetchall()]
+    source.stored = source.stored or (store_source and bool(results))
+    return results
 
 
 def _set_text(memory: Memory, text: str, vector) -> None:
@@ -292,16 +303,33 @@ def _set_text(memory: Memory, text: str, vector) -> None:
     memory.updated_at = timezone.now()
 
 
-def _history(memory: Memory, event: str, old: str | None, new: str | None, messages=None) -> MemoryHistory:
+def _history(memory: Memory, event: str, old: str | None, new: str | None, source: _Input) -> MemoryHistory:
     return MemoryHistory.objects.create(space_id=memory.space_id, memory_id=memory.pk, old_memory=old,
-                                        new_memory=new, event=event, input=messages, metadata=memory.metadata,
-                                        is_deleted=event == "DELETE")
+                                        new_memory=new, event=event, source_id=source.stored_id(),
+                                        metadata=memory.metadata, is_deleted=event == "DELETE")
 
 
-def _soft_delete(memory: Memory, messages=None) -> None:
+def _soft_delete(memory: Memory, source: _Input) -> None:
     memory.deleted_at = timezone.now()
     memory.save(update_fields=["deleted_at"])
-    _history(memory, "DELETE", memory.memory, None, messages)
+    _history(memory, "DELETE", memory.memory, None, source)
+
+
+@dataclasses.dataclass
+class _Input:
+    """The messages of one add, stored once (a MemoryInput) with the first history row that points to them."""
+    space_id: uuid.UUID
+    messages: list[dict] | None
+    id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
+    stored: bool = False
+
+    def stored_id(self) -> uuid.UUID | None:
+        if self.messages is None:
+            return None
+        if not self.stored:
+            MemoryInput.objects.create(id=self.id, space_id=self.space_id, messages=self.messages)
+            self.stored = True
+        return self.id
 
 
 @transaction.atomic

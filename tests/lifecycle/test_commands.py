@@ -12,7 +12,8 @@ from config.api.errors import Conflict
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 from lifecycle.purge import purge
-from mem0_compat.models import Memory, MemoryHistory
+from mem0_compat.models import Memory, MemoryHistory, MemoryInput
+from mem0_compat.services import memory_add
 from memoryspaces.models import MemorySpace
 from memoryspaces.services import space_restore
 from sessions_app.models import Event, LifecycleStrategy, Session
@@ -61,6 +62,15 @@ def test_purge_removes_exactly_what_is_older_than_the_cutoff(world, capsys):
     assert not MemorySpace.objects.filter(pk=world["gone_space"].pk).exists()
     assert not StrategyExecution.objects.filter(session_id=world["old_session"].pk).exists()
     assert not LifecycleStrategy.objects.filter(session_id=world["old_session"].pk).exists()
+
+
+def test_purging_a_space_removes_its_history_and_the_messages_it_points_to(world):
+    gone_space = world["gone_space"]
+    memory_add(space=gone_space, messages=[{"role": "user", "content": "Likes tea"}], scope={"user_id": "a"},
+               infer=False)
+    purge(cutoff=days_ago(7), spaces=True, sessions=False, memories=False)
+    assert not MemoryHistory.objects.filter(space=gone_space).exists()
+    assert not MemoryInput.objects.filter(space=gone_space).exists()
 
 
 def test_purge_can_be_limited_to_one_kind(world):

@@ -80,6 +80,13 @@ def test_memory_page_shows_history_oldest_first_and_not_the_vector(admin_client,
     assert "Has a cat named Miso" in listed
 
 
+def test_a_history_page_shows_the_messages_that_caused_it(admin_client, space):
+    memory = add(space, "Has a cat named <Tuna>")
+    added, = history_of(memory)
+    content = admin_client.get(change("memoryhistory", added.pk)).content.decode()
+    assert '&quot;content&quot;: &quot;Has a cat named &lt;Tuna&gt;&quot;' in content
+
+
 def test_memory_pages_read_no_vectors(admin_client, memories):
     with CaptureQueriesContext(connection) as queries:
         assert admin_client.get(changelist("memory")).status_code == 200

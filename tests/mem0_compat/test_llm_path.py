@@ -10,7 +10,7 @@ from mem0 import MemoryClient
 from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
 from mem0.exceptions import NetworkError
 
-from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, Memory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, Memory, MemoryInput
 from tests.factories import MemoryFactory, MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
@@ -66,6 +66,10 @@ def test_facts_are_extracted_then_updated_and_deleted_with_history(client, fake_
     assert [(h["event"], h["old_memory"], h["new_memory"]) for h in client.history(ids["Lives in Paris"])] == [
         ("ADD", None, "Lives in Paris"), ("UPDATE", "Lives in Paris", "Lives in Berlin")]
     assert [h["event"] for h in client.history(ids["Uses ArgoCD"])] == ["ADD", "DELETE"]
+    second_input = [{"role": "user", "content": "I moved to Berlin and I stopped using ArgoCD."}]
+    assert [h["input"] for h in client.history(ids["Uses ArgoCD"])][1:] == [second_input]
+    assert client.history(ids["Lives in Paris"])[1]["input"] == second_input
+    assert MemoryInput.objects.count() == 2  # each add's messages once, however many rows it wrote
     assert client.get(ids["Uses ArgoCD"]) is None
     remaining = {m["memory"] for m in client.get_all(filters={"user_id": "alice"})["results"]}
     assert remaining == {"Name is Alice", "Lives in Berlin"}

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory
+from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
 from mem0_compat.services import embed
 from tests.openapi_conformance import assert_conforms, served_schema
 
@@ -739,3 +739,25 @@ def test_a_memory_text_the_add_stores_can_be_written_back_by_update_and_batch_up
                              format="json")):
         assert response.status_code == 422 and "too_long" in json.dumps(response.json())
     assert Memory.objects.get(pk=memory_id).memory == longest
+
+
+def test_an_adds_messages_are_stored_once_for_all_the_history_rows_it_writes(api, space):
+    """100 messages of 50,000 characters stored verbatim wrote the whole conversation into each of 100 history
+    rows: 500 MB. Each row now points to one copy; the history answers the same."""
+    messages = [{"role": "user", "content": f"message {number} " + "x" * 2000} for number in range(20)]
+    response = api.post(base(space) + "v1/memories/", {"messages": messages, "user_id": "alice", "infer": False},
+                        format="json")
+    ids = [result["id"] for result in response.json()["results"]]
+    assert len(ids) == 20 and MemoryInput.objects.filter(space=space).count() == 1
+    for memory_id in ids:
+        (entry,) = api.get(base(space) + f"v1/memories/{memory_id}/history/").json()
+        assert entry["input"] == messages
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(pg_column_size(t)) FROM mem0_compat_memoryhistory AS t WHERE space_id = %s",
+                       [space.pk])
+        assert cursor.fetchone()[0] < 20 * 2000  # less than one message a row: no copy of the conversation
+    # The same add again stores nothing, so no copy of its messages either; an update has no input.
+    api.post(base(space) + "v1/memories/", {"messages": messages, "user_id": "alice", "infer": False}, format="json")
+    api.put(base(space) + f"v1/memories/{ids[0]}/", {"text": "edited"}, format="json")
+    assert MemoryInput.objects.filter(space=space).count() == 1
+    assert api.get(base(space) + f"v1/memories/{ids[0]}/history/").json()[1]["input"] is None
