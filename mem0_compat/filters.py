@@ -12,7 +12,8 @@ Grammar (a `filters` object is a *node*)::
     operator   := eq | ne | gt | gte | lt | lte | in | nin | contains | icontains
 
 A plain value means `eq` (for `keywords`: `icontains`; for `memory_ids` given as a list: `in`). Nesting is
-capped at 10 levels, and a whole filter at 2,000 terms (a condition counts one, plus one per listed value).
+capped at 10 levels, and a whole filter at 2,000 terms (each operator of a condition, or its plain value,
+counts one, plus one per listed value; a metadata condition counts those of each of its keys).
 
 Per field:
 
@@ -160,7 +161,7 @@ class _Compiler:
         if compiler is None:
             allowed = ", ".join((*LOGICAL_OPERATORS, *FILTER_FIELDS))
             raise _invalid(loc, f"Unknown filter field {key!r}; use one of {allowed}", "extra_forbidden")
-        self.count(1 + _listed_values(value))
+        self.count(_terms(key, value))
         return compiler(key, value, loc)
 
     def logical(self, key: str, value, loc: list, depth: int) -> Q:
@@ -182,18 +183,18 @@ class _Compiler:
             raise _invalid(self.loc, f"Filters may hold at most {MAX_TERMS} terms", "too_long")
 
 
-def _listed_values(value) -> int:
-    """How many values the lists of one field condition hold: operands, or operands of metadata keys."""
+def _terms(field: str, value) -> int:
+    """How many terms one field condition holds: one per operator (a plain value is one), plus one per listed
+    value; a metadata condition, those of each of its keys. Each term becomes a few SQL parameters at most."""
 
     def length(operand) -> int:
         return len(operand) if isinstance(operand, list) else 0
 
-    if not isinstance(value, dict):
-        return length(value)
-    return sum(
-        1 + length(v) + (sum(length(w) for w in v.values()) if isinstance(v, dict) else 0)
-        for v in value.values()
-    )
+    if field == "metadata" and isinstance(value, dict):
+        return sum(_terms("", condition) for condition in value.values()) or 1
+    if isinstance(value, dict) and any(key in OPERATORS for key in value):
+        return sum(1 + length(operand) for operand in value.values())
+    return 1 + length(value)
 
 
 # -- operators -----------------------------------------------------------------------------------------------

@@ -353,6 +353,8 @@ GOOD_UUID = "9f0b6f1e-2a8d-4f56-9a2c-3c1b1f0a9b7e"
         ({"OR": [{"user_id": "a"}] * 101}, ["OR"], "too_long"),
         (nested_and(10), ["AND", 0] * 10, "too_long"),
         ({"OR": [{"user_id": {"in": ["x"] * 999}}] * 3}, [], "too_long"),
+        # each operator of a metadata key is a term: 1,001 keys with two are 2,002
+        ({"metadata": {f"k{i}": {"gt": 1, "lt": 9} for i in range(1001)}}, [], "too_long"),
         ({"user_id": {"like": "a"}}, ["user_id", "like"], "extra_forbidden"),
         ({"user_id": {"gt": "a"}}, ["user_id", "gt"], "value_error"),
         ({"user_id": {"in": "alice"}}, ["user_id", "in"], "list_type"),
@@ -658,3 +660,32 @@ def test_any_filters_over_http_answer_200_or_422_never_500(mems, mems_api, filte
     expected = selected(mems, filters)
     assert sorted(names[item["id"]] for item in listed.json()["results"]) == expected
     assert sorted(names[hit["id"]] for hit in found.json()["results"]) == expected
+
+
+# The kind of term that costs the most SQL parameters (6): a metadata substring.
+COSTLIEST_TERM = {"contains": "x"}
+
+
+def test_the_largest_filter_searched_by_its_legs_answers_200(mems_api, mems, settings):
+    """A search over a large scope repeats the filter's WHERE in each of its legs, its parameters bound by the
+    server: 2,000 terms of the costliest kind stay within PostgreSQL's 65,535 parameters."""
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    filters = {"AND": [{"user_id": "*"}, {"metadata": {f"k{i}": COSTLIEST_TERM for i in range(1999)}}]}
+    found = mems_api.post(f"/api/v2/memory/{mems['space'].pk}/v3/memories/search/",
+                          {"query": "deploy the api", "filters": filters}, format="json")
+    assert found.status_code == 200, found.content
+    assert found.json() == {"results": []}
+
+
+def test_operators_of_metadata_keys_count_against_the_filter_cap_over_http(mems_api, mems, settings):
+    """Eight operators under each of 1,990 keys: 15,920 terms, which a search used to send as 65,000
+    parameters (a 503 "the database does not answer"), and a listing ran for half a minute."""
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    ops = {"gt": 1, "gte": 1, "lt": 2, "lte": 2, "contains": "x", "icontains": "y", "ne": 3, "eq": 4}
+    filters = {"AND": [{"user_id": "*"}, {"metadata": {f"k{i}": ops for i in range(1990)}}]}
+    base = f"/api/v2/memory/{mems['space'].pk}/v3/memories/"
+    for answer in (mems_api.post(base + "search/", {"query": "deploy", "filters": filters}, format="json"),
+                   mems_api.post(base, {"filters": filters}, format="json")):
+        assert answer.status_code == 422, answer.content
+        assert answer.json()["detail"] == [{"loc": ["body", "filters"], "type": "too_long",
+                                            "msg": "Filters may hold at most 2000 terms"}]
