@@ -82,15 +82,29 @@ MAX_TERMS = 2000  # per filter: depth and list caps alone would still allow 100*
 _COMPARISONS = ("gt", "gte", "lt", "lte")
 
 
-def compile_filters(filters: dict | None, *, loc: list) -> Q:
-    """The `Q` selecting the memories that `filters` describes (an empty `Q` when there are none)."""
+class TermBudget:
+    """The MAX_TERMS terms that filters compiled with it may hold between them: the several filters of one
+    request (`filters` and the top-level keys that stand for filters) are one query, so they share one."""
+
+    def __init__(self):
+        self.terms = 0
+
+    def spend(self, terms: int, loc: list) -> None:
+        self.terms += terms
+        if self.terms > MAX_TERMS:
+            raise _invalid(loc, f"Filters may hold at most {MAX_TERMS} terms", "too_long")
+
+
+def compile_filters(filters: dict | None, *, loc: list, budget: TermBudget | None = None) -> Q:
+    """The `Q` selecting the memories that `filters` describes (an empty `Q` when there are none); its terms
+    are spent from `budget` (a budget of its own when none is given)."""
     if filters is None:
         return Q()
     if not isinstance(filters, dict):
         raise _invalid(loc, "Filters must be an object", "dict_type")
     if not filters:
         return Q()
-    return _Compiler(list(loc)).node(filters, list(loc), depth=1)
+    return _Compiler(list(loc), budget or TermBudget()).node(filters, list(loc), depth=1)
 
 
 def _entity_conditions(filters, depth: int = 1):
@@ -141,9 +155,9 @@ def constrains_one_of(filters: dict | None, fields: Collection[str], depth: int 
 class _Compiler:
     """Walks the filter tree; keeps count of the terms so one request cannot build a huge query."""
 
-    def __init__(self, loc: list):
+    def __init__(self, loc: list, budget: TermBudget):
         self.loc = loc
-        self.terms = 0
+        self.budget = budget
 
     def node(self, node, loc: list, depth: int) -> Q:
         if depth > MAX_DEPTH:
@@ -161,7 +175,7 @@ class _Compiler:
         if compiler is None:
             allowed = ", ".join((*LOGICAL_OPERATORS, *FILTER_FIELDS))
             raise _invalid(loc, f"Unknown filter field {key!r}; use one of {allowed}", "extra_forbidden")
-        self.count(_terms(key, value))
+        self.budget.spend(_terms(key, value), self.loc)
         return compiler(key, value, loc)
 
     def logical(self, key: str, value, loc: list, depth: int) -> Q:
@@ -176,11 +190,6 @@ class _Compiler:
             return reduce(or_, parts)
         conjunction = reduce(and_, parts)
         return ~conjunction if key == "NOT" else conjunction
-
-    def count(self, terms: int) -> None:
-        self.terms += terms
-        if self.terms > MAX_TERMS:
-            raise _invalid(self.loc, f"Filters may hold at most {MAX_TERMS} terms", "too_long")
 
 
 def _terms(field: str, value) -> int:

@@ -17,7 +17,7 @@ from config.api.serializers import check_json
 from config.api.views import validate
 from mem0_compat import selectors, services, tasks
 from mem0_compat.api import serializers as s
-from mem0_compat.filters import compile_filters, constrains_one_of
+from mem0_compat.filters import TermBudget, compile_filters, constrains_one_of
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, MemoryFeedback
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.base import SpaceScopedView
@@ -60,20 +60,22 @@ class Mem0View(SpaceScopedView):
     @staticmethod
     def filters_of(data: dict, *, loc: list) -> Q:
         """`filters` plus the top-level entity ids, metadata, categories, keywords and start/end dates, all
-        ANDed."""
-        condition = compile_filters(data.get("filters"), loc=[*loc, "filters"])
+        ANDed: one query, so one budget of terms between them."""
+        budget = TermBudget()
+        condition = compile_filters(data.get("filters"), loc=[*loc, "filters"], budget=budget)
         top_level = {field: data[field] for field in ENTITY_FIELDS if data.get(field)}
         if top_level:
-            condition &= compile_filters(top_level, loc=loc)
+            condition &= compile_filters(top_level, loc=loc, budget=budget)
         if data.get("metadata"):
-            condition &= compile_filters({"metadata": data["metadata"]}, loc=loc)
+            condition &= compile_filters({"metadata": data["metadata"]}, loc=loc, budget=budget)
         if data.get("categories"):
-            condition &= compile_filters({"categories": {"in": data["categories"]}}, loc=loc)
+            condition &= compile_filters({"categories": {"in": data["categories"]}}, loc=loc, budget=budget)
         if data.get("keywords"):
-            condition &= compile_filters({"keywords": data["keywords"]}, loc=loc)
+            condition &= compile_filters({"keywords": data["keywords"]}, loc=loc, budget=budget)
         for option, operator in (("start_date", "gte"), ("end_date", "lte")):  # get_all's range of creation
             if data.get(option):
-                condition &= compile_filters({"created_at": {operator: data[option]}}, loc=[*loc, option])
+                condition &= compile_filters({"created_at": {operator: data[option]}}, loc=[*loc, option],
+                                             budget=budget)
         return condition
 
     def page_url(self, page: int | None) -> str | None:

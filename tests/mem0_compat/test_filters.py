@@ -689,3 +689,16 @@ def test_operators_of_metadata_keys_count_against_the_filter_cap_over_http(mems_
         assert answer.status_code == 422, answer.content
         assert answer.json()["detail"] == [{"loc": ["body", "filters"], "type": "too_long",
                                             "msg": "Filters may hold at most 2000 terms"}]
+
+
+def test_filters_and_top_level_metadata_share_the_filter_cap(mems_api, mems, settings):
+    """`filters` and the top-level `metadata` are ANDed into one query: 1,500 terms each used to pass as two
+    filters under the cap, and a search sent them as 90,000 parameters (a 503)."""
+    settings.SEARCH_EXACT_MAX_ROWS = 0
+    half = {f"k{i}": COSTLIEST_TERM for i in range(1500)}
+    found = mems_api.post(f"/api/v2/memory/{mems['space'].pk}/v3/memories/search/",
+                          {"query": "deploy", "filters": {"AND": [{"user_id": "*"}, {"metadata": half}]},
+                           "metadata": half}, format="json")
+    assert found.status_code == 422, found.content
+    assert found.json()["detail"] == [{"loc": ["body"], "type": "too_long",
+                                       "msg": "Filters may hold at most 2000 terms"}]
