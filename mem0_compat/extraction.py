@@ -37,6 +37,7 @@ from mem0.configs.prompts import (
 from mem0.llms.base import LLMBase
 from mem0.utils.factory import LlmFactory
 
+from config.api.errors import InvalidInput
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH
 
@@ -478,6 +479,7 @@ NEAR_DUPLICATE_JACCARD = 0.8
 # MiniLM on 42 short facts x 10 categories (45 pairs that fit, 375 that do not): 0.225 tags 29 that fit and 2
 # others; 0.2 tags 31 and 6, 0.25 tags 26 and 1, 0.3 tags 20 and none.
 CATEGORY_SIMILARITY = 0.225
+MAX_OFFLINE_FACTS = 200
 RETRACTION_MIN_OVERLAP = 0.5
 
 
@@ -612,6 +614,9 @@ class OfflineExtractor:
        color"), or one of "lives in/at", "works at/for/as", "is from", "is based in", "moved to", "is
        called/named". Verbs like "loves" or "uses" are not single-valued: "Loves pizza" adds to "Loves sushi".
     4. otherwise ADD (unless it near-duplicates an earlier fact of the same batch).
+
+    At most MAX_OFFLINE_FACTS facts an add (more is a 422): deciding compares every fact with every other and
+    with the memories near each, and 100 messages of 50,000 characters can hold 200,000 sentences.
     """
 
     name = "offline-heuristic"
@@ -624,7 +629,7 @@ class OfflineExtractor:
         self._announce()
         roles = ("user", "assistant") if agent_scope else ("user",)
         include, exclude = _instruction_keywords("\n".join(filter(None, (instructions, restrictions))))
-        facts = []
+        facts: dict[str, None] = {}  # in order, each once
         for message in messages:
             if message.get("role") not in roles or not isinstance(message.get("content"), str):
                 continue
@@ -636,9 +641,13 @@ class OfflineExtractor:
                     continue
                 if exclude and _mentions(fact, exclude):
                     continue
-                if fact not in facts:
-                    facts.append(fact)
-        return facts
+                facts[fact] = None
+                if len(facts) > MAX_OFFLINE_FACTS:
+                    raise InvalidInput.at(
+                        ["body", "messages"],
+                        f"The offline extractor takes at most {MAX_OFFLINE_FACTS} facts in one add; these "
+                        "messages hold more: add them in parts, or verbatim with infer=false", "too_long")
+        return list(facts)
 
     def decide(self, facts: list[str], existing: list[dict]) -> list[Decision]:
         self._announce()

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
 from mem0_compat.services import embed
 from tests.openapi_conformance import assert_conforms, served_schema
@@ -285,6 +286,22 @@ def test_offline_extraction_follows_includes_beside_the_spaces_custom_instructio
     body = add(api, space, "I drink green tea. I drink black coffee. I live in Paris.", route="v3/memories/add/",
                infer=True, includes="drinks")
     assert [result["memory"] for result in body["results"]] == ["Drinks green tea"]
+
+
+def test_offline_extraction_takes_a_bounded_number_of_facts_in_one_add(api, space):
+    """Deciding compares every fact with every other: one message of 47,000 characters held 2,000 facts and
+    took 16 s to decide, 100 such messages would take days. Up to the cap they are all stored; past it, a 422."""
+    sentences = [f"I like thing{i}." for i in range(MAX_OFFLINE_FACTS + 1)]
+    body = add(api, space, " ".join(sentences[:-1]), route="v3/memories/add/", infer=True)
+    assert [result["memory"] for result in body["results"]] == [f"Likes thing{i}" for i in range(MAX_OFFLINE_FACTS)]
+
+    response = api.post(base(space) + "v3/memories/add/", {"messages": " ".join(sentences), "user_id": "bob"},
+                        format="json")
+    assert response.status_code == 422, response.content
+    [entry] = response.json()["detail"]
+    assert entry["loc"] == ["body", "messages"] and entry["type"] == "too_long"
+    assert f"at most {MAX_OFFLINE_FACTS} facts" in entry["msg"]
+    assert not Memory.objects.filter(space=space, user_id="bob").exists()
 
 
 @pytest.mark.parametrize(("ids", "with_assistant", "expected"), [
