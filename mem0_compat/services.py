@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from config.api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamFailed
+from config.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, UpstreamFailed
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for, is_agent_scope
@@ -481,6 +481,10 @@ def entity_delete(*, space: MemorySpace, entity_field: str, name: str) -> int:
 
 
 EXPORT_LIMIT = 10_000
+# An export is kept as one jsonb value, which PostgreSQL caps at 256 MB: 10,000 memories of 50,000 characters
+# were refused there (a 503 saying the database did not answer) after the worker had held 4.4 GB.
+EXPORT_MAX_BYTES = 64 * 1024 * 1024
+_EXPORT_CHUNK = 500
 
 
 @transaction.atomic
@@ -488,9 +492,18 @@ def export_create(*, space: MemorySpace, schema: dict, scope: dict, filters: dic
                   condition: Q) -> MemoryExport:
     """Project the matching memories (newest first, at most EXPORT_LIMIT) onto the properties of `schema` (a
     JSON schema with properties): a property named like a memory field takes that field, else the metadata key
-    of that name, else null. The export is kept under the entity `scope` the request named."""
+    of that name, else null. The export is kept under the entity `scope` the request named. An export larger
+    than EXPORT_MAX_BYTES (as JSON) is a 422, found while the memories are read, a chunk at a time."""
     memories = selectors.memory_list(space=space, filters=condition)[:EXPORT_LIMIT]
-    rows = [_project(memory, schema["properties"]) for memory in memories]
+    rows, size = [], 0
+    for memory in memories.iterator(chunk_size=_EXPORT_CHUNK):
+        row = _project(memory, schema["properties"])
+        size += len(json.dumps(row, ensure_ascii=False).encode())
+        if size > EXPORT_MAX_BYTES:
+            raise InvalidInput.at(["body"], f"The export would be larger than {EXPORT_MAX_BYTES // 2**20} MB "
+                                            f"(at {len(rows) + 1} memories): narrow it with filters, or a "
+                                            "schema of fewer properties", "too_long")
+        rows.append(row)
     return MemoryExport.objects.create(space=space, schema=schema, filters=filters, result=rows,
                                        **{field: scope.get(field) for field in ENTITY_FIELDS})
 

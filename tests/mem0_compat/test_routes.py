@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mem0_compat import services
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
 from mem0_compat.services import embed
@@ -414,6 +415,25 @@ def test_export_refuses_a_schema_it_cannot_use_with_a_422(api, space, schema, er
     assert response.status_code == 422, response.content[:300]
     assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [(["body", "schema"], error_type)]
     assert not MemoryExport.objects.exists()
+
+
+def test_an_export_larger_than_its_cap_is_a_422_and_keeps_nothing(api, space, monkeypatch):
+    """An export is one jsonb value (PostgreSQL: 256 MB at most): 10,000 memories of 50,000 characters were
+    read whole into the worker (4.4 GB) and then refused by the database as a 503. Here the cap is made small:
+    two memories of 600 characters fit 1,500 bytes, three do not."""
+    monkeypatch.setattr(services, "EXPORT_MAX_BYTES", 1500)
+    schema = {"properties": {"memory": {"type": "string"}}}
+    for i in range(2):
+        add(api, space, f"{i} " + "x" * 600)
+    assert api.post(base(space) + "v1/exports/", {"schema": schema, "user_id": "alice"},
+                    format="json").status_code == 200
+
+    add(api, space, "2 " + "x" * 600)
+    response = api.post(base(space) + "v1/exports/", {"schema": schema, "user_id": "alice"}, format="json")
+    assert response.status_code == 422, response.content
+    [entry] = response.json()["detail"]
+    assert entry["loc"] == ["body"] and entry["type"] == "too_long" and "at 3 memories" in entry["msg"]
+    assert MemoryExport.objects.count() == 1
 
 
 @pytest.mark.parametrize("route", ["v1/exports/", "v1/exports/get/"])
