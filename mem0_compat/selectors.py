@@ -16,11 +16,11 @@ from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
-from pgvector.django import CosineDistance
 from pgvector.psycopg.vector import VectorBinaryDumper
 
-from config.queries import instances, one_or_none, work_to_republish
+from config.queries import fetch_all, instances, one_or_none, work_to_republish
 from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryHistory
+from mem0_compat.vector_column import vector_literal
 from memoryspaces.models import MemorySpace
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -372,11 +372,22 @@ def closest_in_scope(*, space: MemorySpace, scope: dict, vectors, per_fact: int 
     """The few existing memories of this entity scope nearest to each new fact, deduplicated: what the
     ADD/UPDATE/DELETE decision compares against. Not expired ones: nobody sees them, so a fact said again
     must not be answered NONE by one."""
-    scoped = memories_of(space=space, filters=scope_filter(scope)).defer(*UNSHOWN_FIELDS)
+    vectors = list(vectors)
+    if not vectors:
+        return []
+    where, params = _scope_where(memories_of(space=space, filters=scope_filter(scope)))
+    # One statement whatever the number of facts (a query per fact, an LLM's hundreds of facts took as many
+    # round trips): each fact's nearest, fact by fact, nearest first.
+    rows = fetch_all(
+        f"""SELECT near.* FROM unnest(%s::text[]) WITH ORDINALITY AS fact(vector, ord),
+                LATERAL (SELECT {_HIT_COLUMNS}, embedding <=> fact.vector::vector AS distance
+                           FROM mem0_compat_memory WHERE {where}
+                          ORDER BY distance LIMIT %s) AS near
+            ORDER BY fact.ord, near.distance, near.id""",
+        [[vector_literal(vector) for vector in vectors], *params, per_fact])
     seen: dict = {}
-    for vector in vectors:
-        for memory in scoped.order_by(CosineDistance("embedding", vector))[:per_fact]:
-            seen.setdefault(memory.pk, memory)
+    for memory in instances(Memory, rows, _HIT_FIELDS):
+        seen.setdefault(memory.pk, memory)
     return list(seen.values())
 
 

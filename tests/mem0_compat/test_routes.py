@@ -305,6 +305,19 @@ def test_offline_extraction_takes_a_bounded_number_of_facts_in_one_add(api, spac
     assert not Memory.objects.filter(space=space, user_id="bob").exists()
 
 
+def test_an_inferred_add_reads_the_memories_near_its_facts_in_queries_that_do_not_grow_with_them(api, space):
+    """The memories each fact is compared with were read a query per fact."""
+    def queries(count: int, user: str) -> int:
+        add(api, space, "Likes thing0", user_id=user)
+        text = " ".join(f"I like thing{i}." for i in range(count))
+        with CaptureQueriesContext(connection) as context:
+            body = add(api, space, text, route="v3/memories/add/", infer=True, user_id=user)
+        assert len(body["results"]) == count - 1  # the user already likes thing0
+        return len(context)
+
+    assert queries(2, "bob") == queries(40, "carol")
+
+
 @pytest.mark.parametrize(("ids", "with_assistant", "expected"), [
     ({"user_id": "alice"}, True, ["Drinks green tea"]),
     ({"agent_id": "bot"}, False, ["Drinks green tea"]),
