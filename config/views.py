@@ -1,8 +1,11 @@
-"""Service-level pages: liveness, readiness, the landing page, and JSON error pages for non-API paths."""
+"""Service-level pages: liveness, readiness, the landing page, and the error pages: JSON, but HTML in the admin,
+whose pages an operator reads in a browser."""
 
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views import defaults
 
 
 def health(request):
@@ -41,13 +44,23 @@ def landing(request):
     return render(request, "landing.html")
 
 
+def _in_admin(request) -> bool:
+    return request.path.startswith(reverse("admin:index"))
+
+
 def not_found(request, exception=None):
+    if _in_admin(request):
+        return defaults.page_not_found(request, exception)
     return JsonResponse({"detail": "Not found"}, status=404)
 
 
 def server_error(request):
+    if _in_admin(request):
+        return defaults.server_error(request)
     return JsonResponse({"detail": "Internal server error"}, status=500)
 
 
 def bad_request(request, exception=None):
+    if _in_admin(request):
+        return defaults.bad_request(request, exception)
     return JsonResponse({"detail": "Bad request"}, status=400)

@@ -96,6 +96,30 @@ def test_unknown_paths_are_json_404(client, db):
     assert response["Content-Type"] == "application/json"
 
 
+def test_admin_error_pages_are_html_and_the_api_s_json(admin_client, api, monkeypatch):
+    """An operator's browser in the admin gets an HTML page for a page that is not there or a bug, as the admin's
+    own pages are; only the API (and the paths outside the admin) answers JSON. Both were JSON."""
+    from django.contrib.admin import AdminSite
+
+    from memoryspaces.api.views import VersionView
+
+    missing = admin_client.get("/admin/memoryspaces/no-such-model/")
+    assert (missing.status_code, missing["Content-Type"]) == (404, "text/html; charset=utf-8")
+    assert "<h1>Not Found</h1>" in missing.content.decode()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(AdminSite, "get_app_list", broken)
+    monkeypatch.setattr(VersionView, "get", broken)
+    admin_client.raise_request_exception = api.raise_request_exception = False
+    failed = admin_client.get("/admin/")
+    assert (failed.status_code, failed["Content-Type"]) == (500, "text/html; charset=utf-8")
+    assert "<h1>Server Error (500)</h1>" in failed.content.decode()
+    failed = api.get("/api/v2/version/")
+    assert (failed.status_code, failed.json()) == (500, {"detail": "Internal server error"})
+
+
 def test_duplicate_slashes_are_collapsed(client, api_key):
     response = client.get("/api/v2//version/", HTTP_AUTHORIZATION=f"Token {api_key}")
     assert response.status_code == 200
