@@ -198,3 +198,25 @@ def test_make_run_on_a_port_in_use_says_so_in_a_line_and_starts_nothing(db):
     assert result.returncode == 1
     assert result.stderr.strip() == f"Port {port} on 127.0.0.1 is in use: set PORT to a free port."
     assert "Serving on" not in result.stdout
+
+
+def test_without_secret_key_each_data_dir_gets_a_random_one_of_its_own(db, tmp_path):
+    """With SECRET_KEY unset (`make run`, and docker-compose.yml unless the operator sets it) every process used
+    one published string (compose: `change-me`), which signs the admin's sessions and messages; `check --deploy`
+    called it insecure. Now a random key is made once under DATA_DIR, private to its owner, and every process of
+    that DATA_DIR (web, worker, beat) reads the same one."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-service"]["environment"]["SECRET_KEY"] == "${SECRET_KEY:-}"
+    env = service_environment(DATA_DIR=str(tmp_path), SECRET_KEY="")
+    show = [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+                                  "print(settings.SECRET_KEY)"]
+    keys = {subprocess.run(show, cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+                           timeout=120).stdout.strip() for _ in range(2)}
+    assert keys == {(tmp_path / "secret_key").read_text().strip()}
+    assert len(keys.pop()) >= 50 and (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    check = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert "security.W009" not in check.stdout + check.stderr  # the SECRET_KEY warning
+    given = subprocess.run(show, cwd=ROOT, env={**env, "SECRET_KEY": "k" * 60}, capture_output=True, text=True,
+                           check=True, timeout=120)
+    assert given.stdout.strip() == "k" * 60
