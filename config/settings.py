@@ -134,6 +134,7 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2)  # processes; not on the command lines, so all agree
 CELERY_TASK_IGNORE_RESULT = True  # task state lives in PostgreSQL rows, not in a result backend
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when Redis is down: the API keeps answering and the sweep re-enqueues later.
@@ -171,8 +172,8 @@ OFFLINE_DIMENSIONS = {"minilm": 384, "minilm-int8": 384, "static": 64}
 EMBEDDER = env_choice("EMBEDDER", "minilm", valid=lambda name: name in OFFLINE_DIMENSIONS or "/" in name.strip("/"),
                       takes="minilm, minilm-int8, static or <provider>/<model>")
 EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", OFFLINE_DIMENSIONS.get(EMBEDDER, 1536), maximum=16000)
-# onnxruntime threads per process: all cores for one process (benchmarks, reembed); the Procfile gives each
-# web process one, since several web processes already share the cores.
+# onnxruntime threads per process: all cores for one process (benchmarks, reembed); gunicorn.conf.py gives
+# each web process one, since several web processes already share the cores.
 EMBEDDER_THREADS = env_int("EMBEDDER_THREADS", os.cpu_count() or 1)
 EMBEDDER_BASE_URL = os.environ.get("EMBEDDER_BASE_URL")
 EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_API_KEY")

@@ -36,6 +36,7 @@ def test_compose_runs_every_process_with_a_healthcheck():
         assert services[name]["environment"]["DATABASE_URL"].endswith("@postgres:5432/memory")
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["web"]["ports"] == ["127.0.0.1:${PORT:-8000}:8000"]
+    assert services["web"]["stop_grace_period"] == "30s"  # past gunicorn.conf.py's graceful_timeout
 
 
 def test_procfile_runs_web_worker_and_beat():
@@ -220,3 +221,50 @@ def test_without_secret_key_each_data_dir_gets_a_random_one_of_its_own(db, tmp_p
     given = subprocess.run(show, cwd=ROOT, env={**env, "SECRET_KEY": "k" * 60}, capture_output=True, text=True,
                            check=True, timeout=120)
     assert given.stdout.strip() == "k" * 60
+
+
+def _gunicorn_command_lines() -> dict[str, str]:
+    """The gunicorn command of each way the web process is started, as a shell would run it."""
+    shell, option, script = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    assert (shell, option) == ("sh", "-c")
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD "))[4:])
+    return {"Procfile": procfile()["web"], "Dockerfile": " ".join(cmd),
+            "docker-compose.yml": "exec " + script.replace("$$", "$").split("exec ", 1)[1]}
+
+
+@pytest.mark.parametrize("started_by", ["Procfile", "Dockerfile", "docker-compose.yml"])
+def test_every_web_command_line_takes_the_documented_process_settings(db, started_by):
+    """WEB_CONCURRENCY and WEB_THREADS (README), the timeouts and one embedder thread per web process were
+    on the Procfile's command line only: docker-compose.yml ran 4 threads whatever WEB_THREADS said, and the
+    image and compose kept gunicorn's 30 s graceful stop, past the 10 s docker waits before it kills (now 25 s,
+    and compose waits 30 s). Compose's
+    command also broke its line before `--no-control-socket --access-logfile -`, which gunicorn never got."""
+    env = service_environment(WEB_CONCURRENCY="5", WEB_THREADS="2", PORT=str(free_port()),
+                              PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("EMBEDDER_THREADS", None)
+    command = _gunicorn_command_lines()[started_by]
+    # docker-compose.yml's folded command kept a line break: `exec gunicorn` ran without the options after it
+    assert "\n" not in command.strip()
+    printed = subprocess.run(["sh", "-c", command + " --print-config"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    config = {name.strip(): value.strip() for name, value in
+              (line.split(" = ", 1) for line in printed.stdout.splitlines() if " = " in line)}
+    effective = {name: config[name] for name in ("workers", "threads", "timeout", "graceful_timeout",
+                                                         "raw_env")}
+    assert effective == {"workers": "5", "threads": "2", "timeout": "120", "graceful_timeout": "25",
+                         "raw_env": "['EMBEDDER_THREADS=1']"}
+
+
+def test_every_worker_command_line_takes_celery_concurrency(db):
+    """CELERY_CONCURRENCY (README: 2) reached the worker of the Procfile only, on its command line; compose's
+    worker ran one process per core."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]["command"]
+    assert all("--concurrency" not in line for line in (" ".join(compose), procfile()["worker"]))
+    show = [sys.executable, "-c", "from config.celery import app; print(app.conf.worker_concurrency)"]
+    for given, expected in ((None, "2"), ("3", "3")):
+        env = service_environment(**({"CELERY_CONCURRENCY": given} if given else {}))
+        env.pop("CELERY_CONCURRENCY", None) if given is None else None
+        shown = subprocess.run(show, cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120)
+        assert shown.stdout.strip() == expected
