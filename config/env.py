@@ -34,6 +34,19 @@ def _env_number(name: str, default, parse, kind: str, *, minimum, maximum):
     return value
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A yes or no; a word neither (`DEBUG=ture`) is refused rather than taken for no."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in _TRUE | _FALSE:
+        _refuse(name, raw, "one of " + ", ".join(sorted(_TRUE)) + " or " + ", ".join(sorted(_FALSE)))
+    return raw.lower() in _TRUE
+
+
 def env_choice(name: str, default: str, *, valid, takes: str) -> str:
     """A string that `valid(value)` accepts; `takes` says which, for the message."""
     raw = os.environ.get(name, "").strip()

@@ -7,14 +7,10 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from config.env import env_choice, env_float, env_int, env_rate
+from config.env import env_bool, env_choice, env_float, env_int, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
-
-
-def env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def env_list(name: str, default: str) -> list[str]:
