@@ -1,6 +1,7 @@
 """The deployment files say what the README promises. (No Docker engine runs here, so the Docker files are read,
 not run; the Procfile's web process is run.)"""
 
+import contextlib
 import http.client
 import json
 import os
@@ -63,9 +64,16 @@ def _answers_health(port: int) -> bool:
 @pytest.fixture
 def web_port(db, tmp_path):
     """The Procfile's web process (gunicorn, one worker, gunicorn.conf.py) on a free port, until the test ends."""
+    with web_process(tmp_path) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def web_process(tmp_path, **env_overrides):
+    """The Procfile's web process on 127.0.0.1 and a free port, with `env_overrides`, until the block ends."""
     port = free_port()
     env = service_environment(PORT=str(port), WEB_CONCURRENCY="1",
-                              PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+                              PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env_overrides)
     with open(tmp_path / "web.log", "w") as log:
         server = subprocess.Popen(["sh", "-c", procfile()["web"]], cwd=ROOT, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
@@ -99,6 +107,33 @@ def test_the_web_process_takes_request_lines_of_8_kib(web_port):
     answer = httpx.get(url, timeout=10)
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
     assert httpx.get(url + "x" * 1200, timeout=10).status_code == 414  # a bound remains
+
+
+@pytest.mark.django_db(transaction=True)  # the login is committed, for the web process to see it
+def test_compose_s_web_process_takes_https_from_the_proxy_in_front_of_it(tmp_path):
+    """Behind a proxy that ends TLS and says so in X-Forwarded-Proto, the browser's admin login posts from an
+    https origin. gunicorn believes that header only from FORWARDED_ALLOW_IPS (127.0.0.1 by default), and in
+    docker-compose.yml the proxy reaches the container from another address: the request was taken for http and
+    every admin login was a 403 (CSRF: origin does not match). Here the proxy's address is 127.0.0.2."""
+    import re
+
+    from memoryspaces.models import User
+
+    User.objects.create_superuser("operator", password="operator-password-1")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
+    trusted = re.fullmatch(r"\$\{FORWARDED_ALLOW_IPS:-(.*)\}", compose["FORWARDED_ALLOW_IPS"]).group(1)
+    with web_process(tmp_path, ALLOWED_HOSTS="memory.example.com,127.0.0.1", FORWARDED_ALLOW_IPS=trusted) as port:
+        proxy = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                             transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+                             headers={"Host": "memory.example.com", "X-Forwarded-Proto": "https"})
+        form = proxy.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        login = proxy.post("/admin/login/", data={"username": "operator", "password": "operator-password-1",
+                                                  "csrfmiddlewaretoken": token, "next": "/admin/"},
+                           headers={"Origin": "https://memory.example.com",
+                                    "Referer": "https://memory.example.com/admin/login/"})
+        assert (login.status_code, login.headers.get("Location")) == (302, "/admin/")
+        assert proxy.get("/admin/").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)  # the key is committed, for the web process to see it
