@@ -42,7 +42,10 @@ def secret_key_of(data_dir: Path) -> str:
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or secret_key_of(DATA_DIR)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+# The loopback names are always allowed besides: the healthchecks (docker-compose.yml's, a probe on the host) ask
+# on 127.0.0.1 whatever public name ALLOWED_HOSTS gives, and a 400 there kept the container unhealthy.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = list(dict.fromkeys(env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver") + LOOPBACK_HOSTS))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1,http://localhost")
 
 INSTALLED_APPS = [

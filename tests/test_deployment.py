@@ -136,6 +136,19 @@ def test_compose_s_web_process_takes_https_from_the_proxy_in_front_of_it(tmp_pat
         assert proxy.get("/admin/").status_code == 200
 
 
+def test_compose_s_healthcheck_passes_when_allowed_hosts_names_the_public_host(tmp_path):
+    """An operator sets ALLOWED_HOSTS to the name the service is reached by. docker-compose.yml's healthcheck asks
+    /ready on 127.0.0.1, which was then a 400 (DisallowedHost): the web container never became healthy. The
+    loopback names are always allowed."""
+    _, _, _, probe = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["healthcheck"]["test"]
+    with web_process(tmp_path, ALLOWED_HOSTS="memory.example.com") as port:
+        checked = subprocess.run([sys.executable, "-c", probe.replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
+                                 capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/health", headers={"Host": "elsewhere.example"},
+                         timeout=10).status_code == 400  # other names are still refused
+
+
 @pytest.mark.django_db(transaction=True)  # the key is committed, for the web process to see it
 def test_the_web_process_reads_a_chunked_body(web_port, api_key):
     """gunicorn hands the app a chunked body de-chunked, without a Content-Length; the API took it for {}."""
