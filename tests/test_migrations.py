@@ -3,6 +3,7 @@ with its rows intact and working. Each test takes the test database back to an a
 Django's MigrationExecutor, writes rows through that migration's historical models (the schema of that
 version), migrates forward again and looks at what arrived."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -69,3 +70,27 @@ def test_strategies_of_sessions_made_before_the_lifecycle_sweep_are_scheduled(la
     lifecycle.sweep()
     fired = StrategyExecution.objects.values_list("session_id", "strategy__trigger", "strategy__threshold")
     assert sorted(fired) == sorted([(expired, "ttl", 180 * 24 * 3600), (counted, "eventCount", 3)])
+
+
+def test_history_inputs_move_to_one_row_per_distinct_messages_and_back(latest_schema_after):
+    """mem0_compat 0007: each history row held its own copy of the add's messages; now rows point to one
+    MemoryInput per distinct (space, messages). Rolled back, every row holds its copy again."""
+    space, other = MemorySpaceFactory(), MemorySpaceFactory()
+    conversation, alone = [{"role": "user", "content": "Likes tea"}], [{"role": "user", "content": "Has a cat"}]
+    old = migrate(("mem0_compat", "0006_memory_text_max_length"))
+    History = old.get_model("mem0_compat", "MemoryHistory")
+    rows = {(space.pk, "ADD", 1): conversation, (space.pk, "ADD", 2): conversation,
+            (space.pk, "DELETE", 1): alone, (other.pk, "ADD", 3): conversation, (space.pk, "UPDATE", 2): None}
+    made = {key: History.objects.create(space_id=key[0], memory_id=uuid.UUID(int=key[2]), event=key[1],
+                                        input=messages).pk for key, messages in rows.items()}
+
+    new = migrate(("mem0_compat", None))
+    History, Input = new.get_model("mem0_compat", "MemoryHistory"), new.get_model("mem0_compat", "MemoryInput")
+    moved = {key: History.objects.get(pk=pk).source for key, pk in made.items()}
+    assert {key: source and source.messages for key, source in moved.items()} == rows
+    assert moved[(space.pk, "ADD", 1)] == moved[(space.pk, "ADD", 2)] != moved[(other.pk, "ADD", 3)]
+    assert Input.objects.count() == 3
+
+    back = migrate(("mem0_compat", "0006_memory_text_max_length"))
+    History = back.get_model("mem0_compat", "MemoryHistory")
+    assert {key: History.objects.get(pk=pk).input for key, pk in made.items()} == rows
