@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.queries import work_to_republish
@@ -178,6 +179,10 @@ class ExecutionFailed(Exception):
     """The work failed in a way worth retrying (an LLM or embedder outage)."""
 
 
+class ExecutionDeferred(Exception):
+    """Not yet: the work waits for another execution of the session (run it again later; no attempt spent)."""
+
+
 def execution_claim(*, execution_id, now: datetime | None = None) -> StrategyExecution | None:
     """pending → running (or a stale running one taken over), in one UPDATE; None if someone else has it or
     it is finished."""
@@ -206,11 +211,24 @@ def execution_perform(execution: StrategyExecution) -> dict:
     if deleted := _deleted_scope(session):
         return {"skipped": f"{deleted} deleted"}
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
+        if _extraction_unfinished(execution):
+            raise ExecutionDeferred("waiting for the session's memory extraction to finish")
         return {"softDeleted": _soft_delete(session)}
     result = _extract_memories(execution, session, strategy.opts or {})
     if "stopped" not in result and (strategy.opts or {}).get("softDelete", True):
         result["softDeleted"] = _soft_delete(session)
     return result
+
+
+def _extraction_unfinished(execution: StrategyExecution) -> bool:
+    """Whether an extraction of the execution's session has fired and not finished. A soft delete waits for
+    it: "extract, then delete" is often written as two strategies on one trigger, which fire in one sweep,
+    and a soft delete run first would leave the extraction a deleted session to skip."""
+    return (StrategyExecution.objects.filter(session_id=execution.session_id,
+                                             strategy__type=LifecycleStrategy.Type.EXTRACT_MEMORIES,
+                                             status__in=[StrategyExecution.Status.PENDING,
+                                                         StrategyExecution.Status.RUNNING])
+            .exclude(pk=execution.pk).exists())
 
 
 def _deleted_scope(session: Session) -> str | None:
@@ -230,6 +248,14 @@ def execution_finish(execution: StrategyExecution, *, status: str, result: dict 
     StrategyExecution.objects.filter(pk=execution.pk).update(
         status=status, error=error[:10_000], updated_at=timezone.now(),
         finished_at=timezone.now() if finished else None, **fields)
+
+
+def execution_defer(execution: StrategyExecution, *, reason: str = "") -> None:
+    """Back to pending after an ExecutionDeferred, the attempt not counted (the caller publishes it again
+    later; the sweep also re-publishes it once it has been pending for LIFECYCLE_REPUBLISH_AFTER_SECONDS)."""
+    StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
+        status=StrategyExecution.Status.PENDING, attempts=F("attempts") - 1, error=reason,
+        updated_at=timezone.now())
 
 
 def execution_retry(*, execution_id) -> bool:

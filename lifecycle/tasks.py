@@ -11,6 +11,7 @@ from lifecycle import services
 from lifecycle.models import StrategyExecution
 
 logger = logging.getLogger(__name__)
+DEFER_SECONDS = 5  # a deferred execution looks again after this long
 
 
 def publish(task, *args) -> bool:
@@ -52,6 +53,9 @@ def run_execution(self, execution_id: str) -> str:
         return "not claimed"  # finished, or being run by another worker
     try:
         result = services.execution_perform(execution)
+    except services.ExecutionDeferred as exc:
+        services.execution_defer(execution, reason=str(exc))
+        raise self.retry(countdown=DEFER_SECONDS) from None
     except services.ExecutionFailed as exc:
         return _failed(self, execution, str(exc))
     except Exception as exc:  # a bug or a lost database: still retried, and visible as failed in the end

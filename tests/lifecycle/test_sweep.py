@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
@@ -341,3 +342,27 @@ def test_a_retried_extraction_resumes_after_the_chunks_it_stored(space, settings
     assert [m.memory for m in Memory.objects.filter(space=space)] == ["Lives in Berlin"]
     assert result["events"] == 2 and result["extractedThrough"] == 1
     assert [m["event"] for m in result["memories"]] == ["ADD", "UPDATE"]
+
+
+def test_a_soft_delete_fired_with_an_extraction_waits_for_it(space, settings):
+    """"Extract, then delete" as two strategies with the same trigger: both fire in one sweep, and whichever
+    worker gets there first, the extraction reads the session before it is gone."""
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[
+        strategy("idle", 60, "extract_memories", {"userId": "alice", "softDelete": False}), strategy("idle", 60)])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    services.sweep(now=timezone.now() + timedelta(seconds=61))
+    by_type = {e.strategy.type: e.pk for e in StrategyExecution.objects.filter(session=session)
+               .select_related("strategy")}
+    deletion = services.execution_claim(execution_id=by_type["soft_delete"])
+    with pytest.raises(services.ExecutionDeferred):
+        services.execution_perform(deletion)  # the soft delete's worker got there first
+    assert Session.objects.get(pk=session.pk).deleted_at is None
+    services.execution_defer(deletion, reason="waiting")
+    deferred = StrategyExecution.objects.get(pk=deletion.pk)
+    assert (deferred.status, deferred.attempts, deferred.error) == ("pending", 0, "waiting")  # no attempt spent
+
+    extraction = services.execution_claim(execution_id=by_type["extract_memories"])
+    services.execution_finish(extraction, status="succeeded", result=services.execution_perform(extraction))
+    assert [m.memory for m in Memory.objects.filter(space=space, user_id="alice")] != []
+    assert services.execution_perform(services.execution_claim(execution_id=deletion.pk)) == {"softDeleted": True}

@@ -133,3 +133,21 @@ def test_redis_down_loses_no_execution(celery_worker_process, api, space, caplog
     assert len(report.fired) == 1
     tasks.publish_executions(report.fired)
     wait_until(lambda: deleted(session), timeout=90, what="the soft delete after Redis came back")
+
+
+def test_a_soft_delete_fired_with_an_extraction_lets_it_read_the_session_first(celery_worker_process, api, space):
+    """"Extract, then delete" as two strategies on one trigger: they fire in one sweep, and the soft delete's
+    message may well be taken first."""
+    session = make_session(space, participants=["alice"], strategies=[
+        {"type": "extract_memories", "trigger": {"ttl": 3600}, "opts": {"softDelete": False}},
+        {"type": "soft_delete", "trigger": {"ttl": 3600}}])
+    append(api, session, "I deploy on Fridays using ArgoCD")
+    services.sweep(now=session.created_at + timedelta(hours=1))
+    executions = StrategyExecution.objects.filter(session=session).order_by("-strategy__type")
+    tasks.publish_executions([execution.pk for execution in executions])  # soft_delete first
+    wait_until(lambda: StrategyExecution.objects.filter(session=session, status="succeeded").count() == 2,
+               what="both executions")
+    assert deleted(session)
+    assert "ArgoCD" in Memory.objects.get(space=space, user_id="alice").memory
+    extraction = StrategyExecution.objects.get(session=session, strategy__type="extract_memories")
+    assert "skipped" not in extraction.result
