@@ -29,7 +29,7 @@ from lifecycle.models import StrategyExecution
 from mem0_compat.models import ENTITY_FIELDS
 from memoryspaces.models import MemorySpace
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import count_triggers_refresh, session_soft_delete
+from sessions_app.services import count_triggers_refresh, session_soft_delete, session_soft_delete_read_through
 
 logger = logging.getLogger(__name__)
 
@@ -214,10 +214,7 @@ def execution_perform(execution: StrategyExecution) -> dict:
         if _extraction_unfinished(execution):
             raise ExecutionDeferred("waiting for the session's memory extraction to finish")
         return {"softDeleted": _soft_delete(session)}
-    result = _extract_memories(execution, session, strategy.opts or {})
-    if "stopped" not in result and (strategy.opts or {}).get("softDelete", True):
-        result["softDeleted"] = _soft_delete(session)
-    return result
+    return _extract_memories(execution, session, strategy.opts or {})
 
 
 def _extraction_unfinished(execution: StrategyExecution) -> bool:
@@ -276,7 +273,10 @@ def _soft_delete(session: Session) -> bool:
 
 
 def _extract_memories(execution: StrategyExecution, session: Session, opts: dict) -> dict:
-    """The session's events, in order and in chunks, through the memory engine into the session's space.
+    """The session's events, in order and in chunks, through the memory engine into the session's space, then
+    (opts `softDelete`, the default) the session soft-deleted. Events appended meanwhile are read too: the
+    soft delete happens under the session's row lock only once no live event is left unread, so none appended
+    before it goes unextracted, and none can be appended after it.
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
     A session or space deleted meanwhile stops it before the next chunk (the result says so).
 
@@ -287,34 +287,57 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     messages over the memories later ones changed. A chunk stored but not recorded (the worker died in
     between) is sent again, and texts already stored in the scope are not stored twice."""
     from config.api.errors import RETRYABLE
-    from mem0_compat.services import memory_add
 
     scope = {"user_id": opts.get("userId") or session.participants[0], "agent_id": opts.get("agentId"),
              "run_id": opts.get("runId") or str(session.pk), "app_id": opts.get("appId")}
     scope = {key: value for key, value in scope.items() if key in ENTITY_FIELDS and value}
     progress = {"events": 0, "memories": [], "scope": scope, **(execution.result or {})}
-    events = (Event.objects.alive().filter(session=session, sequence_id__gt=progress.get("extractedThrough", -1))
-              .order_by("sequence_id"))
-    todo = [(event.sequence_id, {"role": "user" if event.emitter_type == "user" else "assistant",
-                                 "content": str(event.body.get("content", ""))})
-            for event in events.iterator(chunk_size=500)]
-    chunk, stopped = settings.LIFECYCLE_EXTRACT_CHUNK, None
+    checked, stopped = True, None  # execution_perform has just checked that the session and space live
     try:
-        for start in range(0, len(todo), chunk):
-            if start and (stopped := _deleted_scope(session)):
+        while True:
+            todo = _unread_messages(session, after=progress.get("extractedThrough", -1))
+            if not todo and not opts.get("softDelete", True):
                 break
-            part = todo[start:start + chunk]
-            added = memory_add(space=session.space, messages=[message for _, message in part], scope=scope,
-                               metadata=opts.get("metadata"))
-            progress = {**progress, "events": progress["events"] + len(part), "extractedThrough": part[-1][0],
-                        "memories": [*progress["memories"], *({k: r[k] for k in ("id", "event")} for r in added)
-                                     ][:1000]}
-            StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
-                result=progress, updated_at=timezone.now())
+            if not todo:
+                deleted = session_soft_delete_read_through(session=session,
+                                                           sequence_id=progress.get("extractedThrough", -1))
+                if deleted is not None:
+                    progress["softDeleted"] = deleted
+                    break
+                continue  # appended since it was read
+            for start in range(0, len(todo), settings.LIFECYCLE_EXTRACT_CHUNK):
+                if not checked and (stopped := _deleted_scope(session)):
+                    break
+                checked = False
+                progress = _extract_chunk(execution, session, todo[start:start + settings.LIFECYCLE_EXTRACT_CHUNK],
+                                          scope=scope, progress=progress, metadata=opts.get("metadata"))
+            if stopped:
+                progress["stopped"] = f"{stopped} deleted"
+                break
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
-    if stopped:
-        progress["stopped"] = f"{stopped} deleted"
+    return progress
+
+
+def _unread_messages(session: Session, *, after: int) -> list[tuple[int, dict]]:
+    """(sequence id, message) of the session's live events after sequence id `after`, in order."""
+    events = (Event.objects.alive().filter(session=session, sequence_id__gt=after).order_by("sequence_id"))
+    return [(event.sequence_id, {"role": "user" if event.emitter_type == "user" else "assistant",
+                                 "content": str(event.body.get("content", ""))})
+            for event in events.iterator(chunk_size=500)]
+
+
+def _extract_chunk(execution: StrategyExecution, session: Session, part: list[tuple[int, dict]], *, scope: dict,
+                   progress: dict, metadata: dict | None) -> dict:
+    """One chunk through the memory engine; its progress recorded (renewing the claim) and returned."""
+    from mem0_compat.services import memory_add
+
+    added = memory_add(space=session.space, messages=[message for _, message in part], scope=scope,
+                       metadata=metadata)
+    progress = {**progress, "events": progress["events"] + len(part), "extractedThrough": part[-1][0],
+                "memories": [*progress["memories"], *({k: r[k] for k in ("id", "event")} for r in added)][:1000]}
+    StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
+        result=progress, updated_at=timezone.now())
     return progress
 
 

@@ -366,3 +366,24 @@ def test_a_soft_delete_fired_with_an_extraction_waits_for_it(space, settings):
     services.execution_finish(extraction, status="succeeded", result=services.execution_perform(extraction))
     assert [m.memory for m in Memory.objects.filter(space=space, user_id="alice")] != []
     assert services.execution_perform(services.execution_claim(execution_id=deletion.pk)) == {"softDeleted": True}
+
+
+def test_events_appended_while_an_extraction_runs_are_extracted_before_it_deletes_the_session(space, settings):
+    from mem0_compat import services as mem0_services
+
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    real_add, sent = mem0_services.memory_add, []
+
+    def add_while_the_user_goes_on(**kwargs):
+        sent.append([message["content"] for message in kwargs["messages"]])
+        if len(sent) == 1:
+            event_append_batch(session=session, events=[fact("My favourite editor is vim")])
+        return real_add(**kwargs)
+
+    with mock.patch.object(mem0_services, "memory_add", add_while_the_user_goes_on):
+        result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert sent == [["I deploy on Fridays using ArgoCD"], ["My favourite editor is vim"]]
+    assert (result["events"], result["extractedThrough"], result["softDeleted"]) == (2, 1, True)
