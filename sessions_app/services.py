@@ -59,6 +59,22 @@ def _first_due(session: Session, strategy: LifecycleStrategy) -> datetime | None
     return None
 
 
+MAX_ENTITY_ID = 64  # a memory's user_id, agent_id, app_id or run_id
+
+
+def _check_extraction_scope(participant: str, strategies: list[dict]) -> None:
+    """An extraction files its memories under opts userId, else the participant: one too long for a user_id
+    would fail in the worker, so such an extraction must name its userId (422)."""
+    if len(participant) <= MAX_ENTITY_ID:
+        return
+    for position, strategy in enumerate(strategies):
+        names_user = (strategy.get("opts") or {}).get("userId")
+        if strategy["type"] == LifecycleStrategy.Type.EXTRACT_MEMORIES and not names_user:
+            raise InvalidInput.at(["body", "lifecycleStrategies", position, "opts", "userId"],
+                                  f"The participant is longer than a memory's user_id may be ({MAX_ENTITY_ID} "
+                                  "characters): give extract_memories an opts userId", "missing")
+
+
 def count_triggers_refresh(*, session_ids: list) -> None:
     """Recompute each session's lowest waiting eventCount / tokenCount threshold (see Session)."""
     table, strategies = Session._meta.db_table, LifecycleStrategy._meta.db_table
@@ -79,6 +95,7 @@ def session_create(*, space: MemorySpace, participants: list[str], strategies: l
                    deduplication_key: str | None = None) -> Session:
     """Create a session and its lifecycle strategies (the default 180-day soft delete when none are given)
     in one transaction. A live session with the same deduplication key in the space is a 409."""
+    _check_extraction_scope(participants[0], strategies)
     if deduplication_key and Session.objects.alive().filter(space=space,
                                                             deduplication_key=deduplication_key).exists():
         raise _session_dedup_conflict(space=space, key=deduplication_key)
@@ -115,6 +132,7 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
     for name, value in fields.items():
         setattr(locked, name, value)
     if strategies is not None:
+        _check_extraction_scope(locked.participants[0], strategies)
         _strategies_replace(locked, strategies)
     locked.version += 1
     # Only what this call changed: `_strategies_replace` recomputed the count thresholds in SQL, and a full

@@ -56,6 +56,7 @@ class ExtractMemoriesOptsIn(serializers.Serializer):
     userId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     agentId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     runId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
+    appId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     softDelete = serializers.BooleanField(required=False)
     metadata = JSONObjectField(allow_null=True, required=False)
 

@@ -175,6 +175,16 @@ STRATEGY = {"type": "soft_delete", "trigger": {"ttl": 60}}
         ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
                                                           "opts": {"softDelete": "maybe"}}]},
          ["body", "lifecycleStrategies", 0, "opts", "softDelete"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
+                                                          "opts": {"appId": "a" * 65}}]},
+         ["body", "lifecycleStrategies", 0, "opts", "appId"]),
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
+                                                          "opts": {"appId": 5}}]},
+         ["body", "lifecycleStrategies", 0, "opts", "appId"]),
+        # the participant is the memories' user_id unless opts name one, and a user_id is 1..64 characters
+        ({"participants": ["p" * 65], "lifecycleStrategies": [STRATEGY, {"type": "extract_memories",
+                                                                         "trigger": {"ttl": 5}}]},
+         ["body", "lifecycleStrategies", 1, "opts", "userId"]),
         ({"participants": ["a"], "metadata": ["not", "an", "object"]}, ["body", "metadata"]),
         ({"participants": ["a"], "description": "d" * 1001}, ["body", "description"]),
         ({"participants": ["a"], "color": "red"}, ["body", "color"]),
@@ -283,3 +293,16 @@ def test_concurrent_session_creates_with_one_deduplication_key_make_one_session(
     assert {(c["errorName"], c["existingSessionId"], c["existingSessionUrl"]) for c in conflicts} == {
         ("SessionDeduplicationConflict", winner["id"], f"/memory/{space.id}/sessions/{winner['id']}/")}
     assert [str(s.id) for s in space.sessions.all()] == [winner["id"]]
+
+
+def test_an_extraction_of_a_session_whose_participant_cannot_be_a_user_id_must_name_one(api, space):
+    """Its memories' user_id is the participant unless opts name one, and a user_id has at most 64
+    characters: refused when it is set, not failed in the worker (a value too long for the column) later."""
+    session = make_session(space, participants=["p" * 65])
+    extraction = {"type": "extract_memories", "trigger": {"ttl": 5}}
+    refused = api.patch(sessions_url(space, session), {"lifecycleStrategies": [extraction]}, format="json")
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "lifecycleStrategies", 0, "opts", "userId"]]
+    named = api.patch(sessions_url(space, session), {"lifecycleStrategies": [{**extraction, "opts": {"userId": "p"}}]},
+                      format="json")
+    assert named.status_code == 200
