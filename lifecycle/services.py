@@ -57,7 +57,9 @@ _FIRE = f"""
     SELECT id, session_id FROM created
 """
 
-# A soft-deleted space hides its sessions: their strategies wait until it is restored.
+# A soft-deleted space hides its sessions: their strategies wait until it is restored. The session rows are
+# locked with the strategies, before them, as a PATCH of the strategies and a restore lock them: firing then
+# refreshes the session's thresholds, and taking its row only then would deadlock with such a PATCH.
 _DUE_BY_COUNT = f"""
     SELECT st.id FROM {STRATEGIES} st JOIN {SESSIONS} s ON s.id = st.session_id
                                       JOIN {SPACES} m ON m.id = s.space_id AND m.deleted_at IS NULL
@@ -65,7 +67,7 @@ _DUE_BY_COUNT = f"""
        AND ((st.trigger = 'eventCount' AND s.event_count >= st.threshold)
             OR (st.trigger = 'tokenCount' AND s.token_count >= st.threshold))
      LIMIT %(batch)s
-       FOR UPDATE OF st SKIP LOCKED
+       FOR UPDATE OF s, st SKIP LOCKED
 """
 
 # Also skips sessions of deleted spaces here, or they would fill every batch while never firing.

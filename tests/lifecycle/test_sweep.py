@@ -387,3 +387,45 @@ def test_events_appended_while_an_extraction_runs_are_extracted_before_it_delete
         result = services.execution_perform(services.execution_claim(execution_id=execution_id))
     assert sent == [["I deploy on Fridays using ArgoCD"], ["My favourite editor is vim"]]
     assert (result["events"], result["extractedThrough"], result["softDeleted"]) == (2, 1, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlock(space):
+    """The check locked the strategy rows, then the session row (to refresh its thresholds); a PATCH locks
+    the session row, then the strategy rows. Caught between the two, one of them was killed as a deadlock."""
+    from sessions_app.services import session_update
+
+    session = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=session, events=[EVENT])
+    real_refresh, errors, locked = services.count_triggers_refresh, [], threading.Event()
+
+    def refresh_once_the_patch_waits(**kwargs):
+        locked.set()  # the strategy fired: its row is locked until commit
+        with connection.cursor() as cursor:
+            for _ in range(500):  # until the PATCH's transaction waits for a lock
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.02)
+        return real_refresh(**kwargs)
+
+    def run(work):
+        try:
+            work()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with mock.patch.object(services, "count_triggers_refresh", refresh_once_the_patch_waits):
+        fire = threading.Thread(target=run, args=(lambda: services.fire_count_triggers(session_id=session.pk),))
+        fire.start()
+        assert locked.wait(timeout=30)
+        patch = threading.Thread(target=run, args=(lambda: session_update(
+            session=session, fields={}, strategies=[strategy("eventCount", 1), strategy("ttl", 60)]),))
+        patch.start()
+        fire.join()
+        patch.join()
+    assert errors == []
+    assert len(executions_of(session)) == 1
+    assert LifecycleStrategy.objects.filter(session=session).count() == 2
