@@ -6,7 +6,13 @@ from django.utils.text import Truncator
 
 from memoryspaces.admin import DeletedFilter, SoftDeleteAdmin
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import event_delete, session_restore, session_soft_delete, session_update
+from sessions_app.services import (
+    count_trigger_check,
+    event_delete,
+    session_restore,
+    session_soft_delete,
+    session_update,
+)
 
 RECENT_EVENTS = 50
 
@@ -128,3 +134,4 @@ class EventAdmin(SoftDeleteAdmin):
             Session.objects.filter(pk=obj.session_id).update(
                 event_count=F("event_count") + 1, token_count=F("token_count") + obj.token_count
             )
+            count_trigger_check(session_id=obj.session_id)

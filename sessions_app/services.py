@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from psycopg.types.json import Json
 
@@ -88,6 +88,15 @@ def count_triggers_refresh(*, session_ids: list) -> None:
                 WHERE s.id = ANY(%s)""",
             [list(session_ids)],
         )
+
+
+def count_trigger_check(*, session_id) -> None:
+    """After a change other than an append brought a session's counts to a waiting count threshold (a new
+    strategy, an edit, a restored event): have it checked after commit, as an append does (the sweep would
+    only catch it up to LIFECYCLE_SWEEP_SECONDS later). Reads only the session row."""
+    if Session.objects.filter(Q(event_count__gte=F("next_event_trigger")) | Q(token_count__gte=F("next_token_trigger")),
+                              pk=session_id, deleted_at__isnull=True).exists():
+        transaction.on_commit(lambda: count_trigger_reached.send(Session, session_id=session_id))
 
 
 def session_create(*, space: MemorySpace, participants: list[str], strategies: list[dict],
@@ -166,6 +175,7 @@ def _strategies_replace(session: Session, strategies: list[dict]) -> None:
     LifecycleStrategy.objects.bulk_create([_strategy_row(session, position, strategies[position])
                                            for position in free])
     count_triggers_refresh(session_ids=[session.pk])
+    count_trigger_check(session_id=session.pk)
 
 
 @transaction.atomic
@@ -312,6 +322,8 @@ def event_update_batch(*, session: Session, edits: list[dict], stale_loc: Callab
                                             "created_at"])
         if token_delta:
             Session.objects.filter(pk=session.pk).update(token_count=F("token_count") + token_delta)
+        if token_delta > 0:
+            count_trigger_check(session_id=session.pk)
     return changed
 
 

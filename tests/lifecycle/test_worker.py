@@ -151,3 +151,21 @@ def test_a_soft_delete_fired_with_an_extraction_lets_it_read_the_session_first(c
     assert "ArgoCD" in Memory.objects.get(space=space, user_id="alice").memory
     extraction = StrategyExecution.objects.get(session=session, strategy__type="extract_memories")
     assert "skipped" not in extraction.result
+
+
+def test_a_count_threshold_reached_by_a_patch_fires_without_waiting_for_the_sweep(celery_worker_process, api,
+                                                                                   space):
+    """An append is not the only way to reach a threshold: a PATCH gives a session with 2 events a strategy
+    on 2, and an edit makes a short message long."""
+    by_strategy = make_session(space)
+    append(api, by_strategy, "one", "two")
+    url = f"/api/v2/memory/{space.id}/sessions/{by_strategy.id}/"
+    assert api.patch(url, {"lifecycleStrategies": [{"type": "soft_delete", "trigger": {"eventCount": 2}}]},
+                     format="json").status_code == 200
+    by_edit = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"tokenCount": 10}}])
+    append(api, by_edit, "short")
+    edited = api.patch(f"/api/v2/memory/{space.id}/sessions/{by_edit.id}/events/0/",
+                       {"body": {"content": "now a much longer message that certainly has ten tokens"}},
+                       format="json")
+    assert edited.status_code == 200
+    wait_until(lambda: deleted(by_strategy) and deleted(by_edit), timeout=30, what="both soft deletes")
