@@ -208,9 +208,12 @@ def execution_perform(execution: StrategyExecution) -> dict:
     """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying.
 
     An execution fired before its session or space was soft-deleted writes nothing there: it ends as done,
-    its result saying why it skipped (the strategy has fired; restoring does not run it again)."""
+    its result saying why it skipped (the strategy has fired; restoring does not run it again), or, for an
+    extraction an earlier attempt of which stored chunks, that record with why it stopped."""
     strategy, session = execution.strategy, execution.session
     if deleted := _deleted_scope(session):
+        if execution.result:  # an earlier attempt stored chunks: its record stays, stopped as a later chunk is
+            return {**execution.result, "stopped": f"{deleted} deleted"}
         return {"skipped": f"{deleted} deleted"}
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
         if _extraction_unfinished(execution):

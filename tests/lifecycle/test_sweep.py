@@ -429,3 +429,32 @@ def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlo
     assert errors == []
     assert len(executions_of(session)) == 1
     assert LifecycleStrategy.objects.filter(session=session).count() == 2
+
+
+def test_an_extraction_whose_session_is_deleted_between_attempts_keeps_the_record_of_what_it_stored(space,
+                                                                                                 settings):
+    from config.api.errors import UpstreamFailed
+    from mem0_compat import services as mem0_services
+
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    settings.LIFECYCLE_EXTRACT_CHUNK = 1
+    session = make_session(space, strategies=[strategy("eventCount", 2, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD"),
+                                                fact("My favourite editor is vim")])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    real_add = mem0_services.memory_add
+
+    def fail_on_the_second_chunk(**kwargs):
+        if "vim" in kwargs["messages"][0]["content"]:
+            raise UpstreamFailed("LLM down")
+        return real_add(**kwargs)
+
+    execution = services.execution_claim(execution_id=execution_id)
+    with mock.patch.object(mem0_services, "memory_add", fail_on_the_second_chunk), \
+            pytest.raises(services.ExecutionFailed):
+        services.execution_perform(execution)
+    services.execution_finish(execution, status=StrategyExecution.Status.PENDING, error="LLM down")
+    session_soft_delete(session=session)  # before the retry
+    result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert (result["stopped"], result["events"], result["extractedThrough"]) == ("session deleted", 1, 0)
+    assert [m["id"] for m in result["memories"]] == [str(m.pk) for m in Memory.objects.filter(space=space)]
