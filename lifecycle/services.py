@@ -155,6 +155,9 @@ def fire_count_triggers(*, session_id, now: datetime | None = None) -> list:
     """After an append reached a threshold: the executions of this session's due count strategies."""
     params = {"now": now or timezone.now(), "batch": settings.LIFECYCLE_SWEEP_BATCH, "session": session_id}
     with transaction.atomic():
+        # Waits for the session row (an append or an edit holds it for milliseconds) rather than skip it, as
+        # the statement below would: this check is the one that should fire what the append reached.
+        Session.objects.select_for_update().filter(pk=session_id).values_list("pk").first()
         return _fire(_DUE_BY_COUNT.format(sessions="%(session)s"), params, refresh_counts=True)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lifecycle import services
@@ -389,6 +389,16 @@ def test_events_appended_while_an_extraction_runs_are_extracted_before_it_delete
     assert (result["events"], result["extractedThrough"], result["softDeleted"]) == (2, 1, True)
 
 
+def until_another_transaction_waits_for_a_lock():
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
+            if cursor.fetchone()[0]:
+                return
+            threading.Event().wait(0.02)
+    raise AssertionError("no other transaction came to wait for a lock")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlock(space):
     """The check locked the strategy rows, then the session row (to refresh its thresholds); a PATCH locks
@@ -401,12 +411,7 @@ def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlo
 
     def refresh_once_the_patch_waits(**kwargs):
         locked.set()  # the strategy fired: its row is locked until commit
-        with connection.cursor() as cursor:
-            for _ in range(500):  # until the PATCH's transaction waits for a lock
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
-                if cursor.fetchone()[0]:
-                    break
-                threading.Event().wait(0.02)
+        until_another_transaction_waits_for_a_lock()  # the PATCH's
         return real_refresh(**kwargs)
 
     def run(work):
@@ -458,3 +463,28 @@ def test_an_extraction_whose_session_is_deleted_between_attempts_keeps_the_recor
     result = services.execution_perform(services.execution_claim(execution_id=execution_id))
     assert (result["stopped"], result["events"], result["extractedThrough"]) == ("session deleted", 1, 0)
     assert [m["id"] for m in result["memories"]] == [str(m.pk) for m in Memory.objects.filter(space=space)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_after_an_append_waits_for_the_session_row_rather_than_skip_it(space):
+    """Another append (or an edit) holding the session row for a moment must not make the check miss a
+    threshold until the next sweep."""
+    session = make_session(space, strategies=[strategy("eventCount", 1)])
+    event_append_batch(session=session, events=[EVENT])
+    held = threading.Event()
+
+    def hold_the_session_row():
+        try:
+            with transaction.atomic():
+                Session.objects.select_for_update().filter(pk=session.pk).first()
+                held.set()
+                until_another_transaction_waits_for_a_lock()  # the check's
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_session_row)
+    holder.start()
+    assert held.wait(timeout=30)
+    fired = services.fire_count_triggers(session_id=session.pk)
+    holder.join()
+    assert len(fired) == 1
