@@ -338,15 +338,34 @@ def _unread_messages(session: Session, *, after: int) -> list[tuple[int, dict]]:
 def _extract_chunk(execution: StrategyExecution, session: Session, part: list[tuple[int, dict]], *, scope: dict,
                    progress: dict, metadata: dict | None) -> dict:
     """One chunk through the memory engine; its progress recorded (renewing the claim) and returned."""
-    from mem0_compat.services import memory_add
-
-    added = memory_add(space=session.space, messages=[message for _, message in part], scope=scope,
-                       metadata=metadata)
+    added = _add_in_parts(space=session.space, messages=[message for _, message in part], scope=scope,
+                          metadata=metadata)
     progress = {**progress, "events": progress["events"] + len(part), "extractedThrough": part[-1][0],
                 "memories": [*progress["memories"], *({k: r[k] for k in ("id", "event")} for r in added)][:1000]}
     StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
         result=progress, updated_at=timezone.now())
     return progress
+
+
+def _add_in_parts(*, space, messages: list[dict], scope: dict, metadata: dict | None) -> list[dict]:
+    """`memory_add` of `messages`, halved while they hold more facts than one add takes (the offline
+    extractor's bound, a 422 to an API caller): down to one message, then to halves of its text, split
+    between sentences where it can be."""
+    from mem0_compat.extraction import TooManyFacts
+    from mem0_compat.services import memory_add
+
+    try:
+        return memory_add(space=space, messages=messages, scope=scope, metadata=metadata)
+    except TooManyFacts:
+        if len(messages) > 1:
+            halves = [messages[:len(messages) // 2], messages[len(messages) // 2:]]
+        else:
+            (message,) = messages
+            text = message["content"]
+            middle = text.find(". ", len(text) // 2) + 1 or len(text) // 2
+            halves = [[{**message, "content": text[:middle]}], [{**message, "content": text[middle:]}]]
+        return [added for half in halves
+                for added in _add_in_parts(space=space, messages=half, scope=scope, metadata=metadata)]
 
 
 def status_counts() -> dict:

@@ -62,6 +62,10 @@ class ExtractionFailed(Exception):
     """The LLM was unreachable, timed out, or answered something other than the expected JSON."""
 
 
+class TooManyFacts(InvalidInput):
+    """The messages of one add hold more facts than the offline extractor decides about at once (a 422)."""
+
+
 class Extractor(Protocol):
     name: str
 
@@ -643,7 +647,7 @@ class OfflineExtractor:
                     continue
                 facts[fact] = None
                 if len(facts) > MAX_OFFLINE_FACTS:
-                    raise InvalidInput.at(
+                    raise TooManyFacts.at(
                         ["body", "messages"],
                         f"The offline extractor takes at most {MAX_OFFLINE_FACTS} facts in one add; these "
                         "messages hold more: add them in parts, or verbatim with infer=false", "too_long")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from lifecycle import services
 from lifecycle.models import StrategyExecution
+from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import Memory
 from memoryspaces.services import space_restore, space_soft_delete
 from sessions_app.models import LifecycleStrategy, Session
@@ -488,3 +489,23 @@ def test_the_check_after_an_append_waits_for_the_session_row_rather_than_skip_it
     fired = services.fire_count_triggers(session_id=session.pk)
     holder.join()
     assert len(fired) == 1
+
+
+def test_an_extraction_whose_chunk_holds_more_facts_than_one_add_takes_stores_them_all(space, settings):
+    """The offline extractor takes MAX_OFFLINE_FACTS facts an add (more is a 422 to an API caller). A chunk of
+    chatty events, or one long event, holds more: it goes through the engine in halves, down to parts of one
+    event's text, instead of failing the extraction."""
+    settings.LLM_MODEL = None
+    settings.LIFECYCLE_EXTRACT_CHUNK = 40
+    many = MAX_OFFLINE_FACTS + 40
+    chatty = [fact(" ".join(f"I like chatty{i}x{j}." for j in range(6))) for i in range(many // 6)]
+    long_one = fact(" ".join(f"I like long{i}." for i in range(many)))
+    session = make_session(space, strategies=[strategy("eventCount", len(chatty) + 1, "extract_memories",
+                                                       {"userId": "alice"})])
+    event_append_batch(session=session, events=[*chatty, long_one])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    stored = set(Memory.objects.filter(space=space).values_list("memory", flat=True))
+    assert stored == {f"Likes chatty{i}x{j}" for i in range(many // 6) for j in range(6)} | {
+        f"Likes long{i}" for i in range(many)}
+    assert result["events"] == len(chatty) + 1 and result["softDeleted"]
