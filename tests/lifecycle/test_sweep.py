@@ -290,15 +290,22 @@ def test_an_execution_fired_before_its_session_was_deleted_does_nothing(space, s
     assert not Memory.objects.filter(space=space).exists()
 
 
-def test_an_extraction_stops_at_the_next_chunk_once_its_space_is_deleted(space, settings):
-    from mem0_compat import services as mem0_services
-
+@pytest.fixture
+def two_chunk_extraction(space, settings):
+    """An offline extraction fired on a session of two facts, one chunk each: (session, execution id)."""
     settings.LLM_MODEL = settings.LLM_BASE_URL = None
     settings.LIFECYCLE_EXTRACT_CHUNK = 1
     session = make_session(space, strategies=[strategy("eventCount", 2, "extract_memories", {"userId": "alice"})])
     event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD"),
                                                 fact("My favourite editor is vim")])
     [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    return session, execution_id
+
+
+def test_an_extraction_stops_at_the_next_chunk_once_its_space_is_deleted(space, two_chunk_extraction):
+    from mem0_compat import services as mem0_services
+
+    session, execution_id = two_chunk_extraction
     real_add = mem0_services.memory_add
 
     def add_then_delete_the_space(**kwargs):
@@ -437,17 +444,12 @@ def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlo
     assert LifecycleStrategy.objects.filter(session=session).count() == 2
 
 
-def test_an_extraction_whose_session_is_deleted_between_attempts_keeps_the_record_of_what_it_stored(space,
-                                                                                                 settings):
+def test_an_extraction_whose_session_is_deleted_between_attempts_keeps_the_record_of_what_it_stored(
+        space, two_chunk_extraction):
     from config.api.errors import UpstreamFailed
     from mem0_compat import services as mem0_services
 
-    settings.LLM_MODEL = settings.LLM_BASE_URL = None
-    settings.LIFECYCLE_EXTRACT_CHUNK = 1
-    session = make_session(space, strategies=[strategy("eventCount", 2, "extract_memories", {"userId": "alice"})])
-    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD"),
-                                                fact("My favourite editor is vim")])
-    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    session, execution_id = two_chunk_extraction
     real_add = mem0_services.memory_add
 
     def fail_on_the_second_chunk(**kwargs):
