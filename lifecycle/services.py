@@ -264,9 +264,10 @@ def execution_defer(execution: StrategyExecution, *, reason: str = "") -> None:
 
 
 def execution_retry(*, execution_id) -> bool:
-    """An operator's re-run of a failed execution: back to pending (the caller publishes it)."""
+    """An operator's re-run of a failed execution: back to pending (the caller publishes it), with its
+    attempts counted afresh, so that it has as many retries as a first run (it used to get one)."""
     return bool(StrategyExecution.objects.filter(pk=execution_id, status=StrategyExecution.Status.FAILED)
-                .update(status=StrategyExecution.Status.PENDING, error="", finished_at=None,
+                .update(status=StrategyExecution.Status.PENDING, error="", finished_at=None, attempts=0,
                         updated_at=timezone.now()))
 
 

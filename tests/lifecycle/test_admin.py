@@ -31,7 +31,7 @@ def test_rerun_puts_a_failed_execution_back_to_pending(admin_client, space):
                                  {"action": "rerun_failed", "_selected_action": [execution.pk]}, follow=True)
     assert "1 queued again" in response.content.decode()
     execution.refresh_from_db()
-    assert (execution.status, execution.error) == ("pending", "")
+    assert (execution.status, execution.error, execution.attempts) == ("pending", "", 0)  # all its retries again
 
 
 def test_a_rerun_broken_half_way_puts_no_execution_back(admin_client, space, monkeypatch):
