@@ -66,3 +66,22 @@ def env_rate(name: str) -> str | None:
     if raw and not _RATE.fullmatch(raw):
         _refuse(name, raw, "requests per period, such as 600/minute (periods: second, minute, hour, day)")
     return raw or None
+
+
+_HOST_NAME = re.compile(r"(?!-)[\w-]{1,63}(?<!-)(\.(?!-)[\w-]{1,63}(?<!-))*\.?")
+
+
+def env_hosts(name: str) -> list[str]:
+    """Comma-separated host names, IP addresses or networks (`10.0.0.0/8`, `[::1]`), or `*`; empty when unset."""
+    import ipaddress
+
+    raw = os.environ.get(name, "")
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*" or _HOST_NAME.fullmatch(entry):
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            _refuse(name, raw, "comma-separated host names, IP addresses or networks (10.0.0.0/8), or *")
+    return entries

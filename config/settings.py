@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from config.env import env_bool, env_choice, env_float, env_int, env_rate
+from config.env import env_bool, env_choice, env_float, env_hosts, env_int, env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
@@ -182,6 +182,9 @@ LLM_MODEL = os.environ.get("LLM_MODEL")
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
 LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0, minimum=0.001)
+# Hosts a space's own llmBaseUrl may name besides public ones (and LLM_BASE_URL's): names, addresses, networks,
+# or * for any. Unset: none, so that no tenant reaches the operator's internal hosts (memoryspaces.validators).
+LLM_ALLOWED_HOSTS = env_hosts("LLM_ALLOWED_HOSTS")
 # Hybrid search: score = (1 - w) * cosine similarity + w * (text rank / best text rank among the candidates).
 SEARCH_TEXT_WEIGHT = env_float("SEARCH_TEXT_WEIGHT", 0.5, minimum=0.0, maximum=1.0)  # best on LoCoMo (bench retrieval)
 SEARCH_TEXT_SCAN_LIMIT = env_int("SEARCH_TEXT_SCAN_LIMIT", 200)  # rows a full-text tier reads at most

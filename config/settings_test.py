@@ -7,6 +7,9 @@ os.environ.setdefault("CONN_MAX_AGE", "0")
 # Tasks published by this test run (and by the worker it starts, which inherits the environment) go to a
 # queue of its own, so a worker of `make run` sharing the embedded Redis never takes them, and vice versa.
 os.environ.setdefault("CELERY_QUEUE", f"tests-{os.getpid()}")
+# The fake LLMs of the tests (tests/fakes) serve on loopback, which spaces may not name by default; the workers
+# the tests start inherit it. The tests of that default set LLM_ALLOWED_HOSTS back to none.
+os.environ.setdefault("LLM_ALLOWED_HOSTS", "127.0.0.0/8,::1,localhost")
 
 from config.settings import *  # noqa: E402,F403
 

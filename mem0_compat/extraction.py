@@ -40,6 +40,7 @@ from mem0.utils.factory import LlmFactory
 from config.api.errors import InvalidInput
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH
+from memoryspaces.validators import llm_endpoint_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -170,15 +171,24 @@ def _endpoint(url: str) -> tuple:
     return scheme, parts.hostname, port, parts.path.rstrip("/")
 
 
+def is_tenants_endpoint(base_url: str | None) -> bool:
+    """Whether `base_url` is one a tenant chose (on its space, or through /configure): any but LLM_BASE_URL."""
+    operator_url = settings.LLM_BASE_URL
+    return bool(base_url) and not (operator_url and _endpoint(base_url) == _endpoint(operator_url))
+
+
 def api_key_for(base_url: str | None) -> str | None:
     """The operator's LLM key (None if unset) goes only to the operator's endpoint: LLM_BASE_URL, or the
     provider's default endpoint when no base URL is named at all. A base URL a tenant set on its space gets
     NO_KEY, or any tenant could collect the key with a server of its own (never None there: the clients
     would then take OPENAI_API_KEY from the environment)."""
-    operator_url = settings.LLM_BASE_URL
-    if base_url and not (operator_url and _endpoint(base_url) == _endpoint(operator_url)):
-        return NO_KEY
-    return settings.LLM_API_KEY
+    return NO_KEY if is_tenants_endpoint(base_url) else settings.LLM_API_KEY
+
+
+def _http_client_for(base_url: str | None) -> openai.DefaultHttpxClient | None:
+    """For a tenant's endpoint, a client that follows no redirect: its server could send the call on to any
+    host LLM_ALLOWED_HOSTS keeps it from (`llm_endpoint_refusal` checks the first one only)."""
+    return openai.DefaultHttpxClient(follow_redirects=False) if is_tenants_endpoint(base_url) else None
 
 
 _NO_CONFIG = SimpleNamespace(config=None)  # for LLMBase._is_reasoning_model: no explicit setting, the name decides
@@ -194,6 +204,7 @@ class _OpenAIChat:
             api_key=api_key_for(base_url) or NO_KEY,
             timeout=settings.LLM_TIMEOUT_SECONDS,
             max_retries=1,
+            http_client=_http_client_for(base_url),
         )
 
     def complete(self, messages: list[dict]) -> object:
@@ -222,7 +233,8 @@ class _Mem0ProviderChat:
         if isinstance(client, openai.OpenAI):
             # mem0's OpenAI-based providers (lmstudio, vllm, deepseek, ...) keep the library's defaults, 600 s
             # and two retries: a hung provider would hold the add for half an hour instead of failing as a 502.
-            self.llm.client = client.with_options(timeout=settings.LLM_TIMEOUT_SECONDS, max_retries=1)
+            self.llm.client = client.with_options(timeout=settings.LLM_TIMEOUT_SECONDS, max_retries=1,
+                                                  http_client=_http_client_for(base_url))
 
     def complete(self, messages: list[dict]) -> object:
         return self.llm.generate_response(messages, response_format=JSON_OBJECT)
@@ -395,6 +407,9 @@ class LlmExtractor:
 
     def _client(self):
         if self._chat is None:
+            refusal = is_tenants_endpoint(self.base_url) and llm_endpoint_refusal(self.base_url)
+            if refusal:  # checked before each add: what a name resolves to may have changed since PATCH
+                raise ExtractionFailed(refusal)
             provider, model = _split_provider(self.name)
             try:
                 if provider is None:

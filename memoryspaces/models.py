@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url
+from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url, llm_host_refusal
 
 
 class SoftDeleteQuerySet(models.QuerySet):
@@ -94,6 +94,8 @@ class MemorySpace(models.Model):
         # What PATCH takes: adds send the space's LLM calls to this URL.
         if self.llm_base_url and not is_llm_base_url(self.llm_base_url):
             raise ValidationError({"llm_base_url": LLM_BASE_URL_INVALID})
+        if self.llm_base_url and (refusal := llm_host_refusal(self.llm_base_url)):
+            raise ValidationError({"llm_base_url": refusal})
         # The form leaves deleted_at out, so Django skips the conditional unique constraint: checked here, or
         # the save is a 500 from the database.
         if (self.deduplication_key is not None and self.deleted_at is None and self.owner_id

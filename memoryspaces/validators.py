@@ -2,6 +2,7 @@
 
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 LLM_BASE_URL_INVALID = "Enter a valid http(s) URL with a host"
@@ -30,3 +31,104 @@ def _is_host(name: str) -> bool:
         return True
     name = name.removesuffix(".")  # a fully qualified name may end with its root
     return len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
+
+
+# --- where a space's LLM calls may go ----------------------------------------------------------------------
+# A tenant's llmBaseUrl makes the service send HTTP requests there, from inside the operator's network: to its
+# own database or Redis on loopback, to private hosts, to the cloud's metadata address. By default only hosts
+# whose addresses are all public are allowed, and the operator's own LLM endpoint (LLM_BASE_URL); the operator
+# opens more with LLM_ALLOWED_HOSTS (names, addresses, networks; `*` for any host).
+
+LLM_HOST_REFUSED = ("LLM calls may not go to {host}: {it} a loopback, private, link-local or other non-public "
+                    "address, which the operator has not allowed in LLM_ALLOWED_HOSTS")
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+def _allowed_hosts() -> tuple[bool, set[str], list]:
+    """LLM_ALLOWED_HOSTS as (any host, names, networks); config.env checked its entries at start."""
+    from django.conf import settings
+
+    names, networks = set(), []
+    for entry in settings.LLM_ALLOWED_HOSTS:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            names.add(_normal_name(entry))
+    return "*" in names, names, networks
+
+
+def _normal_name(host: str) -> str:
+    return host.lower().removesuffix(".")
+
+
+def _numeric_address(host: str):
+    """The address `host` spells, as the resolver reads it (`0x7f.1` is 127.0.0.1), else None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.inet_aton(host))
+    except (OSError, UnicodeEncodeError, ValueError):
+        return None
+
+
+def _address_allowed(address, networks: list) -> bool:
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped
+    if any(address.version == network.version and address in network for network in networks):
+        return True
+    return address.is_global and not address.is_multicast
+
+
+def _is_operators_endpoint(host: str, port: int | None) -> bool:
+    """The host and port of LLM_BASE_URL: the operator's own endpoint, whatever its address."""
+    from django.conf import settings
+
+    if not settings.LLM_BASE_URL:
+        return False
+    try:
+        operator = urlsplit(settings.LLM_BASE_URL.strip())
+        return (_normal_name(operator.hostname or ""), operator.port) == (host, port)
+    except ValueError:
+        return False
+
+
+def _host_and_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url.strip())
+    return _normal_name(parts.hostname or ""), parts.port
+
+
+def llm_host_refusal(url: str) -> str | None:
+    """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
+    host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
+    its name resolves to will tell (`llm_endpoint_refusal`, where the call is made)."""
+    host, port = _host_and_port(url)
+    any_host, names, networks = _allowed_hosts()
+    if any_host or host in names or _is_operators_endpoint(host, port):
+        return None
+    address = _numeric_address(host)
+    if address is None and (host == "localhost" or host.endswith(".localhost")):
+        address = _LOOPBACK  # RFC 6761: always loopback, whatever a resolver says
+    if address is not None and not _address_allowed(address, networks):
+        return LLM_HOST_REFUSED.format(host=host, it="it is")
+    return None
+
+
+def llm_endpoint_refusal(url: str) -> str | None:
+    """`llm_host_refusal`, then the addresses the host's name resolves to now: every one must be allowed."""
+    refusal = llm_host_refusal(url)
+    host, port = _host_and_port(url)
+    any_host, names, networks = _allowed_hosts()
+    if (refusal or any_host or host in names or _is_operators_endpoint(host, port)
+            or _numeric_address(host) is not None):
+        return refusal
+    try:
+        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None  # the call fails as unreachable, saying so
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        if not _address_allowed(address, networks):
+            return LLM_HOST_REFUSED.format(host=host, it="its name resolves to")
+    return None

@@ -183,6 +183,8 @@ def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_
     ("LOG_LEVEL", "LOUD"),
     ("DEBUG", "ture"),  # was taken for false, as was any word but the four it knew
     ("CONN_HEALTH_CHECKS", "enabled"),
+    ("LLM_ALLOWED_HOSTS", "10.0.0.0/33"),
+    ("LLM_ALLOWED_HOSTS", "http://ollama:11434"),
 ])
 def test_a_bad_setting_stops_a_command_with_one_line_naming_it(db, variable, value):
     """Every documented variable takes a value of one kind: anything else stops the process at once, saying which

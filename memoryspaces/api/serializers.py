@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import DateTimeField, PageQuery, StrictSerializer, TextField, nullable_text
-from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url
+from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url, llm_host_refusal
 
 
 class MemorySpaceOut(serializers.Serializer):
@@ -20,7 +20,8 @@ class MemorySpaceOut(serializers.Serializer):
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": 2083,
                       "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"})
 class LlmBaseUrlField(TextField):
-    """An http(s) URL with a host (`memoryspaces.validators.is_llm_base_url`)."""
+    """An http(s) URL with a host (`memoryspaces.validators.is_llm_base_url`) that LLM_ALLOWED_HOSTS allows
+    (`llm_host_refusal`)."""
 
     default_error_messages = {"invalid": LLM_BASE_URL_INVALID}
 
@@ -31,6 +32,9 @@ class LlmBaseUrlField(TextField):
         value = super().to_internal_value(data)
         if not is_llm_base_url(value):
             self.fail("invalid")
+        refusal = llm_host_refusal(value)
+        if refusal:
+            raise serializers.ValidationError(refusal, code="value_error")
         return value
 
 

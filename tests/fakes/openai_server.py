@@ -36,6 +36,12 @@ class _Failure:
 
 
 @dataclass
+class _Redirect:
+    location: str
+    status: int
+
+
+@dataclass
 class _Hang:
     seconds: float
 
@@ -110,12 +116,17 @@ class FakeOpenAI:
         with self._lock:
             self._replies.extend(_Failure(status) for _ in range(times))
 
+    def redirect_next(self, location: str, *, status: int = 307) -> None:
+        """The next chat request is redirected to `location` (307 keeps the method and body)."""
+        with self._lock:
+            self._replies.append(_Redirect(location, status))
+
     def hang_next(self, *, times: int = 1, seconds: float = 30) -> None:
         """The next `times` chat requests get no answer for `seconds` (or until the server stops)."""
         with self._lock:
             self._replies.extend(_Hang(seconds) for _ in range(times))
 
-    def _next_reply(self, body: dict, headers: dict) -> Reply | _Failure | _Hang | None:
+    def _next_reply(self, body: dict, headers: dict) -> Reply | _Failure | _Redirect | _Hang | None:
         with self._lock:
             self.requests.append(body)
             self.request_headers.append(headers)
@@ -151,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if isinstance(reply, _Failure):
             return self._send(reply.status, _error(f"FakeOpenAI: scripted HTTP {reply.status}"))
+        if isinstance(reply, _Redirect):
+            return self._send(reply.status, _error("moved"), {"Location": reply.location})
         if callable(reply):
             reply = reply(body)
         content = reply if isinstance(reply, str) else json.dumps(reply)
@@ -177,9 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
             200, {"object": "list", "data": data, "model": body.get("model", "fake"), "usage": usage}
         )
 
-    def _send(self, status: int, payload: dict):
+    def _send(self, status: int, payload: dict, headers: dict | None = None):
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if status >= 400:

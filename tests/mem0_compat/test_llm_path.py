@@ -290,6 +290,28 @@ def test_the_operators_llm_key_never_reaches_an_endpoint_a_tenant_configured(api
     assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer no-key"] * 2
 
 
+def test_an_llm_endpoint_whose_name_resolves_to_an_internal_address_is_never_called(api, user, fake_llm, settings):
+    """A name is checked where the call is made, by the addresses it resolves to: `localhost` stands here for
+    any name of an internal host (PATCH cannot know what a name resolves to, nor what it will later)."""
+    settings.LLM_ALLOWED_HOSTS = []
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini",
+                               llm_base_url=fake_llm.base_url.replace("127.0.0.1", "localhost"))
+    fake_llm.script({"facts": ["Likes tea"]})
+    response = add_as_alice(api, space, "I like tea")
+    assert response.status_code == 502 and "LLM_ALLOWED_HOSTS" in response.json()["detail"]
+    assert fake_llm.requests == [] and not Memory.objects.filter(space=space).exists()
+
+
+def test_a_redirect_of_a_tenants_llm_endpoint_is_not_followed(api, user, fake_llm):
+    """Else a tenant's own (allowed) server sends the call on to any internal address."""
+    with FakeOpenAI() as internal:
+        internal.script({"facts": ["Likes tea"]})
+        space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake_llm.base_url)
+        fake_llm.redirect_next(internal.base_url + "/chat/completions")
+        assert add_as_alice(api, space, "I like tea").status_code == 502
+        assert internal.requests == []
+
+
 @pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
 def test_configure_takes_the_base_url_a_mem0_provider_names_its_own(api, user, fake_llm, provider):
     """mem0's server is configured with each provider's own option (`vllm_base_url`, `lmstudio_base_url`, ...):

@@ -222,3 +222,14 @@ def test_a_space_llm_base_url_the_api_refuses_is_a_form_error(admin_client, spac
     assert response.status_code == 200 and "Enter a valid http(s) URL with a host" in response.content.decode()
     space.refresh_from_db()
     assert space.llm_base_url is None
+
+
+def test_a_space_llm_base_url_on_an_internal_host_is_a_form_error(admin_client, space, settings):
+    """A staff user's edit is held to LLM_ALLOWED_HOSTS like a tenant's PATCH."""
+    settings.LLM_ALLOWED_HOSTS = []
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)),
+            "llm_base_url": "http://169.254.169.254/latest/"}
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "LLM_ALLOWED_HOSTS" in response.content.decode()
+    space.refresh_from_db()
+    assert space.llm_base_url is None

@@ -157,6 +157,44 @@ def test_llm_base_url_refuses_junk_other_schemes_and_over_2083_characters(api, s
     assert space.llm_base_url is None
 
 
+# Hosts a tenant could reach inside the operator's network through its space's LLM calls: the service's own
+# loopback (its database, Redis), private networks, the cloud's metadata address, and spellings of them.
+INTERNAL_BASE_URLS = ["http://127.0.0.1:6379/", "http://localhost:5432/v1", "http://api.localhost/v1",
+                      "http://[::1]:8000/v1", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/v1",
+                      "http://192.168.1.1/v1", "http://100.64.0.1/v1", "http://0.0.0.0:8000/v1",
+                      "http://[::ffff:127.0.0.1]/v1", "http://[fe80::1]/v1", "http://0x7f.1/v1"]
+
+
+def set_base_url(api, space, url):
+    """The three ways a tenant sets its space's LLM URL: create, PATCH and mem0's /configure."""
+    return (api.post(SPACES + "new/", {"llmBaseUrl": url}, format="json"),
+            api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json"),
+            api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"base_url": url}}}, format="json"))
+
+
+@pytest.mark.parametrize("url", INTERNAL_BASE_URLS)
+def test_by_default_llm_base_url_refuses_loopback_private_and_link_local_hosts(api, space, settings, url):
+    settings.LLM_ALLOWED_HOSTS = []
+    for response in set_base_url(api, space, url):
+        assert response.status_code == 422, response.json()
+        [error] = response.json()["detail"]
+        assert error["loc"][-1] == "llmBaseUrl" and "LLM_ALLOWED_HOSTS" in error["msg"]
+    space.refresh_from_db()
+    assert space.llm_base_url is None
+
+
+def test_llm_allowed_hosts_lets_the_operator_open_names_addresses_and_networks(api, space, settings):
+    settings.LLM_ALLOWED_HOSTS = ["localhost", "10.0.0.0/8", "::1"]
+    settings.LLM_BASE_URL = "http://192.168.1.1:11434/v1"  # the operator's own endpoint is always allowed
+    for url in ["http://localhost:5432/v1", "http://10.0.0.5/v1", "http://[::1]:8000/v1",
+                "http://192.168.1.1:11434/v1/", "https://api.openai.com/v1", "http://ollama:11434/v1"]:
+        assert [response.status_code for response in set_base_url(api, space, url)] == [201, 200, 200], url
+    for url in ["http://192.168.1.1:6379/", "http://127.0.0.1/v1", "http://169.254.169.254/"]:
+        assert [response.status_code for response in set_base_url(api, space, url)] == [422] * 3, url
+    settings.LLM_ALLOWED_HOSTS = ["*"]  # any host, as a single-tenant install may want
+    assert [response.status_code for response in set_base_url(api, space, "http://127.0.0.1:6379/")] == [201, 200, 200]
+
+
 def test_client_creates_a_space_with_a_docker_service_url(dr):
     space = MemorySpace.create(llm_base_url="http://ollama:11434/v1")
     assert MemorySpace.get(space.id).llm_base_url == "http://ollama:11434/v1"
