@@ -7,8 +7,9 @@ import logging
 from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
-from config.api.errors import RETRYABLE
+from config.api.errors import RETRYABLE, DomainError
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
@@ -51,9 +52,13 @@ def run_add_request(self, request_id: str) -> str:
             raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
         _finish(request, AddRequest.Status.FAILED, error=str(exc.detail))
         return "failed"
-    except Exception as exc:  # a bug, not a provider outage: end visibly as FAILED rather than RUNNING forever
+    except (DomainError, ValidationError) as exc:  # what the add's route would answer with a 4xx
+        _finish(request, AddRequest.Status.FAILED, error=f"{type(exc).__name__}: {exc.detail}")
+        return "failed"
+    except Exception:  # a bug, not a provider outage: end visibly as FAILED rather than RUNNING forever
+        # Its message (SQL, internal names) is the operator's, in the log; the tenant reads what a 500 says.
         logger.exception("add request %s failed", request_id)
-        _finish(request, AddRequest.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _finish(request, AddRequest.Status.FAILED, error="Internal server error")
         return "failed"
     _finish(request, AddRequest.Status.SUCCEEDED, results=results)
     return "succeeded"

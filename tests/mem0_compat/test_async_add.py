@@ -146,6 +146,25 @@ def test_a_request_that_no_longer_validates_ends_failed_not_running(space):
     assert request.status == "FAILED" and "ValidationError" in request.error
 
 
+def test_a_failure_of_the_service_itself_is_not_told_to_the_tenant(api, space, monkeypatch, caplog):
+    """A bug's or the database's own message (SQL, internal host names) goes to the log, not into the status
+    the tenant reads: a synchronous add answers such a failure with a bare 500."""
+    from django.db import ProgrammingError
+
+    from mem0_compat import tasks
+
+    def broken(**kwargs):
+        raise ProgrammingError('relation "secret_table" does not exist\nLINE 1: SELECT token FROM secret_table')
+
+    monkeypatch.setattr(services, "memory_add_request", broken)
+    request = AddRequest.objects.create(space=space, payload={
+        "messages": [{"role": "user", "content": "I deploy on Fridays"}], "user_id": "alice", "infer": False})
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "failed"
+    status = api.get(f"/api/v2/memory/{space.id}/v1/event/{request.pk}/").json()
+    assert status["status"] == "FAILED" and status["error"] == "Internal server error"
+    assert "secret_table" in caplog.text  # for the operator
+
+
 def test_an_add_queued_before_its_space_was_deleted_writes_nothing_into_it(space):
     from mem0_compat import tasks
     from memoryspaces.services import space_soft_delete
