@@ -19,10 +19,24 @@ from rest_framework.settings import api_settings
 logger = logging.getLogger(__name__)
 
 
+def without_secrets(text: str) -> str:
+    """`text` with the operator's provider keys blanked out: a provider's error message may quote the key it
+    refused, and such messages reach tenants (a 502's detail, an async add's status). A "key" under 8
+    characters (a placeholder such as `ollama`) is no secret, and blanking it would garble the message."""
+    from django.conf import settings
+
+    for secret in (settings.LLM_API_KEY, settings.EMBEDDER_API_KEY):
+        if secret and len(secret) >= 8 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
 class DomainError(Exception):
     status_code = 400
 
     def __init__(self, detail="Bad request", **extra):
+        if isinstance(detail, str):
+            detail = without_secrets(detail)
         super().__init__(detail)
         self.detail = detail
         self.extra = extra

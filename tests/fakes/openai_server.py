@@ -33,6 +33,7 @@ Reply = dict | list | str | Callable[[dict], Any]
 @dataclass
 class _Failure:
     status: int
+    message: str | None = None
 
 
 @dataclass
@@ -111,10 +112,11 @@ class FakeOpenAI:
         with self._lock:
             self._replies.extend(replies)
 
-    def fail_next(self, status: int = 500, *, times: int = 1) -> None:
-        """The next `times` chat requests answer HTTP `status` (the OpenAI client retries 5xx once)."""
+    def fail_next(self, status: int = 500, *, times: int = 1, message: str | None = None) -> None:
+        """The next `times` chat requests answer HTTP `status` (the OpenAI client retries 5xx once), with
+        `message` as the error's."""
         with self._lock:
-            self._replies.extend(_Failure(status) for _ in range(times))
+            self._replies.extend(_Failure(status, message) for _ in range(times))
 
     def redirect_next(self, location: str, *, status: int = 307) -> None:
         """The next chat request is redirected to `location` (307 keeps the method and body)."""
@@ -161,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         if isinstance(reply, _Failure):
-            return self._send(reply.status, _error(f"FakeOpenAI: scripted HTTP {reply.status}"))
+            return self._send(reply.status, _error(reply.message or f"FakeOpenAI: scripted HTTP {reply.status}"))
         if isinstance(reply, _Redirect):
             return self._send(reply.status, _error("moved"), {"Location": reply.location})
         if callable(reply):

@@ -278,6 +278,17 @@ def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_ll
     assert fake_llm.request_headers[0]["authorization"] == "Bearer sk-operator"
 
 
+def test_the_operators_llm_key_quoted_in_an_error_of_its_endpoint_is_not_told_to_the_tenant(api, user, fake_llm,
+                                                                                            settings):
+    """Some endpoints (proxies) quote the key they refused; the add's 502 quotes the endpoint's error."""
+    settings.LLM_API_KEY, settings.LLM_BASE_URL = "sk-operator-0123456789", fake_llm.base_url
+    fake_llm.fail_next(401, message="Invalid proxy token. Received API Key = sk-operator-0123456789")
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=None)
+    response = add_as_alice(api, space, "I like tea")
+    assert response.status_code == 502 and "Received API Key" in response.json()["detail"]
+    assert "sk-operator-0123456789" not in response.content.decode()
+
+
 def test_the_operators_llm_key_never_reaches_an_endpoint_a_tenant_configured(api, user, fake_llm, settings):
     settings.LLM_API_KEY, settings.LLM_BASE_URL = "sk-operator", "http://127.0.0.1:1/v1"
     fake_llm.script({"facts": []}, {"facts": []})
