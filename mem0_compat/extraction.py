@@ -177,12 +177,18 @@ def is_tenants_endpoint(base_url: str | None) -> bool:
     return bool(base_url) and not (operator_url and _endpoint(base_url) == _endpoint(operator_url))
 
 
-def api_key_for(base_url: str | None) -> str | None:
-    """The operator's LLM key (None if unset) goes only to the operator's endpoint: LLM_BASE_URL, or the
-    provider's default endpoint when no base URL is named at all. A base URL a tenant set on its space gets
-    NO_KEY, or any tenant could collect the key with a server of its own (never None there: the clients
-    would then take OPENAI_API_KEY from the environment)."""
-    return NO_KEY if is_tenants_endpoint(base_url) else settings.LLM_API_KEY
+def api_key_for(base_url: str | None, provider: str | None = None) -> str | None:
+    """The operator's LLM key (None if unset) goes only to the operator's endpoint: LLM_BASE_URL, or, when no
+    base URL is named at all, the default endpoint of the operator's provider (LLM_MODEL's; None: OpenAI). A
+    base URL a tenant set on its space gets NO_KEY, or any tenant could collect the key with a server of its
+    own (never None there: the clients would then take OPENAI_API_KEY from the environment). Another
+    provider's default endpoint gets None: that provider's own key from its environment variable, if any
+    (an OpenAI key sent to DeepSeek's endpoint would hand it to a third party)."""
+    if is_tenants_endpoint(base_url):
+        return NO_KEY
+    if base_url is None and provider != _split_provider(settings.LLM_MODEL or "")[0]:
+        return None
+    return settings.LLM_API_KEY
 
 
 def _http_client_for(base_url: str | None) -> openai.DefaultHttpxClient | None:
@@ -223,7 +229,7 @@ class _Mem0ProviderChat:
     """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
 
     def __init__(self, provider: str, model: str, base_url: str | None):
-        config = {"model": model, "api_key": api_key_for(base_url), "temperature": 0}
+        config = {"model": model, "api_key": api_key_for(base_url, provider), "temperature": 0}
         config_class = LlmFactory.provider_to_class[provider][1]
         base_url_option = f"{provider}_base_url"
         if base_url and base_url_option in inspect.signature(config_class).parameters:

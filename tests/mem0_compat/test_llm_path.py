@@ -278,6 +278,19 @@ def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_ll
     assert fake_llm.request_headers[0]["authorization"] == "Bearer sk-operator"
 
 
+def test_the_operators_llm_key_never_goes_to_another_providers_default_endpoint(api, user, fake_llm, settings,
+                                                                               monkeypatch):
+    """The key is the operator's provider's (OpenAI here): a tenant naming another provider (deepseek/...) sends
+    its calls to that provider's endpoint, with that provider's own key from the environment, never this one."""
+    settings.LLM_API_KEY, settings.LLM_BASE_URL, settings.LLM_MODEL = "sk-operator", None, None
+    monkeypatch.setenv("DEEPSEEK_API_BASE", fake_llm.base_url)  # where mem0's deepseek provider calls
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek")
+    fake_llm.script({"facts": []})
+    space = MemorySpaceFactory(owner=user, llm_model_name="deepseek/deepseek-chat", llm_base_url=None)
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer sk-deepseek"]
+
+
 def test_the_operators_llm_key_quoted_in_an_error_of_its_endpoint_is_not_told_to_the_tenant(api, user, fake_llm,
                                                                                             settings):
     """Some endpoints (proxies) quote the key they refused; the add's 502 quotes the endpoint's error."""
