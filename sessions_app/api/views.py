@@ -163,8 +163,7 @@ class EventBatchView(SessionScopedView):
                    operation_id="updateEventsBatch")
     def patch(self, request, space_id, session_id):
         session = self.get_session()
-        edits = self.validate_body(EventBatchUpdateIn)["events"]
-        edits = [{key: value for key, value in edit.items() if value is not None} for edit in edits]
+        edits = self.validate_body(EventBatchUpdateIn)["events"]  # without the fields sent as null
         changed = services.event_update_batch(
             session=session, edits=edits, stale_loc=lambda index: ["body", "events", index, "createdAt"]
         )

@@ -188,6 +188,15 @@ def test_batch_invalid_half_way_writes_nothing(api, session):
     assert (session.next_sequence_id, session.event_count) == (0, 0)
 
 
+def test_batch_edit_fields_sent_as_null_stay_as_they_are(api, session):
+    append(session, "a")
+    response = api.patch(events_url(session, "batch/"), {"events": [
+        {"sequenceId": 0, "body": None, "type": None, "emitter": None, "createdAt": None}]}, format="json")
+    assert response.status_code == 200, response.json()
+    (item,) = response.json()["items"]
+    assert (item["body"], item["eventType"], item["emitterType"]) == ({"content": "a"}, "message", "user")
+
+
 def test_batch_edit_of_a_missing_event_changes_nothing(api, session):
     append(session, "a")
     response = api.patch(events_url(session, "batch/"), {"events": [
