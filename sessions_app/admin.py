@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -7,8 +6,8 @@ from django.utils.text import Truncator
 from memoryspaces.admin import DeletedFilter, SoftDeleteAdmin
 from sessions_app.models import Event, LifecycleStrategy, Session
 from sessions_app.services import (
-    count_trigger_check,
     event_delete,
+    event_restore,
     session_restore,
     session_soft_delete,
     session_update,
@@ -129,9 +128,4 @@ class EventAdmin(SoftDeleteAdmin):
         event_delete(session=obj.session, sequence_id=obj.sequence_id)
 
     def restore(self, obj):
-        # The reverse of `event_delete`, counters included.
-        if Event.objects.filter(pk=obj.pk).exclude(deleted_at=None).update(deleted_at=None):
-            Session.objects.filter(pk=obj.session_id).update(
-                event_count=F("event_count") + 1, token_count=F("token_count") + obj.token_count
-            )
-            count_trigger_check(session_id=obj.session_id)
+        event_restore(event=obj)

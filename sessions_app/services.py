@@ -338,3 +338,15 @@ def event_delete(*, session: Session, sequence_id: int) -> None:
     Session.objects.filter(pk=session.pk).update(
         event_count=F("event_count") - 1, token_count=F("token_count") - event.token_count
     )
+
+
+@transaction.atomic
+def event_restore(*, event: Event) -> None:
+    """Undo `event_delete`, counters included: the event counts in its session's event and token counts again,
+    and a count threshold that brings the session to is checked after commit. An event that is not deleted is
+    left as it is. Locks the event row, then the session row (the UPDATEs')."""
+    if Event.objects.filter(pk=event.pk).exclude(deleted_at=None).update(deleted_at=None):
+        Session.objects.filter(pk=event.session_id).update(
+            event_count=F("event_count") + 1, token_count=F("token_count") + event.token_count
+        )
+        count_trigger_check(session_id=event.session_id)

@@ -168,11 +168,23 @@ def test_event_soft_delete_and_restore_actions_keep_session_counters(admin_clien
     assert (session.event_count, session.token_count) == counters
 
 
+def test_an_event_restored_to_a_count_threshold_has_it_checked(admin_client, space, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"eventCount": 2}}])
+    _, event = append(session, "one", "two")
+    run_action(admin_client, "event", "soft_delete_selected", [event])
+    checked = []
+    monkeypatch.setattr("lifecycle.tasks.publish", lambda task, *args: checked.append((task.name, *args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(admin_client, "event", "restore_selected", [event])
+    assert checked == [("lifecycle.tasks.check_count_triggers", str(session.pk))]
+
+
 @pytest.mark.parametrize(("model_name", "action", "broken"), [
     ("session", "soft_delete_selected", "session_soft_delete"),
     ("session", "restore_selected", "session_restore"),
     ("event", "soft_delete_selected", "event_delete"),
-    ("event", "restore_selected", "EventAdmin.restore"),
+    ("event", "restore_selected", "event_restore"),
 ])
 def test_an_action_broken_half_way_changes_nothing(admin_client, space, monkeypatch, model_name, action, broken):
     sessions = [make_session(space) for _ in range(2)]
@@ -184,9 +196,7 @@ def test_an_action_broken_half_way_changes_nothing(admin_client, space, monkeypa
             run_action(admin_client, model_name, "soft_delete_selected", [obj])
     before = [(row.deleted_at, row.event_count, row.token_count) for row in Session.objects.order_by("pk")]
     events_before = list(Event.objects.order_by("pk").values_list("deleted_at", flat=True))
-    owner, name = ((sessions_admin.EventAdmin, "restore") if broken == "EventAdmin.restore"
-                   else (sessions_admin, broken))
-    monkeypatch.setattr(owner, name, broken_halfway(getattr(owner, name)))
+    monkeypatch.setattr(sessions_admin, broken, broken_halfway(getattr(sessions_admin, broken)))
     with pytest.raises(BrokenHalfway):
         run_action(admin_client, model_name, action, objs)
     assert [(row.deleted_at, row.event_count, row.token_count)
