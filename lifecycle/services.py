@@ -152,7 +152,8 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
 
 
 def fire_count_triggers(*, session_id, now: datetime | None = None) -> list:
-    """After an append reached a threshold: the executions of this session's due count strategies."""
+    """After a change reached a threshold (`count_trigger_reached`): the executions of this session's due count
+    strategies."""
     params = {"now": now or timezone.now(), "batch": settings.LIFECYCLE_SWEEP_BATCH, "session": session_id}
     with transaction.atomic():
         # Waits for the session row (an append or an edit holds it for milliseconds) rather than skip it, as

@@ -1,5 +1,5 @@
-"""Celery tasks of the lifecycle: the periodic sweep (beat), count-trigger checks after appends, and the
-execution of one strategy. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
+"""Celery tasks of the lifecycle: the periodic sweep (beat), count-trigger checks once a threshold is reached,
+and the execution of one strategy. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
 
 import logging
 
