@@ -144,7 +144,7 @@ def sweep(*, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
             report.fired += fired
             if taken < params["batch"]:
                 break
-        report.fired += _fire(_DUE_BY_COUNT.format(sessions=_SESSIONS_OVER_COUNT), params, refresh_counts=True)
+        report.fired += _fire_by_count(_SESSIONS_OVER_COUNT, params)
         report.republished = _to_republish(now)
         if dry_run:
             transaction.set_rollback(True)
@@ -157,16 +157,18 @@ def fire_count_triggers(*, session_id, now: datetime | None = None) -> list:
     params = {"now": now or timezone.now(), "batch": settings.LIFECYCLE_SWEEP_BATCH, "session": session_id}
     with transaction.atomic():
         # Waits for the session row (an append or an edit holds it for milliseconds) rather than skip it, as
-        # the statement below would: this check is the one that should fire what the append reached.
+        # the statement below would: this check is the one that should fire what was reached.
         Session.objects.select_for_update().filter(pk=session_id).values_list("pk").first()
-        return _fire(_DUE_BY_COUNT.format(sessions="%(session)s"), params, refresh_counts=True)
+        return _fire_by_count("%(session)s", params)
 
 
-def _fire(due_query: str, params: dict, *, refresh_counts: bool = False) -> list:
+def _fire_by_count(sessions: str, params: dict) -> list:
+    """Fire the due count strategies of the sessions `sessions` (SQL selecting their ids) and recompute those
+    sessions' next thresholds. Returns the ids of the executions created."""
     with connection.cursor() as cursor:
-        cursor.execute(_FIRE.format(due=due_query), params)
+        cursor.execute(_FIRE.format(due=_DUE_BY_COUNT.format(sessions=sessions)), params)
         rows = cursor.fetchall()
-    if refresh_counts and rows:
+    if rows:
         count_triggers_refresh(session_ids=list({session_id for _, session_id in rows}))
     return [execution_id for execution_id, _ in rows]
 
