@@ -9,7 +9,8 @@ class StrategyExecution(models.Model):
     """The one run of a lifecycle strategy for its session: unique per strategy, so racing sweeps and
     redelivered tasks cannot run it twice. pending → running → succeeded / failed; retries go back to
     pending with the last error kept. One whose session or space was deleted before it ran succeeds without
-    doing anything, its result {"skipped": "… deleted"}."""
+    doing anything, its result {"skipped": "… deleted"}; an extraction that had stored chunks keeps their
+    record, marked {"stopped": "… deleted"} (`execution_perform`)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
