@@ -1,7 +1,6 @@
 import pytest
-from rest_framework.test import APIClient
 
-from tests.factories import MemorySpaceFactory, UserFactory, make_api_key, make_session
+from tests.factories import MemorySpaceFactory, UserFactory, client_with_key, make_api_key, make_session
 
 
 def pytest_unconfigure(config):
@@ -35,16 +34,12 @@ def other_api_key(other_user):
 @pytest.fixture
 def api(api_key):
     """The in-process HTTP client, authenticated as `user`."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key}")
-    return client
+    return client_with_key(api_key)
 
 
 @pytest.fixture
 def other_api(other_api_key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {other_api_key}")
-    return client
+    return client_with_key(other_api_key)
 
 
 @pytest.fixture

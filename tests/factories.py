@@ -2,6 +2,7 @@ import hashlib
 
 import factory
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from memoryspaces.models import MemorySpace, Tenant, User
 from memoryspaces.services import api_key_create
@@ -42,6 +43,13 @@ def make_session(space: MemorySpace, **kwargs) -> Session:
 
 def make_api_key(user: User) -> str:
     return api_key_create(user=user)[1]
+
+
+def client_with_key(raw_key: str) -> APIClient:
+    """The in-process HTTP client, sending `raw_key` on every request."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw_key}")
+    return client
 
 
 class MemoryFactory(factory.django.DjangoModelFactory):

@@ -6,7 +6,6 @@ import pytest
 from django.conf import settings
 from django.db.models import Q
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
 from config.api.errors import InvalidInput
 from mem0_compat.filters import (
@@ -19,7 +18,7 @@ from mem0_compat.filters import (
 )
 from mem0_compat.models import Memory
 from mem0_compat.selectors import memory_search
-from tests.factories import MemoryFactory, MemorySpaceFactory, make_api_key
+from tests.factories import MemoryFactory, MemorySpaceFactory, client_with_key, make_api_key
 
 LOC = ["body", "filters"]
 INJECTION = "'; DROP TABLE mem0_compat_memory; --"
@@ -635,9 +634,7 @@ JSON = st.recursive(  # JSON has neither NaN nor infinities
 
 @pytest.fixture
 def mems_api(mems):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {make_api_key(mems['space'].owner)}")
-    return client
+    return client_with_key(make_api_key(mems["space"].owner))
 
 
 @hypothesis.settings(max_examples=150, **RANDOM)
