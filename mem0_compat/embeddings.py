@@ -227,7 +227,3 @@ def _forget_embedder(*, setting: str, **kwargs) -> None:
     """Tests that override EMBEDDER* settings get an embedder made from them."""
     if setting.startswith("EMBEDD"):
         get_embedder.cache_clear()
-
-
-def embed_one(text: str) -> list[float]:
-    return get_embedder().embed([text])[0].tolist()

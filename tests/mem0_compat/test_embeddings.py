@@ -17,7 +17,6 @@ from mem0_compat.embeddings import (
     EmbedderUnavailable,
     MiniLMEmbedder,
     StaticEmbedder,
-    embed_one,
     get_embedder,
 )
 from mem0_compat.minilm import files as minilm_files
@@ -127,8 +126,8 @@ def test_get_embedder_follows_settings(settings, name, dimensions):
     settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS = name, dimensions
     assert get_embedder() is get_embedder()
     assert get_embedder().name == name
-    vector = embed_one("I live in Berlin")
-    assert len(vector) == dimensions and all(isinstance(x, float) for x in vector)
+    (vector,) = get_embedder().embed(["I live in Berlin"])
+    assert vector.shape == (dimensions,) and np.isfinite(vector).all()
 
 
 def test_dimension_mismatch_is_a_configuration_error(settings):
@@ -229,7 +228,7 @@ def test_openai_compatible_endpoint(settings, fake_server):
 
 def test_openai_provider_asks_for_the_dimensions(settings, fake_server):
     settings.EMBEDDER, settings.EMBEDDER_API_KEY = "openai/text-embedding-3-small", "sk-test"
-    assert len(embed_one("alpha")) == 8
+    assert get_embedder().embed(["alpha"]).shape == (1, 8)
     (request,) = fake_server.requests
     assert request["body"]["dimensions"] == 8
     assert request["authorization"] == "Bearer sk-test"
