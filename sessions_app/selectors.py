@@ -50,6 +50,14 @@ def event_list(*, session: Session, event_type: str | None = None) -> QuerySet[E
     return events.order_by("sequence_id")
 
 
+def event_total(*, session: Session, event_type: str | None = None) -> int:
+    """How many live events `event_list` holds: the session's counter (kept by the writes) without a type
+    filter, a COUNT with one."""
+    if event_type:
+        return event_list(session=session, event_type=event_type).count()
+    return session.event_count
+
+
 def event_last_n(*, session: Session, n: int, event_type: str | None = None) -> list[Event]:
     """The last `n` events in chronological order, whatever the session size.
 

@@ -129,11 +129,9 @@ class EventListCreateView(SessionScopedView):
         session = self.get_session()
         query = self.validate_query(EventListQuery)
         event_type = query.get("eventType")
-        total = None if event_type else session.event_count
+        total = selectors.event_total(session=session, event_type=event_type)
         if "lastN" in query:
             items = selectors.event_last_n(session=session, n=query["lastN"], event_type=event_type)
-            total = total if total is not None else selectors.event_list(session=session,
-                                                                         event_type=event_type).count()
             return Response({"items": EventOut(items, many=True).data, "offset": max(total - len(items), 0),
                              "limit": query["lastN"], "total": total})
         events = selectors.event_list(session=session, event_type=event_type)
