@@ -314,6 +314,16 @@ def test_last_n_beyond_the_session_returns_every_live_event(api, session):
     assert (page["offset"], page["total"]) == (0, 2)
 
 
+def test_totals_count_the_live_events_of_the_type_asked(api, session):
+    event_append_batch(session=session, events=[event(f"m{i}", event_type="status" if i % 2 else "message")
+                                                for i in range(7)])
+    api.delete(events_url(session, "3/"))
+    for query, total, offset in (({}, 6, 0), ({"eventType": "status"}, 2, 0), ({"lastN": 2}, 6, 4),
+                                 ({"lastN": 1, "eventType": "status"}, 2, 1)):
+        page = api.get(events_url(session), query).json()
+        assert (page["total"], page["offset"]) == (total, offset), query
+
+
 def test_bodies_keep_their_keys_in_the_order_sent(api, session):
     """The contract stores bodies exactly as received; jsonb would answer the keys shortest first."""
     def posted(body):  # the raw text, so that nothing on this side orders the keys
