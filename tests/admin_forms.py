@@ -1,7 +1,26 @@
-"""Helpers of admin tests: a change form's inputs as a browser would post them back (for tests that then
-change a few), and an action broken half-way."""
+"""Helpers of admin tests: the admin's pages of an app, a change form's inputs as a browser would post them back
+(for tests that then change a few), and an action broken half-way."""
 
 from html.parser import HTMLParser
+
+from django.urls import reverse
+
+
+def admin_pages(app_label: str):
+    """`changelist(model_name)`, `change(model_name, pk)` (their URLs) and `run_action(client, model_name,
+    action, objs)` (posted from the changelist, redirects followed) for the models of `app_label`."""
+
+    def changelist(model_name):
+        return reverse(f"admin:{app_label}_{model_name}_changelist")
+
+    def change(model_name, pk):
+        return reverse(f"admin:{app_label}_{model_name}_change", args=[pk])
+
+    def run_action(client, model_name, action, objs):
+        return client.post(changelist(model_name), {"action": action, "_selected_action": [o.pk for o in objs]},
+                           follow=True)
+
+    return changelist, change, run_action
 
 
 class _Form(HTMLParser):

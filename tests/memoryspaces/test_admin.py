@@ -10,23 +10,13 @@ from lifecycle import services as lifecycle
 from memoryspaces import admin as spaces_admin
 from memoryspaces.models import ApiKey, MemorySpace
 from memoryspaces.services import api_key_create, api_key_revoke
-from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
+from tests.admin_forms import BrokenHalfway, admin_pages, broken_halfway, change_form_data
 from tests.factories import MemorySpaceFactory, TenantFactory, UserFactory, make_session
 
 pytestmark = pytest.mark.django_db
 
 
-def changelist(model_name):
-    return reverse(f"admin:memoryspaces_{model_name}_changelist")
-
-
-def change(model_name, pk):
-    return reverse(f"admin:memoryspaces_{model_name}_change", args=[pk])
-
-
-def run_action(client, model_name, action, objs):
-    return client.post(changelist(model_name), {"action": action, "_selected_action": [o.pk for o in objs]},
-                       follow=True)
+changelist, change, run_action = admin_pages("memoryspaces")
 
 
 def test_non_staff_user_is_sent_to_login(client, space):

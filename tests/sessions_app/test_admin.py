@@ -3,14 +3,13 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle import services as lifecycle
 from sessions_app import admin as sessions_admin
 from sessions_app.models import Event, Session
 from sessions_app.services import event_append_batch, session_soft_delete
-from tests.admin_forms import BrokenHalfway, broken_halfway, change_form_data
+from tests.admin_forms import BrokenHalfway, admin_pages, broken_halfway, change_form_data
 from tests.factories import MemorySpaceFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -21,17 +20,7 @@ STRATEGIES = [
 ]
 
 
-def changelist(model_name):
-    return reverse(f"admin:sessions_app_{model_name}_changelist")
-
-
-def change(model_name, pk):
-    return reverse(f"admin:sessions_app_{model_name}_change", args=[pk])
-
-
-def run_action(client, model_name, action, objs):
-    return client.post(changelist(model_name), {"action": action, "_selected_action": [o.pk for o in objs]},
-                       follow=True)
+changelist, change, run_action = admin_pages("sessions_app")
 
 
 def append(session, *contents):
