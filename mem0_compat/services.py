@@ -27,7 +27,15 @@ from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for, is_agent_scope
 from mem0_compat.filters import entity_ids_in
-from mem0_compat.models import ENTITY_FIELDS, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
+from mem0_compat.models import (
+    ENTITY_FIELDS,
+    AddRequest,
+    Memory,
+    MemoryExport,
+    MemoryFeedback,
+    MemoryHistory,
+    MemoryInput,
+)
 from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
 from memoryspaces.models import MemorySpace
 
@@ -463,6 +471,17 @@ def memory_batch_delete(*, space: MemorySpace, memory_ids: list[uuid.UUID]) -> i
     if deleted != len(memory_ids):
         raise NotFound("Memory not found")  # rolls the whole batch back
     return deleted
+
+
+@transaction.atomic
+def feedback_create(*, space: MemorySpace, memory_id: uuid.UUID, feedback: str | None = None,
+                    feedback_reason: str | None = None) -> MemoryFeedback:
+    """Record feedback on a live memory of the space; NotFound when it has none with this id. No lock: feedback
+    given as the memory is deleted is kept like any other."""
+    if selectors.memory_get(space=space, memory_id=memory_id) is None:
+        raise NotFound("Memory not found")
+    return MemoryFeedback.objects.create(space=space, memory_id=memory_id, feedback=feedback,
+                                         feedback_reason=feedback_reason)
 
 
 def parse_timestamp(value) -> datetime:

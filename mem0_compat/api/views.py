@@ -18,7 +18,7 @@ from config.api.views import validate
 from mem0_compat import selectors, services, tasks
 from mem0_compat.api import serializers as s
 from mem0_compat.filters import TermBudget, compile_filters, constrains_one_of
-from mem0_compat.models import ENTITY_FIELDS, AddRequest, MemoryFeedback
+from mem0_compat.models import ENTITY_FIELDS, AddRequest
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.base import SpaceScopedView
 from memoryspaces.api.serializers import MemorySpaceUpdateIn
@@ -368,9 +368,7 @@ class FeedbackView(Mem0View):
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.FeedbackIn)
-        if selectors.memory_get(space=space, memory_id=data["memory_id"]) is None:
-            raise NotFound("Memory not found")
-        MemoryFeedback.objects.create(space=space, **data)
+        services.feedback_create(space=space, **data)
         return Response({"message": "Feedback recorded successfully", **{k: str(v) if v else v
                                                                           for k, v in data.items()}})
 

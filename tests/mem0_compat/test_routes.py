@@ -3,6 +3,7 @@ mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/searc
 (`GET /v1/memories/`, `POST /v1/memories/search/`), and mem0's open-source server shape (section 4)."""
 
 import json
+import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -15,7 +16,15 @@ from django.utils import timezone
 
 from mem0_compat import services
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
-from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, Memory, MemoryExport, MemoryHistory, MemoryInput
+from mem0_compat.models import (
+    MEMORY_TEXT_MAX_LENGTH,
+    AddRequest,
+    Memory,
+    MemoryExport,
+    MemoryFeedback,
+    MemoryHistory,
+    MemoryInput,
+)
 from mem0_compat.services import embed
 from tests.openapi_conformance import assert_conforms, served_schema
 
@@ -352,6 +361,20 @@ def test_add_takes_content_parts_and_roles_it_does_not_store(api, space):
 def test_unknown_event_is_404(api, space):
     response = api.get(base(space) + "v1/event/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
+
+
+def test_feedback_is_kept_for_a_memory_of_the_space_only(api, space, other_api):
+    memory_id = add(api, space, "Speaks French")["results"][0]["id"]
+    url = base(space) + "v1/feedback/"
+    assert api.post(url, {"memory_id": "00000000-0000-0000-0000-000000000000", "feedback": "POSITIVE"},
+                    format="json").status_code == 404
+    assert other_api.post(url, {"memory_id": memory_id}, format="json").status_code == 404
+    answer = api.post(url, {"memory_id": memory_id, "feedback": "NEGATIVE"}, format="json")
+    assert answer.status_code == 200
+    assert answer.json() == {"message": "Feedback recorded successfully", "memory_id": memory_id,
+                             "feedback": "NEGATIVE"}
+    assert list(MemoryFeedback.objects.values_list("memory_id", "feedback", "feedback_reason")) == [
+        (uuid.UUID(memory_id), "NEGATIVE", None)]
 
 
 @pytest.mark.parametrize(("body", "loc"), [
