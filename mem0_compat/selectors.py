@@ -58,6 +58,11 @@ def memory_history(*, space: MemorySpace, memory_id: uuid.UUID) -> QuerySet[Memo
             .order_by("created_at", "id"))
 
 
+def add_request_get(*, space: MemorySpace, request_id: uuid.UUID) -> AddRequest | None:
+    """The add queued with async_mode in this space under this id (its event_id), or None."""
+    return one_or_none(AddRequest.objects.filter(space=space, pk=request_id))
+
+
 def scope_filter(scope: dict) -> Q:
     """Exactly the entity scope `scope` names: its user/agent/app/run ids, and no id it does not name. Memories
     are scoped by all four, never mixed: a run's memories do not stand in for its user's own (an add at the

@@ -377,8 +377,7 @@ class AddStatusView(Mem0View):
     @extend_schema(tags=TAG, responses=s.AddRequestOut, operation_id="mem0AddStatus",
                    summary="Status of an add queued with async_mode")
     def get(self, request, space_id, event_id):
-        space = self.get_space()
-        queued = AddRequest.objects.filter(space=space, pk=self.path_uuid("event_id")).first()
+        queued = selectors.add_request_get(space=self.get_space(), request_id=self.path_uuid("event_id"))
         if queued is None:
             raise NotFound("Event not found")
         return Response(s.AddRequestOut(queued).data)
