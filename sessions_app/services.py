@@ -284,7 +284,8 @@ def event_update_batch(*, session: Session, edits: list[dict], stale_loc: Callab
     """Apply edits `[{sequence_id, body?, event_type?, emitter?, created_at?}]`, all or nothing.
 
     Locks the edited event rows (SELECT … FOR UPDATE, in sequence order so concurrent batches cannot
-    deadlock). `created_at`, when given, must equal the event's current version timestamp, else 422 at
+    deadlock), then the session row when the token count changes (events before session, as `event_delete`
+    and `event_restore`). `created_at`, when given, must equal the event's current version timestamp, else 422 at
     `stale_loc(index)` (the query string for a single edit, the batch item otherwise).
     Each edited event gets a new, strictly later version timestamp.
     """
