@@ -219,8 +219,9 @@ class GetAllView(Mem0View):
         count = memories.count()
         items = memories[(page - 1) * size: page * size]
         last = max(math.ceil(count / size), 1)
+        # a page past the last links back to the last one, not to the empty page before it
         return Response({"count": count, "next": self.page_url(page + 1 if page < last else None),
-                         "previous": self.page_url(page - 1 if page > 1 else None),
+                         "previous": self.page_url(min(page - 1, last) if page > 1 else None),
                          "results": memory_out(items, data.get("fields"))})
 
 

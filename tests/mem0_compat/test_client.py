@@ -100,6 +100,14 @@ def test_get_all_paginates_newest_first(client):
     assert page1["next"] and page1["previous"] is None and page3["next"] is None
 
 
+def test_a_page_past_the_last_links_back_to_the_last_page(client):
+    for index in range(3):
+        add_verbatim(client, f"note {index}")
+    past = client.get_all(filters={"user_id": "alice"}, page=5, page_size=2)
+    assert (past["count"], past["results"], past["next"]) == (3, [], None)
+    assert "page=2" in past["previous"] and "page_size=2" in past["previous"]  # the last page, not page 4
+
+
 def test_get_all_keeps_the_memories_created_from_start_date_to_end_date(client):
     # GetAllMemoryOptions' start_date / end_date: created on or after, on or before (whole UTC days)
     for text, moment in (("March 9", "2024-03-09T12:00:00Z"), ("March 10, late", "2024-03-10T23:30:00Z"),
