@@ -78,11 +78,12 @@ class Mem0View(SpaceScopedView):
                                              budget=budget)
         return condition
 
-    def page_url(self, page: int | None) -> str | None:
+    def page_url(self, page: int | None, size: int) -> str | None:
+        """This request's URL at `page`, naming the page size in effect, which may have come in the body."""
         if page is None:
             return None
         params = self.request.query_params.copy()
-        params["page"] = str(page)
+        params["page"], params["page_size"] = str(page), str(size)
         return self.request.build_absolute_uri(f"{self.request.path}?{params.urlencode()}")
 
 
@@ -220,8 +221,8 @@ class GetAllView(Mem0View):
         items = memories[(page - 1) * size: page * size]
         last = max(math.ceil(count / size), 1)
         # a page past the last links back to the last one, not to the empty page before it
-        return Response({"count": count, "next": self.page_url(page + 1 if page < last else None),
-                         "previous": self.page_url(min(page - 1, last) if page > 1 else None),
+        return Response({"count": count, "next": self.page_url(page + 1 if page < last else None, size),
+                         "previous": self.page_url(min(page - 1, last) if page > 1 else None, size),
                          "results": memory_out(items, data.get("fields"))})
 
 

@@ -92,6 +92,19 @@ def test_v1_get_pages_as_the_v3_listing_does(api, space):
         assert api.get(base(space) + "v1/memories/", {"user_id": "alice", **bad}).status_code == 422
 
 
+def test_the_page_links_name_the_page_size_given_in_the_body(api, space):
+    # mem0ai 1.x posts page_size in the body when no page is given; the links must page by it too
+    for text in ("one", "two", "three", "four"):
+        add(api, space, text)
+    first = api.post(base(space) + "v2/memories/", {"filters": {"user_id": "alice"}, "page_size": 2},
+                     format="json").json()
+    assert [m["memory"] for m in first["results"]] == ["four", "three"]
+    second = api.post(first["next"], {"filters": {"user_id": "alice"}}, format="json").json()
+    assert [m["memory"] for m in second["results"]] == ["two", "one"]
+    back = api.post(second["previous"], {"filters": {"user_id": "alice"}}, format="json").json()
+    assert [m["memory"] for m in back["results"]] == ["four", "three"]
+
+
 def add_categorised(api, space):
     add(api, space, "Likes vegan food", categories=["likes", "food_preferences"], metadata={"food": "vegan"})
     add(api, space, "Likes steak", categories=["likes"], metadata={"food": "meat"})
