@@ -96,7 +96,7 @@ class MemoryHistory(models.Model):
     old_memory = models.TextField(null=True, blank=True)
     new_memory = models.TextField(null=True, blank=True)
     event = models.CharField(max_length=8, choices=Event.choices)
-    source = models.ForeignKey(MemoryInput, null=True, blank=True, on_delete=models.PROTECT, related_name="history",
+    source = models.ForeignKey(MemoryInput, null=True, blank=True, on_delete=models.RESTRICT, related_name="history",
                                help_text="the messages that caused it, when any")
     metadata = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

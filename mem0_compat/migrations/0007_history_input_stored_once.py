@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='memoryhistory',
             name='source',
-            field=models.ForeignKey(blank=True, help_text='the messages that caused it, when any', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='history', to='mem0_compat.memoryinput'),
+            field=models.ForeignKey(blank=True, help_text='the messages that caused it, when any', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='history', to='mem0_compat.memoryinput'),
         ),
         migrations.RunSQL(MOVE_INPUTS, COPY_INPUTS_BACK),
         migrations.RemoveField(

@@ -847,3 +847,12 @@ def test_an_adds_messages_are_stored_once_for_all_the_history_rows_it_writes(api
     api.put(base(space) + f"v1/memories/{ids[0]}/", {"text": "edited"}, format="json")
     assert MemoryInput.objects.filter(space=space).count() == 1
     assert api.get(base(space) + f"v1/memories/{ids[0]}/history/").json()[1]["input"] is None
+
+
+
+def test_a_space_deleted_through_the_orm_takes_its_history_and_inputs_along(api, space):
+    """A space deleted with Django's cascade (an operator's script, the benchmark's clean-up) takes its history
+    and their inputs along: the rows' reference to their input does not stop it (PROTECT did)."""
+    add(api, space, "Likes tea")
+    space.delete()
+    assert not MemoryHistory.objects.exists() and not MemoryInput.objects.exists()
