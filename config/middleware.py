@@ -1,11 +1,17 @@
 import io
 import re
 
+from django.urls import is_valid_path
+
 _SLASHES = re.compile(r"/{2,}")
 
 
-class CollapseSlashesMiddleware:
-    """`//v1/ping/` -> `/v1/ping/`: the async mem0 client doubles the slash when its host ends in `/`."""
+class RoutePathMiddleware:
+    """Paths clients send that name a route less exactly, served as that route (no client follows a redirect,
+    so APPEND_SLASH is off):
+    - `//v1/ping/` -> `/v1/ping/`: the async mem0 client doubles the slash when its host ends in `/`;
+    - `.../v1/memories/<id>` -> `.../v1/memories/<id>/`, when only the path with the slash is a route: seed
+      002's curl examples leave it off."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -14,6 +20,11 @@ class CollapseSlashesMiddleware:
         if "//" in request.path_info:
             request.path_info = _SLASHES.sub("/", request.path_info)
             request.path = _SLASHES.sub("/", request.path)
+        path = request.path_info
+        if not path.endswith("/"):
+            urlconf = getattr(request, "urlconf", None)
+            if not is_valid_path(path, urlconf) and is_valid_path(path + "/", urlconf):
+                request.path_info, request.path = path + "/", request.path + "/"
         return self.get_response(request)
 
 

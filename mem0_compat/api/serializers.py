@@ -267,6 +267,11 @@ class V1GetAllQuery(EntityIdsQuery):
     show_expired = serializers.BooleanField(default=False)
 
 
+class V1ListQuery(V1GetAllQuery):
+    version = serializers.ChoiceField(choices=["v2"], required=False,
+                                      help_text="v2 (seed 002): the v2 listing, its filters in a JSON body")
+
+
 class EntityNamePath(serializers.Serializer):
     """The name of `DELETE /v2/entities/{type}/{name}/`: an entity id, to the same bounds."""
 
@@ -290,7 +295,7 @@ class UpdateIn(Mem0Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and "text" not in data:
-            for alias in ("data", "memory"):  # how clients of mem0's own server send the new text
+            for alias in ("data", "memory", "message"):  # mem0's own server's clients; seed 002's curl
                 if alias in data:
                     data = {**data, "text": data[alias]}
                     break
@@ -318,6 +323,11 @@ class BatchDeleteItemIn(Mem0Serializer):
 
 class BatchDeleteIn(serializers.Serializer):
     memories = BatchDeleteItemIn(many=True, min_length=1, max_length=1000)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "memories" not in data and "memory_ids" in data:  # seed 002's curl
+            data = {**data, "memories": data["memory_ids"]}
+        return super().to_internal_value(data)
 
 
 @extend_schema_field({"oneOf": [
@@ -354,6 +364,10 @@ class ExportGetIn(EntityScopeIn):
 
     memory_export_id = serializers.UUIDField(required=False)
     id = serializers.UUIDField(required=False)
+
+
+class ExportGetQuery(EntityIdsIn):
+    memory_export_id = serializers.UUIDField(required=False)
 
 
 class FeedbackIn(Mem0Serializer):
@@ -491,6 +505,12 @@ class PageOfMemoriesOut(serializers.Serializer):
 
 class ResultsOfMemoriesOut(serializers.Serializer):
     results = MemoryOut(many=True)
+
+
+# GET /v1/memories/: {"results": [...]}; with ?version=v2 (seed 002) a page, or the bare list when not paged.
+V1ListOut = PolymorphicProxySerializer(component_name="V1ListOut", resource_type_field_name=None, many=False,
+                                       serializers=[ResultsOfMemoriesOut, PageOfMemoriesOut,
+                                                    ListedMemoryOut(many=True)])
 
 
 class SearchResultsOut(serializers.Serializer):

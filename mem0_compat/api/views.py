@@ -162,11 +162,17 @@ class MemoriesV1View(Mem0View):
                              for r in results])
         return Response({"results": results})
 
-    @extend_schema(tags=TAG, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
-                   operation_id="mem0ListV1", summary="List memories by entity ids (newest first)")
+    @extend_schema(tags=TAG, parameters=[s.V1ListQuery], request=s.GetAllIn,
+                   responses={200: s.V1ListOut, 400: ErrorOut}, operation_id="mem0ListV1",
+                   summary="List memories by entity ids (newest first); with version=v2, by the body's filters")
     def get(self, request, space_id):
         space = self.get_space()
-        data = self.query(s.V1GetAllQuery)
+        if request.query_params.get("version") == "v2":
+            # seed 002's curl: the v2 listing, its filters in the GET's body; a bare list unless it pages
+            listing = listing_page(self, space)
+            paged = any(key in request.query_params or key in request.data for key in ("page", "page_size"))
+            return Response(listing if paged else listing["results"])
+        data = self.query(s.V1ListQuery)
         memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]),
                                          show_expired=data["show_expired"])
         page, size = page_of(data)
@@ -211,19 +217,24 @@ class GetAllView(Mem0View):
                    parameters=[s.V1GetAllQuery],
                    summary="List memories matching filters, newest first, paginated")
     def post(self, request, space_id):
-        space = self.get_space()
-        data = {**self.body(s.GetAllIn), **{k: v for k, v in self.query(s.V1GetAllQuery).items() if v}}
-        condition = self.filters_of(data, loc=["body"])
-        self.require_entity_filter(data)
-        memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
-        page, size = page_of(data)
-        count = memories.count()
-        items = memories[(page - 1) * size: page * size]
-        last = max(math.ceil(count / size), 1)
-        # a page past the last links back to the last one, not to the empty page before it
-        return Response({"count": count, "next": self.page_url(page + 1 if page < last else None, size),
-                         "previous": self.page_url(min(page - 1, last) if page > 1 else None, size),
-                         "results": memory_out(items, data.get("fields"))})
+        return Response(listing_page(self, self.get_space()))
+
+
+def listing_page(view: Mem0View, space) -> dict:
+    """The page of memories `view`'s request asks for: filters in its body, page/page_size in its query or
+    body; with the count and the links to the next and previous pages."""
+    data = {**view.body(s.GetAllIn), **{k: v for k, v in view.query(s.V1GetAllQuery).items() if v}}
+    condition = view.filters_of(data, loc=["body"])
+    view.require_entity_filter(data)
+    memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
+    page, size = page_of(data)
+    count = memories.count()
+    items = memories[(page - 1) * size: page * size]
+    last = max(math.ceil(count / size), 1)
+    # a page past the last links back to the last one, not to the empty page before it
+    return {"count": count, "next": view.page_url(page + 1 if page < last else None, size),
+            "previous": view.page_url(min(page - 1, last) if page > 1 else None, size),
+            "results": memory_out(items, data.get("fields"))}
 
 
 class SearchView(Mem0View):
@@ -356,12 +367,25 @@ class ExportGetView(Mem0View):
                    summary="The export named by memory_export_id, else the latest of the entity ids given "
                            "(top-level or in filters), else the latest of the space")
     def post(self, request, space_id):
-        space = self.get_space()
-        data = self.body(s.ExportGetIn)
-        scoped = bool(data.get("filters")) or any(data.get(field) for field in ENTITY_FIELDS)
-        export = services.export_get(space=space, export_id=data.get("memory_export_id") or data.get("id"),
-                                     scope=services.entity_scope(data) if scoped else None)
-        return Response(export)
+        return Response(export_of(self.get_space(), self.body(s.ExportGetIn)))
+
+
+def export_of(space, data: dict) -> dict:
+    """The export an ExportGetIn names: by id, else the newest of its entity scope, else of the space."""
+    scoped = bool(data.get("filters")) or any(data.get(field) for field in ENTITY_FIELDS)
+    return services.export_get(space=space, export_id=data.get("memory_export_id") or data.get("id"),
+                               scope=services.entity_scope(data) if scoped else None)
+
+
+class SeedExportView(ExportView):
+    """Seed 002's export routes: `POST /v1/memories/export/` creates one (as `POST /v1/exports/`), `GET` with
+    the entity ids (or memory_export_id) in the query answers one (as `POST /v1/exports/get/`)."""
+
+    @extend_schema(tags=TAG, parameters=[s.ExportGetQuery], responses=s.ExportOut, operation_id="mem0ExportGetSeed",
+                   summary="The export named by memory_export_id, else the latest of the entity ids given, "
+                           "else the latest of the space")
+    def get(self, request, space_id):
+        return Response(export_of(self.get_space(), self.query(s.ExportGetQuery)))
 
 
 class FeedbackView(Mem0View):

@@ -849,6 +849,54 @@ def test_an_adds_messages_are_stored_once_for_all_the_history_rows_it_writes(api
     assert api.get(base(space) + f"v1/memories/{ids[0]}/history/").json()[1]["input"] is None
 
 
+# Seed 002's curl examples, as written there (beside the routes the mem0 clients use).
+def test_seed_002_curl_update_without_the_trailing_slash_and_with_message(api, space):
+    memory_id = add(api, space, "Is vegetarian")["results"][0]["id"]
+    text = "I recently tried chicken and I loved it."
+    response = api.put(base(space) + f"v1/memories/{memory_id}", {"message": text}, format="json")
+    assert response.status_code == 200 and response.json()["memory"] == text
+    history = api.get(base(space) + f"v1/memories/{memory_id}/history").json()  # no slash either
+    assert [(h["event"], h["new_memory"]) for h in history] == [("ADD", "Is vegetarian"), ("UPDATE", text)]
+    assert api.get(base(space) + "v1/memories/nowhere/at/all").status_code == 404  # no route with a slash either
+
+
+def test_seed_002_curl_batch_routes_under_v1_memories(api, space):
+    ids = [add(api, space, text)["results"][0]["id"] for text in ("Likes football", "Likes tennis", "Likes golf")]
+    response = api.put(base(space) + "v1/memories/batch/", {"memories": [
+        {"memory_id": ids[0], "text": "Watches football"}]}, format="json")
+    assert response.json() == {"message": "Successfully updated 1 memories"}
+    response = api.delete(base(space) + "v1/memories/batch/", {"memory_ids": [
+        {"memory_id": ids[1]}, {"memory_id": ids[2]}]}, format="json")
+    assert response.json() == {"message": "Successfully deleted 2 memories"}
+    assert [m.memory for m in Memory.objects.alive().filter(space=space)] == ["Watches football"]
+
+
+def test_seed_002_curl_export_routes_under_v1_memories(api, space):
+    add(api, space, "Works as a data engineer")
+    schema = {"properties": {"job": {"type": "string"}}}
+    created = api.post(base(space) + "v1/memories/export/", {"schema": schema, "user_id": "alice"}, format="json")
+    assert created.status_code == 200
+    got = api.get(base(space) + "v1/memories/export/?user_id=alice")
+    assert got.status_code == 200
+    assert got.json() == api.post(base(space) + "v1/exports/get/", {"user_id": "alice"}, format="json").json()
+    assert api.get(base(space) + "v1/memories/export/?user_id=bob").status_code == 404
+
+
+def test_seed_002_curl_get_all_with_version_v2_reads_the_filters_in_the_body(api, space):
+    """`GET /v1/memories/?version=v2` with the filters as a JSON body: they used to be ignored, and the whole
+    space came back."""
+    add_categorised(api, space)
+    filters = {"AND": [{"user_id": "alice"}, {"categories": {"contains": "food_preferences"}}]}
+    listed = api.generic("GET", base(space) + "v1/memories/?version=v2", json.dumps({"filters": filters}),
+                         content_type="application/json")
+    assert [m["memory"] for m in listed.json()] == ["Likes vegan food"]
+    paged = api.generic("GET", base(space) + "v1/memories/?version=v2&page=1&page_size=50",
+                        json.dumps({"filters": {"user_id": "alice"}}), content_type="application/json").json()
+    assert paged["count"] == 3 and paged["next"] is None and len(paged["results"]) == 3
+    unscoped = api.generic("GET", base(space) + "v1/memories/?version=v2", json.dumps({"filters": {}}),
+                           content_type="application/json")
+    assert unscoped.status_code == 400
+
 
 def test_a_space_deleted_through_the_orm_takes_its_history_and_inputs_along(api, space):
     """A space deleted with Django's cascade (an operator's script, the benchmark's clean-up) takes its history
