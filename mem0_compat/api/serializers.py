@@ -508,9 +508,10 @@ class ResultsOfMemoriesOut(serializers.Serializer):
 
 
 # GET /v1/memories/: {"results": [...]}; with ?version=v2 (seed 002) a page, or the bare list when not paged.
-V1ListOut = PolymorphicProxySerializer(component_name="V1ListOut", resource_type_field_name=None, many=False,
-                                       serializers=[ResultsOfMemoriesOut, PageOfMemoriesOut,
-                                                    ListedMemoryOut(many=True)])
+# anyOf, not a PolymorphicProxySerializer's oneOf: a page holds `results` too, so it fits both objects.
+V1_LIST_OUT = {"anyOf": [{"$ref": "#/components/schemas/ResultsOfMemoriesOut"},
+                         {"$ref": "#/components/schemas/PageOfMemoriesOut"},
+                         {"type": "array", "items": {"$ref": "#/components/schemas/ListedMemoryOut"}}]}
 
 
 class SearchResultsOut(serializers.Serializer):

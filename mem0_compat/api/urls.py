@@ -9,7 +9,7 @@ urlpatterns = [
     path(space + "v1/memories/", views.MemoriesV1View.as_view(), name="mem0-memories-v1"),
     path(space + "v1/memories/search/", views.SearchV1View.as_view(), name="mem0-search-v1"),
     # seed 002's curl examples: the batch and export routes under v1/memories/, before the memory ids
-    path(space + "v1/memories/batch/", views.BatchView.as_view(), name="mem0-batch-seed"),
+    path(space + "v1/memories/batch/", views.SeedBatchView.as_view(), name="mem0-batch-seed"),
     path(space + "v1/memories/export/", views.SeedExportView.as_view(), name="mem0-export-seed"),
     path(space + "v1/memories/<str:memory_id>/", views.MemoryDetailView.as_view(), name="mem0-memory"),
     path(space + "v1/memories/<str:memory_id>/history/", views.HistoryView.as_view(), name="mem0-history"),

@@ -163,16 +163,19 @@ class MemoriesV1View(Mem0View):
         return Response({"results": results})
 
     @extend_schema(tags=TAG, parameters=[s.V1ListQuery], request=s.GetAllIn,
-                   responses={200: s.V1ListOut, 400: ErrorOut}, operation_id="mem0ListV1",
+                   responses={200: s.V1_LIST_OUT, 400: ErrorOut}, operation_id="mem0ListV1",
                    summary="List memories by entity ids (newest first); with version=v2, by the body's filters")
     def get(self, request, space_id):
-        space = self.get_space()
-        if request.query_params.get("version") == "v2":
+        if self.query(s.V1ListQuery).get("version") == "v2":
             # seed 002's curl: the v2 listing, its filters in the GET's body; a bare list unless it pages
-            listing = listing_page(self, space)
+            listing = listing_page(self, self.get_space())
             paged = any(key in request.query_params or key in request.data for key in ("page", "page_size"))
             return Response(listing if paged else listing["results"])
-        data = self.query(s.V1ListQuery)
+        return self.list_by_entity_ids()
+
+    def list_by_entity_ids(self) -> Response:
+        space = self.get_space()
+        data = self.query(s.V1GetAllQuery)
         memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]),
                                          show_expired=data["show_expired"])
         page, size = page_of(data)
@@ -377,6 +380,17 @@ def export_of(space, data: dict) -> dict:
                                scope=services.entity_scope(data) if scoped else None)
 
 
+@extend_schema_view(
+    put=extend_schema(operation_id="mem0BatchUpdateSeed", summary="Update up to 1000 memories (seed 002's path)"),
+    delete=extend_schema(operation_id="mem0BatchDeleteSeed",
+                         summary="Delete up to 1000 memories (seed 002's path; memory_ids or memories)"),
+)
+class SeedBatchView(BatchView):
+    """Seed 002's batch path, `v1/memories/batch/`, as `v1/batch/`."""
+
+
+@extend_schema_view(post=extend_schema(operation_id="mem0ExportCreateSeed",
+                                       summary="Export the memories matching filters (seed 002's path)"))
 class SeedExportView(ExportView):
     """Seed 002's export routes: `POST /v1/memories/export/` creates one (as `POST /v1/exports/`), `GET` with
     the entity ids (or memory_export_id) in the query answers one (as `POST /v1/exports/get/`)."""
@@ -414,12 +428,15 @@ OSS = ["mem0 server shape"]
 
 
 @extend_schema_view(
-    get=extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
-                      operation_id="ossList", summary="List memories by entity ids"),
     delete=extend_schema(tags=OSS, parameters=[s.DeleteAllQuery], responses={200: s.MessageOut, 400: ErrorOut},
                          operation_id="ossDeleteAll", summary="Delete the memories of an entity (one id required)"),
 )
 class OssMemoriesView(MemoriesV1View):
+    @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
+                   operation_id="ossList", summary="List memories by entity ids")
+    def get(self, request, space_id):
+        return self.list_by_entity_ids()
+
     @extend_schema(tags=OSS, request=s.AddIn, responses={200: s.OssAddOut, 400: ErrorOut, 502: ErrorOut},
                    operation_id="ossAdd",
                    summary="Add memories")
