@@ -353,9 +353,9 @@ def _extract_chunk(execution: StrategyExecution, session: Session, part: list[tu
 
 def _add_in_parts(*, space, messages: list[dict], scope: dict, metadata: dict | None) -> list[dict]:
     """`memory_add` of `messages`, halved while they hold more facts than one add takes (the offline
-    extractor's bound, a 422 to an API caller): down to one message, then to halves of its text, split
-    between sentences where it can be."""
-    from mem0_compat.extraction import TooManyFacts
+    extractor's bound, a 422 to an API caller): down to one message, then to halves of its text, cut between
+    sentences where it can be (`halves_between_sentences`)."""
+    from mem0_compat.extraction import TooManyFacts, halves_between_sentences
     from mem0_compat.services import memory_add
 
     try:
@@ -365,9 +365,7 @@ def _add_in_parts(*, space, messages: list[dict], scope: dict, metadata: dict | 
             halves = [messages[:len(messages) // 2], messages[len(messages) // 2:]]
         else:
             (message,) = messages
-            text = message["content"]
-            middle = text.find(". ", len(text) // 2) + 1 or len(text) // 2
-            halves = [[{**message, "content": text[:middle]}], [{**message, "content": text[middle:]}]]
+            halves = [[{**message, "content": half}] for half in halves_between_sentences(message["content"])]
         return [added for half in halves
                 for added in _add_in_parts(space=space, messages=half, scope=scope, metadata=metadata)]
 

@@ -433,6 +433,7 @@ class LlmExtractor:
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_WHITESPACE = re.compile(r"\s+")
 _LEADING_FILLER = re.compile(
     r"^(?:(?:hi|hello|hey|there|ok|okay|thanks|thank you|please|well|so|also|and|but|actually|oh|yes|yeah|"
     r"no|sure|great|cool|anyway|btw)\b[\s,;:!.-]*)+",
@@ -583,6 +584,19 @@ def _sentences(text: str) -> list[str]:
         sentence = _LEADING_FILLER.sub("", raw.strip()).strip()
         cleaned.append(sentence.rstrip(".! ").strip())
     return [sentence for sentence in cleaned if sentence]
+
+
+def halves_between_sentences(text: str) -> tuple[str, str]:
+    """`text` (2 characters or more) in two shorter parts that together are it, cut where the offline
+    extractor's sentences break nearest the middle (a line break, or whitespace after `.`, `!` or `?`), else at
+    the whitespace nearest the middle, else at the middle."""
+    middle = len(text) // 2
+    for boundary in (_SENTENCE_BREAK, _WHITESPACE):
+        cuts = [match.end() for match in boundary.finditer(text) if 0 < match.end() < len(text)]
+        if cuts:
+            middle = min(cuts, key=lambda cut: abs(cut - len(text) // 2))
+            break
+    return text[:middle], text[middle:]
 
 
 def _instruction_keywords(instructions: str | None) -> tuple[set[str], set[str]]:

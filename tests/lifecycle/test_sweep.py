@@ -511,3 +511,19 @@ def test_an_extraction_whose_chunk_holds_more_facts_than_one_add_takes_stores_th
     assert stored == {f"Likes chatty{i}x{j}" for i in range(many // 6) for j in range(6)} | {
         f"Likes long{i}" for i in range(many)}
     assert result["events"] == len(chatty) + 1 and result["softDeleted"]
+
+
+@pytest.mark.parametrize("separator", ["\n", "! "])
+def test_one_long_events_text_is_split_between_its_sentences_whatever_ends_them(space, settings, separator):
+    """A text past the offline extractor's bound is halved between sentences: it looked for ". " only, so lines
+    (or sentences ending in "!") were cut mid-word, and the fact at the cut was stored as two pieces."""
+    settings.LLM_MODEL = None
+    many = MAX_OFFLINE_FACTS + 40
+    terminator = separator.strip()
+    long_one = fact(separator.join(f"I like long{i}{terminator}" for i in range(many)))
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[long_one])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    services.execution_perform(services.execution_claim(execution_id=execution_id))
+    stored = set(Memory.objects.filter(space=space).values_list("memory", flat=True))
+    assert stored == {f"Likes long{i}" for i in range(many)}
