@@ -73,12 +73,27 @@ def _numeric_address(host: str):
         return None
 
 
+# NAT64 (RFC 6052): the well-known prefix carries an IPv4 address in its last 32 bits; the local-use prefix
+# (RFC 8215) is the network's own, never public. Python counts both as global.
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _ipv4_reached(address):
+    """The IPv4 address an IPv6 `address` reaches (IPv4-mapped, 6to4, NAT64's well-known prefix), else None."""
+    if address.version != 6:
+        return None
+    if address in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
+
+
 def _address_allowed(address, networks: list) -> bool:
-    if getattr(address, "ipv4_mapped", None):
-        address = address.ipv4_mapped
     if any(address.version == network.version and address in network for network in networks):
         return True
-    return address.is_global and not address.is_multicast
+    if reached := _ipv4_reached(address):
+        return _address_allowed(reached, networks)
+    return address.is_global and not address.is_multicast and address not in _NAT64_LOCAL_USE
 
 
 def _is_operators_endpoint(host: str, port: int | None) -> bool:

@@ -115,7 +115,8 @@ def test_create_rejects_bad_input_with_422(api, body, loc, error_type):
 
 
 ACCEPTED_BASE_URLS = ["http://ollama:11434/v1", "http://llm/v1", "http://[::1]:8000/v1", "https://api.openai.com/v1",
-                      "http://127.0.0.1:9/v1", "http://localhost:8000", "http://my_llm_1/v1", "http://fqdn.example./v1"]
+                      "http://127.0.0.1:9/v1", "http://localhost:8000", "http://my_llm_1/v1", "http://fqdn.example./v1",
+                      "http://[64:ff9b::808:808]/v1"]  # NAT64 to a public address
 REFUSED_BASE_URLS = ["not a url", "ftp://files.example.com/v1", "http:///v1", "http://:80/v1", "//llm/v1",
                      "http://[::1/v1", "http://[zz::1]/v1", "http://llm:99999/v1", "http://llm:port/v1",
                      "http://-llm-/v1", "http://a..b/v1", "http://256.1.1.1/v1", "http://llm/ v1", "javascript:x"]
@@ -162,7 +163,11 @@ def test_llm_base_url_refuses_junk_other_schemes_and_over_2083_characters(api, s
 INTERNAL_BASE_URLS = ["http://127.0.0.1:6379/", "http://localhost:5432/v1", "http://api.localhost/v1",
                       "http://[::1]:8000/v1", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/v1",
                       "http://192.168.1.1/v1", "http://100.64.0.1/v1", "http://0.0.0.0:8000/v1",
-                      "http://[::ffff:127.0.0.1]/v1", "http://[fe80::1]/v1", "http://0x7f.1/v1"]
+                      "http://[::ffff:127.0.0.1]/v1", "http://[fe80::1]/v1", "http://0x7f.1/v1",
+                      # IPv6 addresses that reach an IPv4 one: NAT64 (the well-known and the local-use prefix)
+                      # and 6to4, to the metadata address and to 10.0.0.5; Python calls them global
+                      "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "http://[64:ff9b:1::a00:5]/v1",
+                      "http://[2002:a00:5::1]/v1"]
 
 
 def set_base_url(api, space, url):
