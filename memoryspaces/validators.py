@@ -96,22 +96,23 @@ def _address_allowed(address, networks: list) -> bool:
     return address.is_global and not address.is_multicast and address not in _NAT64_LOCAL_USE
 
 
-def _is_operators_endpoint(host: str, port: int | None) -> bool:
-    """The host and port of LLM_BASE_URL: the operator's own endpoint, whatever its address."""
+def _is_operators_endpoint(host: str, port: int) -> bool:
+    """The host and port of LLM_BASE_URL: the operator's own endpoint, whatever its address (not its other
+    ports: `http://` for an `https://` operator is its port 80)."""
     from django.conf import settings
 
     if not settings.LLM_BASE_URL:
         return False
     try:
-        operator = urlsplit(settings.LLM_BASE_URL.strip())
-        return (_normal_name(operator.hostname or ""), operator.port) == (host, port)
+        return _host_and_port(settings.LLM_BASE_URL) == (host, port)
     except ValueError:
         return False
 
 
-def _host_and_port(url: str) -> tuple[str, int | None]:
+def _host_and_port(url: str) -> tuple[str, int]:
+    """The host and the port a call to `url` connects to (the scheme's default when it names none)."""
     parts = urlsplit(url.strip())
-    return _normal_name(parts.hostname or ""), parts.port
+    return _normal_name(parts.hostname or ""), parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 def llm_host_refusal(url: str) -> str | None:
@@ -139,7 +140,7 @@ def llm_endpoint_refusal(url: str) -> str | None:
             or _numeric_address(host) is not None):
         return refusal
     try:
-        found = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None  # the call fails as unreachable, saying so
     for *_, sockaddr in found:

@@ -200,6 +200,16 @@ def test_llm_allowed_hosts_lets_the_operator_open_names_addresses_and_networks(a
     assert [response.status_code for response in set_base_url(api, space, "http://127.0.0.1:6379/")] == [201, 200, 200]
 
 
+def test_the_operators_endpoint_is_its_host_at_its_port_not_any_port_of_its_host(api, space, settings):
+    """LLM_BASE_URL https://10.0.0.5/v1 (port 443) opens that, not http://10.0.0.5 (port 80) or another port."""
+    settings.LLM_ALLOWED_HOSTS = []
+    settings.LLM_BASE_URL = "https://10.0.0.5/v1"
+    for url in ["https://10.0.0.5/v1", "https://10.0.0.5:443/other", "http://10.0.0.5:443/v1"]:
+        assert [response.status_code for response in set_base_url(api, space, url)] == [201, 200, 200], url
+    for url in ["http://10.0.0.5/v1", "https://10.0.0.5:6379/", "http://10.0.0.5:80/v1"]:
+        assert [response.status_code for response in set_base_url(api, space, url)] == [422] * 3, url
+
+
 def test_client_creates_a_space_with_a_docker_service_url(dr):
     space = MemorySpace.create(llm_base_url="http://ollama:11434/v1")
     assert MemorySpace.get(space.id).llm_base_url == "http://ollama:11434/v1"
