@@ -254,7 +254,7 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
         return []
     same_scope = "".join(f" AND m.{field} IS NOT DISTINCT FROM %({field})s" for field in ENTITY_FIELDS)
     memories, history, inputs = Memory._meta.db_table, MemoryHistory._meta.db_table, MemoryInput._meta.db_table
-    store_source = source.messages is not None and not source.stored
+    store_source = not source.stored
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -297,7 +297,7 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
              "categories": [json.dumps(_with_new(fields["categories"], fitting.get(text, []))) for text in texts],
              "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,
-             "source": source.id if source.messages is not None else None, "store_source": store_source,
+             "source": source.id, "store_source": store_source,
              "messages": Jsonb(source.messages) if store_source else None},
         )
         cursor.nextset()  # from the locks' row to the inserted ones
@@ -327,13 +327,11 @@ def _soft_delete(memory: Memory, source: _Input) -> None:
 class _Input:
     """The messages of one add, stored once (a MemoryInput) with the first history row that points to them."""
     space_id: uuid.UUID
-    messages: list[dict] | None
+    messages: list[dict]
     id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
     stored: bool = False
 
-    def stored_id(self) -> uuid.UUID | None:
-        if self.messages is None:
-            return None
+    def stored_id(self) -> uuid.UUID:
         if not self.stored:
             MemoryInput.objects.create(id=self.id, space_id=self.space_id, messages=self.messages)
             self.stored = True
