@@ -119,32 +119,31 @@ def llm_host_refusal(url: str) -> str | None:
     """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
     host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
     its name resolves to will tell (`llm_endpoint_refusal`, where the call is made)."""
+    return _refusal(url, resolve=False)
+
+
+def llm_endpoint_refusal(url: str) -> str | None:
+    """`llm_host_refusal`, then the addresses the host's name resolves to now: every one must be allowed."""
+    return _refusal(url, resolve=True)
+
+
+def _refusal(url: str, *, resolve: bool) -> str | None:
     host, port = _host_and_port(url)
     any_host, names, networks = _allowed_hosts()
     if any_host or host in names or _is_operators_endpoint(host, port):
         return None
     address = _numeric_address(host)
-    if address is None and (host == "localhost" or host.endswith(".localhost")):
-        address = _LOOPBACK  # RFC 6761: always loopback, whatever a resolver says
-    if address is not None and not _address_allowed(address, networks):
-        return LLM_HOST_REFUSED.format(host=host, it="it is")
-    return None
-
-
-def llm_endpoint_refusal(url: str) -> str | None:
-    """`llm_host_refusal`, then the addresses the host's name resolves to now: every one must be allowed."""
-    refusal = llm_host_refusal(url)
-    host, port = _host_and_port(url)
-    any_host, names, networks = _allowed_hosts()
-    if (refusal or any_host or host in names or _is_operators_endpoint(host, port)
-            or _numeric_address(host) is not None):
-        return refusal
+    if address is not None or host == "localhost" or host.endswith(".localhost"):
+        # RFC 6761: a localhost name is always loopback, whatever a resolver says
+        if not _address_allowed(address or _LOOPBACK, networks):
+            return LLM_HOST_REFUSED.format(host=host, it="it is")
+    if not resolve or address is not None:
+        return None
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None  # the call fails as unreachable, saying so
     for *_, sockaddr in found:
-        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
-        if not _address_allowed(address, networks):
+        if not _address_allowed(ipaddress.ip_address(sockaddr[0].split("%", 1)[0]), networks):
             return LLM_HOST_REFUSED.format(host=host, it="its name resolves to")
     return None
