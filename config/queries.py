@@ -18,6 +18,14 @@ def one_or_none(queryset: QuerySet) -> Model | None:
         return None
 
 
+def database_now() -> datetime:
+    """The database's clock (the current statement's start): the one that stamps events' times (appends use
+    statement_timestamp()), and so the one to compare them with, whatever the clock of the process asking."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        return cursor.fetchone()[0]
+
+
 def work_to_republish(model: type[Model], *, now: datetime, pending: str, running: str, pending_after: int,
                       running_after: int, limit: int) -> QuerySet:
     """Ids of queued work (rows with `status` and `updated_at`) whose Celery message may have been lost, oldest

@@ -10,13 +10,19 @@ class StrategyExecution(models.Model):
     redelivered tasks cannot run it twice. pending → running → succeeded / failed; retries go back to
     pending with the last error kept. One whose session or space was deleted before it ran succeeds without
     doing anything, its result {"skipped": "… deleted"}; an extraction that had stored chunks keeps their
-    record, marked {"stopped": "… deleted"} (`execution_perform`)."""
+    record, marked {"stopped": "… deleted"} (`execution_perform`).
+
+    running → rearmed: an idle strategy whose session had events after it fired does nothing destructive and
+    waits again (its strategy unfired, due a full idle time after the last event; `error` says why). When the
+    sweep fires it anew, this row goes back to pending, its attempts counted afresh and its result (an
+    extraction's progress) kept."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        REARMED = "rearmed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     strategy = models.OneToOneField(LifecycleStrategy, on_delete=models.CASCADE, related_name="execution")

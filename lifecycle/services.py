@@ -10,7 +10,13 @@ sweep at most `LIFECYCLE_SWEEP_MAX_BATCHES` statements, so its cost is bounded w
 
 Running: `execution_run` claims the row (pending, or running for longer than the stale limit after a worker
 died) in one UPDATE, does the work, and records success or the error. The state is in PostgreSQL; the Celery
-message only says "look at row X", and the sweep re-publishes rows whose message may have been lost.
+message only says "look at row X", and the sweep re-publishes rows whose message may have been lost. An idle
+strategy's session may have had events between its firing and its run: the run checks, under the session's
+row lock, that it is still idle, and otherwise re-arms the strategy (`ExecutionRearmed`), which fires again,
+through the same execution row, once the session is idle.
+
+Clock: idle time counts from last_event_at, which appends stamp with the database's clock; the sweep and the
+run compare it with that clock too (not the worker's, which may be off), unless a test gives its own `now`.
 """
 
 from __future__ import annotations
@@ -24,12 +30,17 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.queries import work_to_republish
+from config.queries import database_now, work_to_republish
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import ENTITY_FIELDS
 from memoryspaces.models import MemorySpace
 from sessions_app.models import Event, LifecycleStrategy, Session
-from sessions_app.services import count_triggers_refresh, session_soft_delete, session_soft_delete_read_through
+from sessions_app.services import (
+    count_triggers_refresh,
+    session_active_until,
+    session_soft_delete,
+    session_soft_delete_read_through,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +49,17 @@ SESSIONS = Session._meta.db_table
 SPACES = MemorySpace._meta.db_table
 EXECUTIONS = StrategyExecution._meta.db_table
 
-# Both ways of firing end alike: a pending execution for each strategy in `fired` (one per strategy ever).
+# Both ways of firing end alike: a pending execution for each strategy in `fired` (one per strategy ever:
+# a re-armed one goes back to pending, keeping its result, an extraction's progress; any other is left alone).
 _CREATE_EXECUTIONS = f"""created AS (
-        INSERT INTO {EXECUTIONS} (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
-                                  updated_at)
+        INSERT INTO {EXECUTIONS} AS ex (id, strategy_id, session_id, status, attempts, due_at, error, created_at,
+                                        updated_at)
         SELECT gen_random_uuid(), fired.id, fired.session_id, 'pending', 0, %(now)s, '', %(now)s, %(now)s
           FROM fired
-        ON CONFLICT (strategy_id) DO NOTHING
+        ON CONFLICT (strategy_id) DO UPDATE
+           SET status = 'pending', attempts = 0, due_at = excluded.due_at, started_at = NULL, finished_at = NULL,
+               error = '', updated_at = excluded.updated_at
+         WHERE ex.status = 'rearmed'
      RETURNING id, session_id
     )"""
 
@@ -131,10 +146,12 @@ class SweepReport:
 def sweep(*, now: datetime | None = None, dry_run: bool = False) -> SweepReport:
     """One pass: fire due ttl/idle strategies and count triggers that were missed, move idle due times
     forward, and list executions to (re)publish. Bounded; run it again to go on. `now` is for tests."""
-    now = now or timezone.now()
-    params = {"now": now, "batch": settings.LIFECYCLE_SWEEP_BATCH}
     report = SweepReport()
     with transaction.atomic():
+        # The database's clock, which stamped last_event_at: a worker's clock running ahead would fire idle
+        # strategies of sessions still active (behind: late).
+        now = now or database_now()
+        params = {"now": now, "batch": settings.LIFECYCLE_SWEEP_BATCH}
         for _ in range(settings.LIFECYCLE_SWEEP_MAX_BATCHES):
             with connection.cursor() as cursor:
                 cursor.execute(_TIME_PASS, params)
@@ -191,6 +208,15 @@ class ExecutionDeferred(Exception):
     """Not yet: the work waits for another execution of the session (run it again later; no attempt spent)."""
 
 
+class ExecutionRearmed(Exception):
+    """An idle strategy's session was active after it fired: nothing destructive was done, and the strategy is
+    to wait again, until `due_at` (`execution_rearm`)."""
+
+    def __init__(self, due_at: datetime):
+        super().__init__(due_at)
+        self.due_at = due_at
+
+
 def execution_claim(*, execution_id, now: datetime | None = None) -> StrategyExecution | None:
     """pending → running (or a stale running one taken over), in one UPDATE; None if someone else has it or
     it is finished."""
@@ -210,8 +236,9 @@ def execution_claim(*, execution_id, now: datetime | None = None) -> StrategyExe
     return StrategyExecution.objects.select_related("strategy", "session", "session__space").get(pk=execution_id)
 
 
-def execution_perform(execution: StrategyExecution) -> dict:
-    """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying.
+def execution_perform(execution: StrategyExecution, *, now: datetime | None = None) -> dict:
+    """Do what the strategy says. Raises ExecutionFailed for a failure worth retrying, ExecutionRearmed when
+    an idle strategy's session is no longer idle (`_check_still_idle`; `now` is for tests).
 
     An execution fired before its session or space was soft-deleted writes nothing there: it ends as done,
     its result saying why it skipped (the strategy has fired; restoring does not run it again), or, for an
@@ -224,8 +251,19 @@ def execution_perform(execution: StrategyExecution) -> dict:
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
         if _extraction_unfinished(execution):
             raise ExecutionDeferred("waiting for the session's memory extraction to finish")
-        return {"softDeleted": _soft_delete(session)}
-    return _extract_memories(execution, session, strategy.opts or {})
+        return {"softDeleted": _soft_delete(execution, now=now)}
+    return _extract_memories(execution, session, strategy.opts or {}, now=now)
+
+
+def _check_still_idle(execution: StrategyExecution, *, now: datetime | None) -> None:
+    """For an idle strategy: raise ExecutionRearmed unless its session is still idle for the threshold (it may
+    have had events between the sweep's firing and this run). Locks the session row to the end of the
+    caller's transaction (`session_active_until`)."""
+    strategy = execution.strategy
+    if strategy.trigger != LifecycleStrategy.Trigger.IDLE:
+        return
+    if due := session_active_until(session=execution.session, idle=strategy.threshold, now=now):
+        raise ExecutionRearmed(due)
 
 
 def _extraction_unfinished(execution: StrategyExecution) -> bool:
@@ -266,6 +304,18 @@ def execution_defer(execution: StrategyExecution, *, reason: str = "") -> None:
         updated_at=timezone.now())
 
 
+@transaction.atomic
+def execution_rearm(execution: StrategyExecution, *, due_at: datetime) -> None:
+    """After an ExecutionRearmed: the execution rests as rearmed (its result, an extraction's progress, kept)
+    and its idle strategy waits again, unfired, due at `due_at`; the sweep fires it then, or later if the
+    session is still active (`_TIME_PASS` postpones it), through this same row (`_CREATE_EXECUTIONS`).
+    Locks the execution row, then the strategy row (a sweep skips neither: the strategy has fired until now)."""
+    if StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
+            status=StrategyExecution.Status.REARMED, updated_at=timezone.now(),
+            error=f"re-armed: the session was active after this fired; due again at {due_at.isoformat()}"):
+        LifecycleStrategy.objects.filter(pk=execution.strategy_id).update(fired_at=None, due_at=due_at)
+
+
 def execution_retry(*, execution_id) -> bool:
     """An operator's re-run of a failed execution: back to pending (the caller publishes it), with its
     attempts counted afresh, so that it has as many retries as a first run (it used to get one)."""
@@ -274,21 +324,27 @@ def execution_retry(*, execution_id) -> bool:
                         updated_at=timezone.now()))
 
 
-def _soft_delete(session: Session) -> bool:
+@transaction.atomic
+def _soft_delete(execution: StrategyExecution, *, now: datetime | None) -> bool:
+    """Locking: an idle strategy's check locks the session row, so no event comes between it and the delete."""
     from config.api.errors import NotFound
 
+    _check_still_idle(execution, now=now)
     try:
-        session_soft_delete(session=session)
+        session_soft_delete(session=execution.session)
     except NotFound:
         return False  # already deleted: the goal is reached
     return True
 
 
-def _extract_memories(execution: StrategyExecution, session: Session, opts: dict) -> dict:
+def _extract_memories(execution: StrategyExecution, session: Session, opts: dict, *,
+                      now: datetime | None) -> dict:
     """The session's events, in order and in chunks, through the memory engine into the session's space, then
     (opts `softDelete`, the default) the session soft-deleted. Events appended meanwhile are read too: the
     soft delete happens under the session's row lock only once no live event is left unread, so none appended
-    before it goes unextracted, and none can be appended after it.
+    before it goes unextracted, and none can be appended after it. An idle strategy checks that its
+    session is idle before it reads (an active one is extracted once it is idle, whole) and again, under that
+    lock, before it deletes (`_check_still_idle`).
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
     A session or space deleted meanwhile stops it before the next chunk (the result says so).
 
@@ -305,14 +361,17 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     scope = {key: value for key, value in scope.items() if key in ENTITY_FIELDS and value}
     progress = {"events": 0, "memories": [], "scope": scope, **(execution.result or {})}
     checked, stopped = True, None  # execution_perform has just checked that the session and space live
+    _check_still_idle(execution, now=now)
     try:
         while True:
             todo = _unread_messages(session, after=progress.get("extractedThrough", -1))
             if not todo and not opts.get("softDelete", True):
                 break
             if not todo:
-                deleted = session_soft_delete_read_through(session=session,
-                                                           sequence_id=progress.get("extractedThrough", -1))
+                with transaction.atomic():
+                    _check_still_idle(execution, now=now)
+                    deleted = session_soft_delete_read_through(session=session,
+                                                               sequence_id=progress.get("extractedThrough", -1))
                 if deleted is not None:
                     progress["softDeleted"] = deleted
                     break
@@ -379,7 +438,7 @@ def status_counts() -> dict:
                             fired=Count("pk", filter=Q(fired_at__isnull=False)))
                   .order_by("type", "trigger"))
     executions = StrategyExecution.objects.values("status").annotate(total=Count("pk")).order_by("status")
-    due_now = LifecycleStrategy.objects.filter(fired_at__isnull=True, due_at__lte=timezone.now()).count()
+    due_now = LifecycleStrategy.objects.filter(fired_at__isnull=True, due_at__lte=database_now()).count()
     return {"strategies": list(strategies), "executions": {row["status"]: row["total"] for row in executions},
             "due_by_time_now": due_now}
 

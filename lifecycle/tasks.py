@@ -56,6 +56,9 @@ def run_execution(self, execution_id: str) -> str:
     except services.ExecutionDeferred as exc:
         services.execution_defer(execution, reason=str(exc))
         raise self.retry(countdown=DEFER_SECONDS) from None
+    except services.ExecutionRearmed as exc:
+        services.execution_rearm(execution, due_at=exc.due_at)
+        return "re-armed"
     except services.ExecutionFailed as exc:
         return _failed(self, execution, str(exc))
     except Exception as exc:  # a bug or a lost database: still retried, and visible as failed in the end

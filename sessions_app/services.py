@@ -18,6 +18,7 @@ from django.utils import timezone
 from psycopg.types.json import Json
 
 from config.api.errors import Conflict, InvalidInput, NotFound
+from config.queries import database_now
 from memoryspaces.models import MemorySpace
 from memoryspaces.services import refuse_restore_while_purging
 from sessions_app.models import MAX_STRATEGIES, Event, LifecycleStrategy, Session
@@ -223,6 +224,22 @@ def session_soft_delete_read_through(*, session: Session, sequence_id: int) -> b
         return None
     Session.objects.filter(pk=session.pk).update(deleted_at=timezone.now())
     return True
+
+
+@transaction.atomic
+def session_active_until(*, session: Session, idle: int, now: datetime | None = None) -> datetime | None:
+    """When the session will have been idle for `idle` seconds (since its last event, else its creation), if
+    that is after `now`; None once it has been (or when it is gone).
+
+    Locks the session row (SELECT … FOR UPDATE) to the end of the caller's transaction, as appends update it:
+    no event can come between this answer and what the caller does on it. `now` (for tests) defaults to the
+    database's clock, read once the lock is held: the clock that stamped last_event_at (`event_append_batch`)."""
+    locked = (Session.objects.alive().select_for_update().filter(pk=session.pk)
+              .values("last_event_at", "created_at").first())
+    if locked is None:
+        return None
+    due = (locked["last_event_at"] or locked["created_at"]) + timedelta(seconds=idle)
+    return due if due > (now or database_now()) else None
 
 
 # --- events -----------------------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def test_lifecycle_status_counts_strategies_and_executions(space, capsys):
     call_command("lifecycle_status")
     output = capsys.readouterr().out
     assert "soft_delete" in output and "ttl" in output and "extract_memories" in output
-    assert "Executions: pending 0, running 0, succeeded 0, failed 0." in output
+    assert "Executions: pending 0, running 0, succeeded 0, failed 0, rearmed 0." in output
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from lifecycle import services
+from lifecycle import services, tasks
 from lifecycle.models import StrategyExecution
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import Memory
@@ -51,6 +51,81 @@ def test_idle_waits_for_quiet_time_after_the_last_event(space):
     assert report.fired == [] and report.postponed == 1  # first due time passed, but the session was active
     assert services.sweep(now=created + timedelta(seconds=159)).fired == []
     assert len(services.sweep(now=created + timedelta(seconds=160)).fired) == 1
+
+
+@pytest.mark.parametrize("type_, opts", [("soft_delete", None), ("extract_memories", {"userId": "alice"})])
+def test_an_idle_strategy_whose_session_was_active_before_it_ran_waits_again(space, settings, type_, opts):
+    """A worker may get to an execution long after the sweep fired it. When it runs, the session must still be
+    idle (checked under its row lock); if it is not, nothing is deleted or extracted, and the strategy is due
+    again a full idle time after the last event, when the sweep fires it anew through the same row."""
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("idle", 60, type_, opts)])
+    [execution_id] = services.sweep(now=session.created_at + timedelta(seconds=60)).fired
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    last = session.created_at + timedelta(seconds=61)  # a second after it fired, on the test's clock
+    Session.objects.filter(pk=session.pk).update(last_event_at=last)
+
+    assert tasks.run_execution.apply(args=[str(execution_id)]).get() == "re-armed"
+    assert Session.objects.get(pk=session.pk).deleted_at is None and not Memory.objects.exists()
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts) == ("rearmed", 1)
+    waiting = LifecycleStrategy.objects.get(session=session)
+    assert (waiting.fired_at, waiting.due_at) == (None, last + timedelta(seconds=60))
+
+    assert services.sweep(now=last + timedelta(seconds=59)).fired == []
+    assert services.sweep(now=last + timedelta(seconds=60)).fired == [execution_id]  # the same row, pending again
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts, execution.error) == ("pending", 0, "")
+    services.execution_perform(services.execution_claim(execution_id=execution_id), now=last + timedelta(seconds=60))
+    assert Session.objects.get(pk=session.pk).deleted_at is not None
+    assert Memory.objects.exists() == (type_ == "extract_memories")
+
+
+def test_an_idle_extraction_whose_session_comes_back_meanwhile_keeps_it_and_resumes_when_idle(space, settings):
+    """The extraction reads what is appended while it runs, but the session, active again, is not soft-deleted:
+    the strategy waits again, its progress kept, and when it fires anew it only has the deletion left to do."""
+    from mem0_compat import services as mem0_services
+
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("idle", 60, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    quiet = Session.objects.get(pk=session.pk).last_event_at + timedelta(seconds=60)
+    [execution_id] = services.sweep(now=quiet).fired
+    real_add, sent = mem0_services.memory_add, []
+
+    def add_while_the_user_comes_back(**kwargs):
+        sent.append([message["content"] for message in kwargs["messages"]])
+        if len(sent) == 1:
+            event_append_batch(session=session, events=[fact("My favourite editor is vim")])
+            Session.objects.filter(pk=session.pk).update(last_event_at=quiet + timedelta(seconds=1))
+        return real_add(**kwargs)
+
+    execution = services.execution_claim(execution_id=execution_id)
+    with mock.patch.object(mem0_services, "memory_add", add_while_the_user_comes_back), \
+            pytest.raises(services.ExecutionRearmed) as rearmed:
+        services.execution_perform(execution, now=quiet + timedelta(seconds=2))
+    assert rearmed.value.due_at == quiet + timedelta(seconds=61)
+    services.execution_rearm(execution, due_at=rearmed.value.due_at)
+    assert Session.objects.get(pk=session.pk).deleted_at is None
+    assert sent == [["I deploy on Fridays using ArgoCD"], ["My favourite editor is vim"]]
+
+    assert services.sweep(now=quiet + timedelta(seconds=61)).fired == [execution_id]
+    with mock.patch.object(mem0_services, "memory_add", add_while_the_user_comes_back):
+        result = services.execution_perform(services.execution_claim(execution_id=execution_id),
+                                            now=quiet + timedelta(seconds=61))
+    assert len(sent) == 2  # nothing extracted twice
+    assert (result["events"], result["extractedThrough"], result["softDeleted"]) == (2, 1, True)
+
+
+def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
+    """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
+    took a session active a moment ago for idle, and deleted it."""
+    session = make_session(space, strategies=[strategy("idle", 60)])
+    event_append_batch(session=session, events=[EVENT])
+    ahead = mock.Mock(now=lambda: timezone.now() + timedelta(minutes=2))
+    with mock.patch.object(services, "timezone", ahead):
+        assert services.sweep().fired == []
+    assert LifecycleStrategy.objects.get(session=session).fired_at is None
 
 
 def test_idle_of_a_session_without_events_counts_from_creation(space):
@@ -359,21 +434,23 @@ def test_a_soft_delete_fired_with_an_extraction_waits_for_it(space, settings):
     session = make_session(space, strategies=[
         strategy("idle", 60, "extract_memories", {"userId": "alice", "softDelete": False}), strategy("idle", 60)])
     event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
-    services.sweep(now=timezone.now() + timedelta(seconds=61))
+    quiet = timezone.now() + timedelta(seconds=61)
+    services.sweep(now=quiet)
     by_type = {e.strategy.type: e.pk for e in StrategyExecution.objects.filter(session=session)
                .select_related("strategy")}
     deletion = services.execution_claim(execution_id=by_type["soft_delete"])
     with pytest.raises(services.ExecutionDeferred):
-        services.execution_perform(deletion)  # the soft delete's worker got there first
+        services.execution_perform(deletion, now=quiet)  # the soft delete's worker got there first
     assert Session.objects.get(pk=session.pk).deleted_at is None
     services.execution_defer(deletion, reason="waiting")
     deferred = StrategyExecution.objects.get(pk=deletion.pk)
     assert (deferred.status, deferred.attempts, deferred.error) == ("pending", 0, "waiting")  # no attempt spent
 
     extraction = services.execution_claim(execution_id=by_type["extract_memories"])
-    services.execution_finish(extraction, status="succeeded", result=services.execution_perform(extraction))
+    services.execution_finish(extraction, status="succeeded", result=services.execution_perform(extraction, now=quiet))
     assert [m.memory for m in Memory.objects.filter(space=space, user_id="alice")] != []
-    assert services.execution_perform(services.execution_claim(execution_id=deletion.pk)) == {"softDeleted": True}
+    assert services.execution_perform(services.execution_claim(execution_id=deletion.pk), now=quiet) == {
+        "softDeleted": True}
 
 
 def test_events_appended_while_an_extraction_runs_are_extracted_before_it_deletes_the_session(space, settings):

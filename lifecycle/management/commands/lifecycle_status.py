@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from lifecycle import services
+from lifecycle.models import StrategyExecution
 
 
 class Command(BaseCommand):
@@ -17,5 +18,5 @@ class Command(BaseCommand):
                               f"{row['fired']:>10}")
         executions = status["executions"]
         by_status = ", ".join(f"{name} {executions.get(name, 0)}"
-                              for name in ("pending", "running", "succeeded", "failed"))
+                              for name in StrategyExecution.Status.values)
         self.stdout.write(f"Executions: {by_status}. Due by time now, not yet fired: {status['due_by_time_now']}.")
