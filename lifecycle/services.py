@@ -339,10 +339,10 @@ def _soft_delete(execution: StrategyExecution, *, now: datetime | None) -> bool:
 
 def _extract_memories(execution: StrategyExecution, session: Session, opts: dict, *,
                       now: datetime | None) -> dict:
-    """The session's events, in order and in chunks, through the memory engine into the session's space, then
-    (opts `softDelete`, the default) the session soft-deleted. Events appended meanwhile are read too: the
-    soft delete happens under the session's row lock only once no live event is left unread, so none appended
-    before it goes unextracted, and none can be appended after it. An idle strategy checks that its
+    """The session's messages, in order and in chunks, through the memory engine into the session's space, then
+    (opts `softDelete`, the default) the session soft-deleted. Messages appended meanwhile are read too: the
+    soft delete happens under the session's row lock only once no live message is left unread, so none
+    appended before it goes unextracted, and none can be appended after it. An idle strategy checks that its
     session is idle before it reads (an active one is extracted once it is idle, whole) and again, under that
     lock, before it deletes (`_check_still_idle`).
     Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
@@ -370,7 +370,7 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
             if not todo:
                 with transaction.atomic():
                     _check_still_idle(execution, now=now)
-                    deleted = session_soft_delete_read_through(session=session,
+                    deleted = session_soft_delete_read_through(session=session, event_type=EXTRACTED,
                                                                sequence_id=progress.get("extractedThrough", -1))
                 if deleted is not None:
                     progress["softDeleted"] = deleted
@@ -390,9 +390,14 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     return progress
 
 
+# The conversation: status lines and tool output say nothing about the user (mem0 drops tool messages too).
+EXTRACTED = Event.EventType.MESSAGE
+
+
 def _unread_messages(session: Session, *, after: int) -> list[tuple[int, dict]]:
-    """(sequence id, message) of the session's live events after sequence id `after`, in order."""
-    events = (Event.objects.alive().filter(session=session, sequence_id__gt=after).order_by("sequence_id"))
+    """(sequence id, message) of the session's live messages after sequence id `after`, in order."""
+    events = (Event.objects.alive().filter(session=session, event_type=EXTRACTED, sequence_id__gt=after)
+              .order_by("sequence_id"))
     return [(event.sequence_id, {"role": "user" if event.emitter_type == "user" else "assistant",
                                  "content": str(event.body.get("content", ""))})
             for event in events.iterator(chunk_size=500)]

@@ -211,16 +211,18 @@ def session_soft_delete(*, session: Session) -> None:
 
 
 @transaction.atomic
-def session_soft_delete_read_through(*, session: Session, sequence_id: int) -> bool | None:
-    """Soft-delete the session once whoever read its events up to `sequence_id` has read them all: None (and
-    nothing done) while it has live events after that, to be read first; False if it is already deleted.
+def session_soft_delete_read_through(*, session: Session, sequence_id: int, event_type: str) -> bool | None:
+    """Soft-delete the session once whoever read its events of `event_type` up to `sequence_id` has read them
+    all: None (and nothing done) while it has such live events after that, to be read first; False if it is
+    already deleted.
 
     Locks the session row (SELECT … FOR UPDATE), which appends update: none can come between the check and
     the delete, and any after it finds the session deleted (404)."""
     locked = Session.objects.select_for_update().filter(pk=session.pk).values("deleted_at").first()
     if locked is None or locked["deleted_at"] is not None:
         return False
-    if Event.objects.alive().filter(session_id=session.pk, sequence_id__gt=sequence_id).exists():
+    if Event.objects.alive().filter(session_id=session.pk, sequence_id__gt=sequence_id,
+                                    event_type=event_type).exists():
         return None
     Session.objects.filter(pk=session.pk).update(deleted_at=timezone.now())
     return True

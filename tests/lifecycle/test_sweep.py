@@ -590,6 +590,20 @@ def test_an_extraction_whose_chunk_holds_more_facts_than_one_add_takes_stores_th
     assert result["events"] == len(chatty) + 1 and result["softDeleted"]
 
 
+def test_an_extraction_reads_the_conversation_not_status_or_tool_output_events(space, settings):
+    """Only messages are the conversation mem0 extracts from: a status line or a tool's output, whoever emitted
+    it, says nothing about the user (mem0 itself drops tool messages)."""
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[strategy("eventCount", 3, "extract_memories", {"userId": "alice"})])
+    event_append_batch(session=session, events=[fact("I like jazz"),
+                                                {**fact("I live in Paris"), "event_type": "status"},
+                                                {**fact("I work at Acme"), "event_type": "tool_output"}])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    result = services.execution_perform(services.execution_claim(execution_id=execution_id))
+    assert list(Memory.objects.filter(space=space).values_list("memory", flat=True)) == ["Likes jazz"]
+    assert (result["events"], result["softDeleted"]) == (1, True)  # the events after the last message delay nothing
+
+
 @pytest.mark.parametrize("separator", ["\n", "! "])
 def test_one_long_events_text_is_split_between_its_sentences_whatever_ends_them(space, settings, separator):
     """A text past the offline extractor's bound is halved between sentences: it looked for ". " only, so lines
