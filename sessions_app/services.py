@@ -152,13 +152,16 @@ def session_update(*, session: Session, fields: dict, strategies: list[dict] | N
 
 
 def _strategies_replace(session: Session, strategies: list[dict]) -> None:
-    """Replace the session's strategies with `strategies`. A strategy that has fired is recognised by what it
+    """Replace the session's strategies with `strategies`. A strategy that has run (fired, or re-armed after
+    its idle session came back: it has an execution, an extraction's progress in it) is recognised by what it
     is, wherever it now stands (its own position first), and keeps its row, so its execution stays attached;
     one missing from the list, or changed, is a 409. The others are replaced."""
-    current = list(session.strategies.select_for_update().order_by("position"))
-    free = list(range(len(strategies)))  # positions of `strategies` no fired row has taken
+    current = list(session.strategies.select_for_update(of=("self",)).select_related("execution")
+                   .order_by("position"))
+    ran = [row for row in current if row.fired_at is not None or hasattr(row, "execution")]
+    free = list(range(len(strategies)))  # positions of `strategies` no row that ran has taken
     moved = []
-    for row in (row for row in current if row.fired_at is not None):
+    for row in ran:
         found = next((position for position in sorted(free, key=lambda p: p != row.position)
                       if row.same_as(strategies[position])), None)
         if found is None:
@@ -167,8 +170,8 @@ def _strategies_replace(session: Session, strategies: list[dict]) -> None:
         free.remove(found)
         if found != row.position:
             moved.append((row.pk, found))
-    session.strategies.filter(fired_at__isnull=True).delete()
-    # (session, position) is unique and checked row by row: park the fired rows past the MAX_STRATEGIES
+    session.strategies.exclude(pk__in=[row.pk for row in ran]).delete()
+    # (session, position) is unique and checked row by row: park the rows that ran past the MAX_STRATEGIES
     # positions a session can have before giving them their new ones, so that two of them can swap
     for offset in (MAX_STRATEGIES, 0):
         for pk, position in moved:

@@ -117,6 +117,43 @@ def test_an_idle_extraction_whose_session_comes_back_meanwhile_keeps_it_and_resu
     assert (result["events"], result["extractedThrough"], result["softDeleted"]) == (2, 1, True)
 
 
+def test_a_re_armed_strategy_sent_again_unchanged_keeps_its_execution_and_a_change_is_refused(space, settings):
+    """A re-armed extraction has run (its progress is in its execution row) though it waits to fire again: a
+    PATCH sending the strategies unchanged keeps its row and progress; changing it is a 409, as for one that
+    fired. (It was taken for unfired and replaced: its execution, and the record of what it stored, deleted.)"""
+    from config.api.errors import Conflict
+    from mem0_compat import services as mem0_services
+    from sessions_app.services import session_update
+
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    strategies = [strategy("idle", 60, "extract_memories", {"userId": "alice"})]
+    session = make_session(space, strategies=strategies)
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    quiet = Session.objects.get(pk=session.pk).last_event_at + timedelta(seconds=60)
+    [execution_id] = services.sweep(now=quiet).fired
+    execution = services.execution_claim(execution_id=execution_id)
+    real_add = mem0_services.memory_add
+
+    def add_while_the_user_comes_back(**kwargs):
+        Session.objects.filter(pk=session.pk).update(last_event_at=quiet + timedelta(seconds=1))
+        return real_add(**kwargs)
+
+    with mock.patch.object(mem0_services, "memory_add", add_while_the_user_comes_back), \
+            pytest.raises(services.ExecutionRearmed) as rearmed:
+        services.execution_perform(execution, now=quiet + timedelta(seconds=2))
+    services.execution_rearm(execution, due_at=rearmed.value.due_at)
+    progress = StrategyExecution.objects.get(pk=execution_id).result
+    assert progress  # what the first part stored
+
+    session_update(session=Session.objects.get(pk=session.pk), fields={}, strategies=strategies)
+    kept = StrategyExecution.objects.get(pk=execution_id)
+    assert (kept.status, kept.result) == ("rearmed", progress)
+    with pytest.raises(Conflict):
+        session_update(session=Session.objects.get(pk=session.pk), fields={},
+                       strategies=[strategy("idle", 120, "extract_memories", {"userId": "alice"})])
+    assert StrategyExecution.objects.filter(pk=execution_id).exists()
+
+
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
     """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
     took a session active a moment ago for idle, and deleted it."""
