@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from psycopg.types.json import Json, Jsonb
 
+from config.limits import JsonLimit
+
 
 class JSONAsSentField(models.JSONField):
     """JSON kept as PostgreSQL `json`, the text written, where `jsonb` (Django's JSONField) would reorder
@@ -23,11 +25,16 @@ class JSONAsSentField(models.JSONField):
         return value  # psycopg's json loader has parsed it (Django reads only jsonb as text, to parse it here)
 
 
-def require_json_objects(obj, *names: str) -> None:
-    """For a model's `clean`: the JSON fields `names` of `obj` hold an object or null, as on the wire. The API's
-    serializers insist on it; the admin's JSON form field takes any JSON (a list, a string), which the API then
-    could not answer."""
-    errors = {name: f"{name.capitalize()} must be a JSON object (or null)." for name in names
-              if getattr(obj, name) is not None and not isinstance(getattr(obj, name), dict)}
+def require_json_objects(obj, *names: str, limit: JsonLimit) -> None:
+    """For a model's `clean`: the JSON fields `names` of `obj` hold an object or null, as on the wire, within
+    `limit`. The API's serializers insist on both; the admin's JSON form field takes any JSON (a list, a
+    string, megabytes of it), which the API then could not answer, or would carry on every read."""
+    errors = {}
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, dict):
+            errors[name] = f"{name.capitalize()} must be a JSON object (or null)."
+        elif refusal := limit.refusal(value, name=name.capitalize()):
+            errors[name] = refusal
     if errors:
         raise ValidationError(errors)

@@ -78,8 +78,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 APPEND_SLASH = False  # clients never follow a redirect; routes match exactly
-# The largest valid request is a batch of 200 events of 100,000 characters each (up to ~4 bytes a character).
+# The largest valid request is a batch of 200 events of 100,000 characters each (up to ~4 bytes a character);
+# their bodies' other keys at the bound below as well would make it ~130 MB, a batch to send in two.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 100 * 1024 * 1024)
+# Free-form JSON a client stores, in bytes of compact UTF-8 JSON text (config.limits). Only the request size
+# bounded it before, and every read, search and export of the row carried it. Metadata of a memory or a
+# session, and a lifecycle strategy's opts (whose metadata its memories get): 64 KiB. An event body's keys
+# besides `content` (1..100,000 characters by the contract): 256 KiB.
+METADATA_MAX_BYTES = env_int("METADATA_MAX_BYTES", 64 * 1024)
+EVENT_BODY_EXTRA_MAX_BYTES = env_int("EVENT_BODY_EXTRA_MAX_BYTES", 256 * 1024)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

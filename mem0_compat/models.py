@@ -7,6 +7,7 @@ from django.db import models
 from pgvector.django import VectorField
 
 from config.fields import require_json_objects
+from config.limits import METADATA
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
@@ -64,7 +65,7 @@ class Memory(models.Model):
         return self.memory[:80]
 
     def clean(self):
-        require_json_objects(self, "metadata")
+        require_json_objects(self, "metadata", limit=METADATA)
 
 
 class MemoryInput(models.Model):

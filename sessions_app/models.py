@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from config.fields import JSONAsSentField, require_json_objects
+from config.limits import METADATA
 from memoryspaces.models import MemorySpace, SoftDeleteQuerySet
 
 
@@ -61,7 +62,7 @@ class Session(models.Model):
         return self.description or str(self.id)
 
     def clean(self):
-        require_json_objects(self, "metadata")
+        require_json_objects(self, "metadata", limit=METADATA)
         # The form leaves space and deleted_at out, so Django skips the conditional unique constraint.
         if (self.deduplication_key is not None and self.deleted_at is None
                 and Session.objects.alive().filter(space_id=self.space_id, deduplication_key=self.deduplication_key)

@@ -82,3 +82,8 @@ def post_at_once(url: str, body: dict, *, api_key: str, times: int = 6) -> tuple
     assert sorted(status for status, _ in answers) == [201] + [409] * (times - 1), answers
     [winner] = [body for status, body in answers if status == 201]
     return winner, [body for status, body in answers if status == 409]
+
+
+def json_object_of(size: int, *, key: str = "k") -> dict:
+    """`{key: "xx…"}` of exactly `size` bytes as compact UTF-8 JSON text (how `config.limits` measures)."""
+    return {key: "x" * (size - len(key) - 7)}  # {"k":""} is 7 characters besides the key

@@ -101,12 +101,14 @@ def test_deeply_nested_json_is_422(api, session):
     assert not Event.objects.exists()
 
 
-def test_huge_metadata_within_the_body_limit_is_stored_whole_or_refused(api, space):
+def test_huge_metadata_within_the_body_limit_is_refused_whole(api, space):
+    """Within the request limit, past METADATA_MAX_BYTES (tests/*/test_size_bounds.py): a 422, nothing stored."""
     metadata = {f"k{i}": "v" * 100 for i in range(20_000)}  # ~2.4 MB
     response = api.post(f"/api/v2/memory/{space.id}/sessions/", {"participants": ["p"], "metadata": metadata},
                         format="json")
-    assert response.status_code == 201
-    assert Session.objects.get().metadata == metadata
+    assert_json_error(response, 422)
+    assert response.json()["detail"][0]["loc"] == ["body", "metadata"]
+    assert not Session.objects.exists()
 
 
 @pytest.mark.parametrize("raw", [b'{"body": {"content": "\xff\xfe"}, "emitter": {"type": "user"}}',

@@ -6,6 +6,8 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from config.limits import JsonLimit
+
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1
 
@@ -113,13 +115,21 @@ class SafeJSONField(serializers.JSONField):
 
 class JSONObjectField(serializers.DictField):
     """A JSON object kept exactly as received (any keys, any values, null included; nesting and NULs bounded
-    by `check_json`)."""
+    by `check_json`), and within `limit` (a `config.limits.JsonLimit`) when it is stored."""
 
     child = serializers.JSONField(allow_null=True)
+
+    def __init__(self, *, limit: JsonLimit | None = None, **kwargs):
+        self.limit = limit
+        if limit:
+            kwargs.setdefault("help_text", limit.described())
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         check_json(value)
+        if self.limit and (refusal := self.limit.refusal(value, name=self.field_name)):
+            raise serializers.ValidationError(refusal, code="too_long")
         return value
 
 

@@ -17,6 +17,7 @@ from config.api.serializers import (
     TextField,
     check_json,
 )
+from config.limits import METADATA
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, MemoryHistory
 from mem0_compat.selectors import ENTITY_TYPES
@@ -190,7 +191,7 @@ class CustomCategoriesField(serializers.ListField):
 
 class AddIn(EntityScopeIn):
     messages = MessagesField()
-    metadata = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True, limit=METADATA)
     infer = serializers.BooleanField(default=True)
     categories = serializers.ListField(child=TextField(**CATEGORY_NAME), required=False, allow_null=True,
                                        max_length=MAX_CATEGORIES)
@@ -289,7 +290,7 @@ class HistoryQuery(serializers.Serializer):
 
 class UpdateIn(Mem0Serializer):
     text = TextField(min_length=1, max_length=MEMORY_TEXT_MAX_LENGTH, required=False)
-    metadata = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True, limit=METADATA)
     timestamp = TimestampField()
     expiration_date = serializers.DateField(required=False, allow_null=True, input_formats=["%Y-%m-%d", "iso-8601"])
 
@@ -310,7 +311,7 @@ class UpdateIn(Mem0Serializer):
 class BatchUpdateItemIn(Mem0Serializer):
     memory_id = serializers.UUIDField()
     text = TextField(min_length=1, max_length=MEMORY_TEXT_MAX_LENGTH, required=False)
-    metadata = JSONObjectField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False, allow_null=True, limit=METADATA)
 
 
 class BatchUpdateIn(serializers.Serializer):

@@ -10,6 +10,7 @@ from config.api.serializers import (
     check_json,
     nullable_text,
 )
+from config.limits import EVENT_BODY_EXTRA, METADATA
 from sessions_app.models import MAX_STRATEGIES, Event, LifecycleStrategy
 
 MAX_TTL_SECONDS = 63_072_000
@@ -58,7 +59,7 @@ class ExtractMemoriesOptsIn(serializers.Serializer):
     runId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     appId = TextField(min_length=1, max_length=64, allow_null=True, required=False)
     softDelete = serializers.BooleanField(required=False)
-    metadata = JSONObjectField(allow_null=True, required=False)
+    metadata = JSONObjectField(allow_null=True, required=False)  # within `opts`' bound
 
     def to_internal_value(self, data):
         checked = super().to_internal_value(data)
@@ -70,7 +71,8 @@ class StrategyIn(StrictSerializer):
 
     type = serializers.ChoiceField(choices=LifecycleStrategy.Type.choices)
     trigger = TriggerIn()
-    opts = JSONObjectField(allow_null=True, required=False, default=None)
+    # Any keys are kept; `metadata` among them goes on every memory an extraction writes.
+    opts = JSONObjectField(allow_null=True, required=False, default=None, limit=METADATA)
 
     def validate(self, attrs):
         opts = attrs.get("opts")
@@ -113,7 +115,7 @@ class SessionUpdateIn(StrictSerializer):
     """Only the fields sent change. Send `If-Match: "<version>"` to update only the version you read."""
 
     description = nullable_text(1000)
-    metadata = JSONObjectField(allow_null=True, required=False)
+    metadata = JSONObjectField(allow_null=True, required=False, limit=METADATA)
     lifecycleStrategies = StrategyIn(many=True, required=False, min_length=1, max_length=MAX_STRATEGIES)
 
 
@@ -124,7 +126,7 @@ class SessionCreateIn(StrictSerializer):
                                          min_length=1, max_length=1)
     lifecycleStrategies = StrategyIn(many=True, required=False, default=list, max_length=MAX_STRATEGIES)
     description = nullable_text(1000)
-    metadata = JSONObjectField(allow_null=True, required=False)
+    metadata = JSONObjectField(allow_null=True, required=False, limit=METADATA)
     deduplicationKey = TextField(min_length=1, max_length=72, allow_null=True, required=False)
 
 
@@ -136,13 +138,17 @@ class SessionListQuery(PageQuery):
 
 # --- events -----------------------------------------------------------------------------------------------
 class EventBodyIn(serializers.Serializer):
-    """`{"content": "...", ...}`: `content` required (1..100000 chars); other keys kept as received."""
+    """`{"content": "...", ...}`: `content` required (1..100000 chars); other keys kept as received, at most
+    EVENT_BODY_EXTRA_MAX_BYTES (262144 unless the operator sets it) between them as compact UTF-8 JSON text."""
 
     content = TextField(min_length=1, max_length=100_000)
 
     def to_internal_value(self, data):
         checked = super().to_internal_value(data)
         check_json(data)
+        extra = {key: value for key, value in data.items() if key != "content"}
+        if refusal := EVENT_BODY_EXTRA.refusal(extra, name="The body's keys besides content"):
+            raise serializers.ValidationError(refusal, code="too_long")
         return {**data, **checked}
 
 
