@@ -39,6 +39,7 @@ from mem0.utils.factory import LlmFactory
 
 from config.api.errors import InvalidInput
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
+from mem0_compat.llm_http import checked_client
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH
 from memoryspaces.validators import llm_endpoint_refusal
 
@@ -191,10 +192,10 @@ def api_key_for(base_url: str | None, provider: str | None = None) -> str | None
     return settings.LLM_API_KEY
 
 
-def _http_client_for(base_url: str | None) -> openai.DefaultHttpxClient | None:
-    """For a tenant's endpoint, a client that follows no redirect: its server could send the call on to any
-    host LLM_ALLOWED_HOSTS keeps it from (`llm_endpoint_refusal` checks the first one only)."""
-    return openai.DefaultHttpxClient(follow_redirects=False) if is_tenants_endpoint(base_url) else None
+def _http_client_for(base_url: str | None):
+    """For a tenant's endpoint, the client that connects only where LLM_ALLOWED_HOSTS allows (`checked_client`);
+    None (the library's own) for the operator's."""
+    return checked_client() if is_tenants_endpoint(base_url) else None
 
 
 _NO_CONFIG = SimpleNamespace(config=None)  # for LLMBase._is_reasoning_model: no explicit setting, the name decides
@@ -264,7 +265,7 @@ def _describe_call_error(exc: Exception) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return f"timed out after {settings.LLM_TIMEOUT_SECONDS:g}s"
     if isinstance(exc, openai.APIConnectionError):
-        return f"is unreachable ({exc})"
+        return f"is unreachable ({exc.__cause__ or exc})"  # the cause says why: refused, not resolved, ...
     if isinstance(exc, openai.APIStatusError):
         return f"answered HTTP {exc.status_code} ({exc.message})"
     return f"failed: {type(exc).__name__}: {exc}"

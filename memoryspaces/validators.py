@@ -37,7 +37,8 @@ def _is_host(name: str) -> bool:
 # A tenant's llmBaseUrl makes the service send HTTP requests there, from inside the operator's network: to its
 # own database or Redis on loopback, to private hosts, to the cloud's metadata address. By default only hosts
 # whose addresses are all public are allowed, and the operator's own LLM endpoint (LLM_BASE_URL); the operator
-# opens more with LLM_ALLOWED_HOSTS (names, addresses, networks; `*` for any host).
+# opens more with LLM_ALLOWED_HOSTS (names, addresses, networks; `*` for any host). A name is checked by the
+# addresses a call connects to (mem0_compat/llm_http.py).
 
 LLM_HOST_REFUSED = ("LLM calls may not go to {host}: {it} a loopback, private, link-local or other non-public "
                     "address, which the operator has not allowed in LLM_ALLOWED_HOSTS")
@@ -115,10 +116,15 @@ def _host_and_port(url: str) -> tuple[str, int]:
     return _normal_name(parts.hostname or ""), parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
+class LlmHostRefused(Exception):
+    """LLM calls may not go to this host (the message says why)."""
+
+
 def llm_host_refusal(url: str) -> str | None:
     """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
     host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
-    its name resolves to will tell (`llm_endpoint_refusal`, where the call is made)."""
+    its name resolves to will tell (`llm_endpoint_refusal` before the call, `llm_connect_addresses` when it
+    connects)."""
     return _refusal(url, resolve=False)
 
 
@@ -128,22 +134,38 @@ def llm_endpoint_refusal(url: str) -> str | None:
 
 
 def _refusal(url: str, *, resolve: bool) -> str | None:
-    host, port = _host_and_port(url)
+    """Why calls may not go to `url`; with `resolve`, also by the addresses its name resolves to now."""
+    try:
+        _allowed_addresses(*_host_and_port(url), resolve=resolve)
+    except LlmHostRefused as refused:
+        return str(refused)
+    except (OSError, UnicodeError):
+        return None  # the call fails as unreachable, saying so
+    return None
+
+
+def llm_connect_addresses(host: str, port: int) -> list[str]:
+    """The addresses a call to `host`:`port` may connect to, resolved now (no later answer of a name server
+    counts): `host` itself when LLM_ALLOWED_HOSTS or the operator's endpoint allow it by name. LlmHostRefused
+    when any address is not allowed; OSError (UnicodeError) when the name does not resolve."""
+    return _allowed_addresses(_normal_name(host), port, resolve=True)
+
+
+def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str]:
+    """`llm_connect_addresses`; without `resolve`, [`host`] for a name only its addresses will tell about."""
     any_host, names, networks = _allowed_hosts()
     if any_host or host in names or _is_operators_endpoint(host, port):
-        return None
+        return [host]
     address = _numeric_address(host)
     if address is not None or host == "localhost" or host.endswith(".localhost"):
         # RFC 6761: a localhost name is always loopback, whatever a resolver says
         if not _address_allowed(address or _LOOPBACK, networks):
-            return LLM_HOST_REFUSED.format(host=host, it="it is")
-    if not resolve or address is not None:
-        return None
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return None  # the call fails as unreachable, saying so
-    for *_, sockaddr in found:
-        if not _address_allowed(ipaddress.ip_address(sockaddr[0].split("%", 1)[0]), networks):
-            return LLM_HOST_REFUSED.format(host=host, it="its name resolves to")
-    return None
+            raise LlmHostRefused(LLM_HOST_REFUSED.format(host=host, it="it is"))
+        if address is not None:
+            return [str(address)]
+    if not resolve:
+        return [host]
+    found = [sockaddr[0] for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    if not all(_address_allowed(ipaddress.ip_address(each.split("%", 1)[0]), networks) for each in found):
+        raise LlmHostRefused(LLM_HOST_REFUSED.format(host=host, it="its name resolves to"))
+    return found

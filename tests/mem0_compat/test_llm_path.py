@@ -3,6 +3,7 @@ with scripted replies. Extraction, then an add that UPDATEs one memory and DELET
 
 import json
 import re
+import socket
 from datetime import date
 
 import pytest
@@ -334,6 +335,31 @@ def test_a_redirect_of_a_tenants_llm_endpoint_is_not_followed(api, user, fake_ll
         fake_llm.redirect_next(internal.base_url + "/chat/completions")
         assert add_as_alice(api, space, "I like tea").status_code == 502
         assert internal.requests == []
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "lmstudio/local-model"])
+def test_a_name_that_resolves_to_an_internal_address_only_when_connecting_is_never_called(api, user, fake_llm,
+                                                                                          settings, monkeypatch,
+                                                                                          model):
+    """DNS rebinding: a hostile name server answers a public address to the check, then 127.0.0.1 to the
+    connection. The addresses checked must be those connected to."""
+    settings.LLM_ALLOWED_HOSTS = []
+    real_getaddrinfo, lookups = socket.getaddrinfo, []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.215.14" if len(lookups) == 1 else "127.0.0.1"  # public first, loopback after
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    space = MemorySpaceFactory(owner=user, llm_model_name=model,
+                               llm_base_url=fake_llm.base_url.replace("127.0.0.1", "rebind.example"))
+    fake_llm.script({"facts": ["Likes tea"]})
+    response = add_as_alice(api, space, "I like tea")
+    assert response.status_code == 502 and "LLM_ALLOWED_HOSTS" in response.json()["detail"]
+    assert len(lookups) >= 2 and fake_llm.request_headers == [] and not Memory.objects.filter(space=space).exists()
 
 
 @pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
