@@ -16,7 +16,6 @@ offline extractor by embedding similarity and the category's name in the text.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import re
@@ -41,7 +40,7 @@ from config.api.errors import InvalidInput
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.llm_http import checked_client
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH
-from memoryspaces.validators import llm_endpoint_refusal
+from memoryspaces.validators import base_url_option, llm_model_refusal, split_provider
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +186,7 @@ def api_key_for(base_url: str | None, provider: str | None = None) -> str | None
     (an OpenAI key sent to DeepSeek's endpoint would hand it to a third party)."""
     if is_tenants_endpoint(base_url):
         return NO_KEY
-    if base_url is None and provider != _split_provider(settings.LLM_MODEL or "")[0]:
+    if base_url is None and provider != split_provider(settings.LLM_MODEL or "")[0]:
         return None
     return settings.LLM_API_KEY
 
@@ -230,35 +229,21 @@ class _Mem0ProviderChat:
     """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
 
     def __init__(self, provider: str, model: str, base_url: str | None):
+        option = base_url_option(provider)
         config = {"model": model, "api_key": api_key_for(base_url, provider), "temperature": 0}
-        config_class = LlmFactory.provider_to_class[provider][1]
-        base_url_option = f"{provider}_base_url"
-        if base_url and base_url_option in inspect.signature(config_class).parameters:
-            config[base_url_option] = base_url
+        if base_url and option:
+            config[option] = base_url
         self.llm = LlmFactory.create(provider, config)
         client = getattr(self.llm, "client", None)
         if isinstance(client, openai.OpenAI):
             # mem0's OpenAI-based providers (lmstudio, vllm, deepseek, ...) keep the library's defaults, 600 s
             # and two retries: a hung provider would hold the add for half an hour instead of failing as a 502.
+            # The endpoint is the client's own: a provider's default (vllm's localhost) is checked too.
             self.llm.client = client.with_options(timeout=settings.LLM_TIMEOUT_SECONDS, max_retries=1,
-                                                  http_client=_http_client_for(base_url))
+                                                  http_client=_http_client_for(str(client.base_url)))
 
     def complete(self, messages: list[dict]) -> object:
         return self.llm.generate_response(messages, response_format=JSON_OBJECT)
-
-
-def _split_provider(model: str) -> tuple[str | None, str]:
-    """("anthropic", "claude-3-5-haiku") for "anthropic/claude-3-5-haiku"; (None, model) for plain names.
-
-    Only mem0's known providers count as a prefix, so names such as "meta-llama/Llama-3-8B" served by an
-    OpenAI-compatible endpoint stay whole. "openai/<model>" takes the OpenAI path.
-    """
-    prefix, _, rest = model.partition("/")
-    if not rest or prefix not in LlmFactory.provider_to_class:
-        return None, model
-    if prefix == "openai":
-        return None, rest
-    return prefix, rest
 
 
 def _describe_call_error(exc: Exception) -> str:
@@ -414,10 +399,10 @@ class LlmExtractor:
 
     def _client(self):
         if self._chat is None:
-            refusal = is_tenants_endpoint(self.base_url) and llm_endpoint_refusal(self.base_url)
+            refusal = llm_model_refusal(self.name, self.base_url, resolve=True)
             if refusal:  # checked before each add: what a name resolves to may have changed since PATCH
                 raise ExtractionFailed(refusal)
-            provider, model = _split_provider(self.name)
+            provider, model = split_provider(self.name)
             try:
                 if provider is None:
                     self._chat = _OpenAIChat(model, self.base_url)

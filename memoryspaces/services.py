@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.api.errors import BadRequest, Conflict, NotFound
+from config.api.errors import BadRequest, Conflict, InvalidInput, NotFound
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
+from memoryspaces.validators import llm_model_refusal
 
 KEY_PREFIX_LENGTH = 8
 PREFIX_DIGITS = frozenset("0123456789abcdef")  # secrets.token_hex's
@@ -135,25 +136,39 @@ def _space_dedup_conflict(*, owner: User, key: str) -> Conflict:
 
 def space_create(*, owner: User, fields: dict) -> MemorySpace:
     """Create a space owned by `owner` in its tenant. A live space of the same owner with the same
-    deduplication key is a 409; the partial unique index decides races between concurrent creates."""
+    deduplication key is a 409; the partial unique index decides races between concurrent creates. A model
+    whose calls would go where LLM_ALLOWED_HOSTS does not allow is a 422 (`_refuse_llm_model`)."""
+    space = MemorySpace(owner=owner, tenant_id=owner.tenant_id, **fields)
+    _refuse_llm_model(space)
     key = fields.get("deduplication_key")
     if key and MemorySpace.objects.alive().filter(owner=owner, deduplication_key=key).exists():
         raise _space_dedup_conflict(owner=owner, key=key)
     try:
         with transaction.atomic():
-            return MemorySpace.objects.create(owner=owner, tenant_id=owner.tenant_id, **fields)
+            space.save(force_insert=True)
+            return space
     except IntegrityError:
         raise _space_dedup_conflict(owner=owner, key=key) from None
 
 
 @transaction.atomic
 def space_update(*, space: MemorySpace, fields: dict) -> MemorySpace:
-    """Set exactly the given fields (an explicit None clears one)."""
+    """Set exactly the given fields (an explicit None clears one). A change of the model or base URL that
+    sends the calls where LLM_ALLOWED_HOSTS does not allow is a 422 (`_refuse_llm_model`), changing nothing."""
     for name, value in fields.items():
         setattr(space, name, value)
+    if fields.keys() & {"llm_model_name", "llm_base_url"}:
+        _refuse_llm_model(space)
     if fields:
         space.save(update_fields=list(fields))
     return space
+
+
+def _refuse_llm_model(space: MemorySpace) -> None:
+    """The base URL alone was checked as a field; with the model it may leave the calls to the provider's
+    default endpoint, a port of localhost for ollama, vllm and lmstudio."""
+    if refusal := llm_model_refusal(space.llm_model_name, space.llm_base_url):
+        raise InvalidInput.at(["body", "llmModelName"], refusal)
 
 
 @transaction.atomic

@@ -1,6 +1,8 @@
 """Checks of a space's settings shared by the API's serializers and the models' clean() (the admin)."""
 
+import inspect
 import ipaddress
+import os
 import re
 import socket
 from urllib.parse import urlsplit
@@ -36,9 +38,9 @@ def _is_host(name: str) -> bool:
 # --- where a space's LLM calls may go ----------------------------------------------------------------------
 # A tenant's llmBaseUrl makes the service send HTTP requests there, from inside the operator's network: to its
 # own database or Redis on loopback, to private hosts, to the cloud's metadata address. By default only hosts
-# whose addresses are all public are allowed, and the operator's own LLM endpoint (LLM_BASE_URL); the operator
-# opens more with LLM_ALLOWED_HOSTS (names, addresses, networks; `*` for any host). A name is checked by the
-# addresses a call connects to (mem0_compat/llm_http.py).
+# whose addresses are all public are allowed, and the operator's own LLM endpoint (`_operators_endpoint`); the
+# operator opens more with LLM_ALLOWED_HOSTS (names, addresses, networks; `*` for any host). A name is checked
+# by the addresses a call connects to (mem0_compat/llm_http.py).
 
 LLM_HOST_REFUSED = ("LLM calls may not go to {host}: {it} a loopback, private, link-local or other non-public "
                     "address, which the operator has not allowed in LLM_ALLOWED_HOSTS")
@@ -98,16 +100,22 @@ def _address_allowed(address, networks: list) -> bool:
 
 
 def _is_operators_endpoint(host: str, port: int) -> bool:
-    """The host and port of LLM_BASE_URL: the operator's own endpoint, whatever its address (not its other
-    ports: `http://` for an `https://` operator is its port 80)."""
-    from django.conf import settings
-
-    if not settings.LLM_BASE_URL:
+    """The host and port of the operator's own endpoint (`_operators_endpoint`), whatever its address (not its
+    other ports: `http://` for an `https://` operator is its port 80)."""
+    url = _operators_endpoint()
+    if not url:
         return False
     try:
-        return _host_and_port(settings.LLM_BASE_URL) == (host, port)
+        return _host_and_port(url) == (host, port)
     except ValueError:
         return False
+
+
+def _operators_endpoint() -> str | None:
+    """LLM_BASE_URL, else the default endpoint of LLM_MODEL's provider (`ollama/llama3` alone: Ollama's)."""
+    from django.conf import settings
+
+    return settings.LLM_BASE_URL or (settings.LLM_MODEL and llm_call_endpoint(settings.LLM_MODEL, None))
 
 
 def _host_and_port(url: str) -> tuple[str, int]:
@@ -123,14 +131,8 @@ class LlmHostRefused(Exception):
 def llm_host_refusal(url: str) -> str | None:
     """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
     host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
-    its name resolves to will tell (`llm_endpoint_refusal` before the call, `llm_connect_addresses` when it
-    connects)."""
+    its name resolves to will tell (`llm_connect_addresses`, where the call connects)."""
     return _refusal(url, resolve=False)
-
-
-def llm_endpoint_refusal(url: str) -> str | None:
-    """`llm_host_refusal`, then the addresses the host's name resolves to now: every one must be allowed."""
-    return _refusal(url, resolve=True)
 
 
 def _refusal(url: str, *, resolve: bool) -> str | None:
@@ -169,3 +171,76 @@ def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str]:
     if not all(_address_allowed(ipaddress.ip_address(each.split("%", 1)[0]), networks) for each in found):
         raise LlmHostRefused(LLM_HOST_REFUSED.format(host=host, it="its name resolves to"))
     return found
+
+
+# --- where a model's calls go ----------------------------------------------------------------------------
+# A space's llmModelName `provider/model` names one of mem0's providers. Some take a base URL; some default to
+# a server of their own on localhost (ollama, vllm, lmstudio): named without one, their calls would reach the
+# service's own loopback.
+
+def split_provider(model: str) -> tuple[str | None, str]:
+    """("anthropic", "claude-3-5-haiku") for "anthropic/claude-3-5-haiku"; (None, model) for plain names.
+
+    Only mem0's known providers count as a prefix, so names such as "meta-llama/Llama-3-8B" served by an
+    OpenAI-compatible endpoint stay whole. "openai/<model>" takes the OpenAI path.
+    """
+    from mem0.utils.factory import LlmFactory
+
+    prefix, _, rest = model.partition("/")
+    if not rest or prefix not in LlmFactory.provider_to_class:
+        return None, model
+    if prefix == "openai":
+        return None, rest
+    return prefix, rest
+
+
+def base_url_option(provider: str) -> str | None:
+    """The option of mem0's `provider` config that names its endpoint (`vllm_base_url`), None if it takes none
+    (groq, gemini, sarvam, ...: their library calls the provider's own API)."""
+    from mem0.utils.factory import LlmFactory
+
+    option = f"{provider}_base_url"
+    return option if option in inspect.signature(LlmFactory.provider_to_class[provider][1]).parameters else None
+
+
+def llm_call_endpoint(model: str, base_url: str | None) -> str | None:
+    """The URL a call for `model` named with `base_url` goes to: `base_url` if its provider takes one, else
+    the provider's default when that is a server's (mem0's lmstudio and vllm configs name it; Ollama's
+    client library has its own). None: the provider's library calls its public API."""
+    provider, _ = split_provider(model)
+    if provider is None:
+        return base_url  # the OpenAI client: OPENAI_BASE_URL or api.openai.com without one
+    option = base_url_option(provider)
+    if option and base_url:
+        return base_url
+    if provider == "ollama":
+        return _ollama_default()
+    if option:
+        from mem0.utils.factory import LlmFactory
+
+        return getattr(LlmFactory.provider_to_class[provider][1](), option)
+    return None
+
+
+def _ollama_default() -> str:
+    """Where the ollama client connects when mem0 names no host: OLLAMA_HOST, else 127.0.0.1:11434."""
+    host = os.environ.get("OLLAMA_HOST", "").strip() or "127.0.0.1:11434"
+    return host if "://" in host else f"http://{host}"
+
+
+def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool = False) -> str | None:
+    """Why a space's calls for `model` may not go where they would with its `base_url` (else LLM_BASE_URL's):
+    to that URL (`llm_host_refusal`; with `resolve`, by the addresses its name resolves to now), or to the
+    provider's default (`llm_call_endpoint`).
+    None when the space names no model: LLM_MODEL is the operator's."""
+    from django.conf import settings
+
+    if not model:
+        return None
+    base_url = base_url or settings.LLM_BASE_URL
+    endpoint = llm_call_endpoint(model, base_url)
+    refusal = endpoint and _refusal(endpoint, resolve=resolve)
+    if refusal and endpoint != base_url:
+        return (f"{model} without a base URL calls its provider's default endpoint {endpoint}; give it an "
+                f"llmBaseUrl. {refusal}")
+    return refusal or None

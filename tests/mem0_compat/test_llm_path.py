@@ -362,6 +362,29 @@ def test_a_name_that_resolves_to_an_internal_address_only_when_connecting_is_nev
     assert len(lookups) >= 2 and fake_llm.request_headers == [] and not Memory.objects.filter(space=space).exists()
 
 
+@pytest.mark.parametrize("model", ["vllm/local-model", "lmstudio/local-model", "ollama/llama3"])
+def test_a_provider_whose_default_endpoint_is_local_is_not_called_there(api, user, settings, model):
+    """mem0's vllm, lmstudio and ollama providers default to ports of localhost: named without llmBaseUrl
+    they would reach the service's own loopback (its database, its Redis)."""
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL, settings.LLM_MODEL = [], None, None
+    space = MemorySpaceFactory(owner=user, llm_model_name=model, llm_base_url=None)
+    response = add_as_alice(api, space, "I like tea")
+    assert response.status_code == 502, response.content[:300]
+    assert "default endpoint" in response.json()["detail"] and "LLM_ALLOWED_HOSTS" in response.json()["detail"]
+
+
+def test_a_provider_whose_default_endpoint_is_allowed_is_called_there(api, user, fake_llm, settings, monkeypatch):
+    monkeypatch.setenv("VLLM_BASE_URL", fake_llm.base_url)  # mem0's vllm provider's default, the operator's
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL, settings.LLM_MODEL = [], None, None
+    fake_llm.script({"facts": []})
+    space = MemorySpaceFactory(owner=user, llm_model_name="vllm/local-model", llm_base_url=None)
+    assert add_as_alice(api, space, "I like tea").status_code == 502
+    assert fake_llm.request_headers == []
+    settings.LLM_ALLOWED_HOSTS = ["127.0.0.1"]
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert fake_llm.requests[0]["model"] == "local-model"
+
+
 @pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
 def test_configure_takes_the_base_url_a_mem0_provider_names_its_own(api, user, fake_llm, provider):
     """mem0's server is configured with each provider's own option (`vllm_base_url`, `lmstudio_base_url`, ...):

@@ -214,6 +214,16 @@ def test_a_space_llm_base_url_the_api_refuses_is_a_form_error(admin_client, spac
     assert space.llm_base_url is None
 
 
+def test_a_space_model_whose_provider_calls_localhost_by_default_is_a_form_error(admin_client, space, settings):
+    """A staff user's edit is held to LLM_ALLOWED_HOSTS like a tenant's PATCH, also at a provider's default."""
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL = [], None
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)), "llm_model_name": "vllm/local"}
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "default endpoint" in response.content.decode()
+    space.refresh_from_db()
+    assert space.llm_model_name is None
+
+
 def test_a_space_llm_base_url_on_an_internal_host_is_a_form_error(admin_client, space, settings):
     """A staff user's edit is held to LLM_ALLOWED_HOSTS like a tenant's PATCH."""
     settings.LLM_ALLOWED_HOSTS = []

@@ -210,6 +210,40 @@ def test_the_operators_endpoint_is_its_host_at_its_port_not_any_port_of_its_host
         assert [response.status_code for response in set_base_url(api, space, url)] == [422] * 3, url
 
 
+@pytest.mark.parametrize("model", ["ollama/llama3", "vllm/local-model", "lmstudio/local-model"])
+def test_a_provider_whose_default_endpoint_is_local_needs_an_allowed_base_url(api, space, settings, model):
+    """mem0's ollama, vllm and lmstudio providers call ports of localhost when no base URL is named."""
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL = [], None
+    provider, _, name = model.partition("/")
+    for response in (api.post(SPACES + "new/", {"llmModelName": model}, format="json"),
+                     api.patch(f"{SPACES}{space.id}/", {"llmModelName": model}, format="json"),
+                     api.post(f"{SPACES}{space.id}/configure", {"llm": {"provider": provider,
+                                                                        "config": {"model": name}}},
+                              format="json")):
+        assert response.status_code == 422, response.json()
+        [error] = response.json()["detail"]
+        assert error["loc"][-1] == "llmModelName" and "default endpoint" in error["msg"]
+        assert "LLM_ALLOWED_HOSTS" in error["msg"]
+    space.refresh_from_db()
+    assert space.llm_model_name is None
+    with_url = {"llmModelName": model, "llmBaseUrl": "https://llm.example.com/v1"}
+    assert api.patch(f"{SPACES}{space.id}/", with_url, format="json").status_code == 200
+    assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": None}, format="json").status_code == 422
+    settings.LLM_BASE_URL = "http://10.0.0.5:11434/v1"  # the space's calls then go to the operator's endpoint
+    assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": None}, format="json").status_code == 200
+    settings.LLM_BASE_URL = None
+    settings.LLM_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]  # the operator allows the default host
+    assert api.post(SPACES + "new/", {"llmModelName": model}, format="json").status_code == 201
+
+
+def test_the_operators_provider_may_be_named_at_its_default_endpoint(api, space, settings):
+    """LLM_MODEL ollama/llama3 without LLM_BASE_URL: the operator's LLM is Ollama's default endpoint, which
+    a space may name as it may name LLM_BASE_URL."""
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL, settings.LLM_MODEL = [], None, "ollama/llama3"
+    assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": "ollama/mistral"}, format="json").status_code == 200
+    assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": "vllm/mistral"}, format="json").status_code == 422
+
+
 def test_client_creates_a_space_with_a_docker_service_url(dr):
     space = MemorySpace.create(llm_base_url="http://ollama:11434/v1")
     assert MemorySpace.get(space.id).llm_base_url == "http://ollama:11434/v1"
