@@ -230,8 +230,10 @@ class _Mem0ProviderChat:
 
     def __init__(self, provider: str, model: str, base_url: str | None):
         option = base_url_option(provider)
+        if option is None:
+            base_url = None  # its library calls the provider's own API: the operator's key is not for it
         config = {"model": model, "api_key": api_key_for(base_url, provider), "temperature": 0}
-        if base_url and option:
+        if base_url:
             config[option] = base_url
         self.llm = LlmFactory.create(provider, config)
         client = getattr(self.llm, "client", None)

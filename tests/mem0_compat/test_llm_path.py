@@ -385,6 +385,20 @@ def test_a_provider_whose_default_endpoint_is_allowed_is_called_there(api, user,
     assert fake_llm.requests[0]["model"] == "local-model"
 
 
+def test_the_operators_llm_key_never_goes_to_a_provider_that_ignores_the_operators_endpoint(api, user, fake_llm,
+                                                                                           settings, monkeypatch):
+    """mem0's sarvam provider (like groq, gemini, together, ...) takes no base URL: with LLM_BASE_URL set, a
+    space naming it still calls the provider's own endpoint, which must get that provider's key, not the
+    operator's."""
+    settings.LLM_API_KEY, settings.LLM_BASE_URL, settings.LLM_MODEL = "sk-operator", "http://127.0.0.1:1/v1", None
+    monkeypatch.setenv("SARVAM_API_BASE", fake_llm.base_url)  # where mem0's sarvam provider calls
+    monkeypatch.setenv("SARVAM_API_KEY", "sk-sarvam")
+    fake_llm.script({"facts": []})
+    space = MemorySpaceFactory(owner=user, llm_model_name="sarvam/sarvam-m", llm_base_url=None)
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer sk-sarvam"]
+
+
 @pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
 def test_configure_takes_the_base_url_a_mem0_provider_names_its_own(api, user, fake_llm, provider):
     """mem0's server is configured with each provider's own option (`vllm_base_url`, `lmstudio_base_url`, ...):
