@@ -345,7 +345,9 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     appended before it goes unextracted, and none can be appended after it. An idle strategy checks that its
     session is idle before it reads (an active one is extracted once it is idle, whole) and again, under that
     lock, before it deletes (`_check_still_idle`).
-    Scope: opts userId/agentId/runId, defaulting to the participant as user_id and the session as run_id.
+    Scope: opts userId/agentId/runId/appId, defaulting to the participant as user_id and the session as run_id;
+    userId or runId given as null sets none (runId null: the user's long-term memory, across sessions, where a
+    fact learnt in one session updates or is known in the next).
     A session or space deleted meanwhile stops it before the next chunk (the result says so).
 
     Each chunk done is recorded in the execution's result (`extractedThrough`: the last event's sequence id),
@@ -356,8 +358,8 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     between) is sent again, and texts already stored in the scope are not stored twice."""
     from config.api.errors import RETRYABLE
 
-    scope = {"user_id": opts.get("userId") or session.participants[0], "agent_id": opts.get("agentId"),
-             "run_id": opts.get("runId") or str(session.pk), "app_id": opts.get("appId")}
+    scope = {"user_id": opts.get("userId", session.participants[0]), "agent_id": opts.get("agentId"),
+             "run_id": opts.get("runId", str(session.pk)), "app_id": opts.get("appId")}
     scope = {key: value for key, value in scope.items() if key in ENTITY_FIELDS and value}
     progress = {"events": 0, "memories": [], "scope": scope, **(execution.result or {})}
     checked, stopped = True, None  # execution_perform has just checked that the session and space live

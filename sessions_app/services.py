@@ -64,16 +64,21 @@ MAX_ENTITY_ID = 64  # a memory's user_id, agent_id, app_id or run_id
 
 
 def _check_extraction_scope(participant: str, strategies: list[dict]) -> None:
-    """An extraction files its memories under opts userId, else the participant: one too long for a user_id
-    would fail in the worker, so such an extraction must name its userId (422)."""
-    if len(participant) <= MAX_ENTITY_ID:
-        return
+    """An extraction files its memories under opts userId, else the participant, and runId, else the session
+    (either given as null: none, see `_extract_memories`). Refused when it is set (422), rather than failed in
+    the worker later: a participant too long for a user_id (the extraction must name its userId), or no user,
+    agent or run left to scope the memories (an add needs one)."""
     for position, strategy in enumerate(strategies):
-        names_user = (strategy.get("opts") or {}).get("userId")
-        if strategy["type"] == LifecycleStrategy.Type.EXTRACT_MEMORIES and not names_user:
-            raise InvalidInput.at(["body", "lifecycleStrategies", position, "opts", "userId"],
-                                  f"The participant is longer than a memory's user_id may be ({MAX_ENTITY_ID} "
-                                  "characters): give extract_memories an opts userId", "missing")
+        if strategy["type"] != LifecycleStrategy.Type.EXTRACT_MEMORIES:
+            continue
+        opts, at = strategy.get("opts") or {}, ["body", "lifecycleStrategies", position, "opts"]
+        if "userId" not in opts and len(participant) > MAX_ENTITY_ID:
+            raise InvalidInput.at([*at, "userId"], f"The participant is longer than a memory's user_id may be "
+                                  f"({MAX_ENTITY_ID} characters): give extract_memories an opts userId", "missing")
+        if "userId" in opts and opts["userId"] is None and opts.get("runId", "the session") is None \
+                and not opts.get("agentId"):
+            raise InvalidInput.at(at, "With userId and runId null, an extraction needs an agentId to file its "
+                                  "memories under", "missing")
 
 
 def count_triggers_refresh(*, session_ids: list) -> None:

@@ -154,6 +154,23 @@ def test_a_re_armed_strategy_sent_again_unchanged_keeps_its_execution_and_a_chan
     assert StrategyExecution.objects.filter(pk=execution_id).exists()
 
 
+@pytest.mark.parametrize("opts, stored", [
+    ({"userId": "alice"}, 2),  # each session's memories filed under its own run_id
+    ({"userId": "alice", "runId": None}, 1),  # the user's long-term memory: the second session's fact is known
+])
+def test_an_extraction_files_its_memories_under_the_session_unless_run_id_is_null(space, settings, opts, stored):
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    for _ in range(2):
+        session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", opts)])
+        event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+        [execution_id] = services.sweep().fired
+        services.execution_perform(services.execution_claim(execution_id=execution_id))
+    memories = Memory.objects.filter(space=space, user_id="alice")
+    assert memories.count() == stored
+    if "runId" in opts:
+        assert memories.get().run_id is None
+
+
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
     """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
     took a session active a moment ago for idle, and deleted it."""

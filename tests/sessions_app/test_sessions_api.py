@@ -185,6 +185,10 @@ STRATEGY = {"type": "soft_delete", "trigger": {"ttl": 60}}
         ({"participants": ["p" * 65], "lifecycleStrategies": [STRATEGY, {"type": "extract_memories",
                                                                          "trigger": {"ttl": 5}}]},
          ["body", "lifecycleStrategies", 1, "opts", "userId"]),
+        # userId and runId given as null file the memories under no user or run: then an agentId must scope them
+        ({"participants": ["a"], "lifecycleStrategies": [{"type": "extract_memories", "trigger": {"ttl": 5},
+                                                          "opts": {"userId": None, "runId": None}}]},
+         ["body", "lifecycleStrategies", 0, "opts"]),
         ({"participants": ["a"], "metadata": ["not", "an", "object"]}, ["body", "metadata"]),
         ({"participants": ["a"], "description": "d" * 1001}, ["body", "description"]),
         ({"participants": ["a"], "color": "red"}, ["body", "color"]),
@@ -306,3 +310,6 @@ def test_an_extraction_of_a_session_whose_participant_cannot_be_a_user_id_must_n
     named = api.patch(sessions_url(space, session), {"lifecycleStrategies": [{**extraction, "opts": {"userId": "p"}}]},
                       format="json")
     assert named.status_code == 200
+    for_the_agent = {**extraction, "opts": {"userId": None, "agentId": "support-bot"}}  # the participant unused
+    assert api.patch(sessions_url(space, session), {"lifecycleStrategies": [for_the_agent]},
+                     format="json").status_code == 200
