@@ -77,7 +77,8 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     """Add memories from `messages` for the entity `scope` ({user_id, agent_id, app_id, run_id}).
 
     infer=True: the space's extractor (its LLM, else the offline heuristic) turns the messages into facts,
-    compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE.
+    compares them with the closest memories of the same scope and decides ADD / UPDATE / DELETE / NONE; an
+    UPDATE gives the memory the add's metadata, categories, expiration and immutability (`_carry_options`).
     infer=False: every user and assistant message is stored verbatim. Either way a text already stored in
     exactly the same scope (same hash, same ids, NULL where none is given) is not stored twice. With
     `custom_categories` ({name: description}) the extractor also picks those that fit each text stored
@@ -210,7 +211,7 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
         if event == "UPDATE":
             old = memory.memory
             _set_text(memory, decision.text, vectors[decision.text])
-            memory.categories = _with_new(memory.categories, fitting.get(decision.text, []))
+            _carry_options(memory, fields, fitting.get(decision.text, []))
             memory.save()
             _history(memory, "UPDATE", old, memory.memory, source)
             holders[memory.hash] = memory.pk
@@ -220,6 +221,19 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
             _soft_delete(memory, source)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     return results
+
+
+def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:
+    """What an add carried, onto a memory its UPDATE rewrites, losing nothing of the memory's own (as mem0's
+    update merges the metadata it is given): the add's metadata over the memory's, its categories (explicit,
+    then fitting) after the memory's, its expiration date when it gave one. An immutable add makes the memory
+    immutable: the fact it states may not change either (the memory was mutable, or it would not be updated)."""
+    if fields["metadata"] is not None:
+        memory.metadata = {**(memory.metadata or {}), **fields["metadata"]}
+    memory.categories = _with_new(memory.categories, [*fields["categories"], *fitting])
+    if fields["expiration_date"] is not None:
+        memory.expiration_date = fields["expiration_date"]
+    memory.immutable = memory.immutable or fields["immutable"]
 
 
 # A transaction-level advisory lock per (space, entity scope, text hash), taken in hash order: whatever makes a

@@ -230,8 +230,8 @@ def test_the_llm_tags_added_and_updated_memories_with_the_custom_categories_it_p
     assert json.loads(prompt[1]["content"])["categories"] == {"food": "Anything about food and drinks",
                                                                "travel": "Trips, places, holidays and moves"}
     stored = {m.memory: m.categories for m in Memory.objects.filter(space=llm_space)}
-    # the update keeps the memory's own categories; "weather" is not one of the custom categories
-    assert stored == {"Lives in Berlin": ["home", "travel"], "Loves pretzels": ["chat", "food"]}
+    # the update keeps the memory's own categories, then takes the add's; "weather" is not a custom category
+    assert stored == {"Lives in Berlin": ["home", "chat", "travel"], "Loves pretzels": ["chat", "food"]}
     found = client.get_all(filters={"AND": [{"user_id": "alice"}, {"categories": {"contains": "food"}}]})
     assert [m["memory"] for m in found["results"]] == ["Loves pretzels"]
 

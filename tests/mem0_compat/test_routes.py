@@ -904,3 +904,34 @@ def test_a_space_deleted_through_the_orm_takes_its_history_and_inputs_along(api,
     add(api, space, "Likes tea")
     space.delete()
     assert not MemoryHistory.objects.exists() and not MemoryInput.objects.exists()
+
+
+def test_an_inferred_update_takes_the_adds_options_over_the_memorys_own(api, space):
+    """mem0's update merges the metadata it is given over the memory's own: an inferred UPDATE used to keep the
+    old metadata, expiration and categories, and drop what the add carried."""
+    first = add(api, space, "I live in Paris", infer=True, metadata={"source": "chat", "room": "a"},
+                expiration_date="2099-01-01", categories=["places"])
+    memory_id = first["results"][0]["id"]
+    second = add(api, space, "I live in Berlin", infer=True, metadata={"room": "b", "moved": True},
+                 expiration_date="2099-06-30", categories=["home"], immutable=True)
+    assert second["results"] == [{"id": memory_id, "memory": "Lives in Berlin", "event": "UPDATE",
+                                  "previous_memory": "Lives in Paris"}]
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    assert memory["metadata"] == {"source": "chat", "room": "b", "moved": True}
+    assert (memory["expiration_date"], memory["categories"], memory["immutable"]) == (
+        "2099-06-30", ["places", "home"], True)
+    history = api.get(base(space) + f"v1/memories/{memory_id}/history/").json()
+    assert [(h["event"], h["old_memory"], h["new_memory"], h["metadata"]) for h in history] == [
+        ("ADD", None, "Lives in Paris", {"source": "chat", "room": "a"}),
+        ("UPDATE", "Lives in Paris", "Lives in Berlin", {"source": "chat", "room": "b", "moved": True})]
+    assert api.put(base(space) + f"v1/memories/{memory_id}/", {"text": "Lives in Rome"},
+                   format="json").status_code == 409  # the add said its facts are immutable
+
+
+def test_an_inferred_update_without_options_keeps_the_memorys_own(api, space):
+    memory_id = add(api, space, "I live in Paris", infer=True, metadata={"source": "chat"},
+                    expiration_date="2099-01-01")["results"][0]["id"]
+    assert add(api, space, "I live in Berlin", infer=True)["results"][0]["event"] == "UPDATE"
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    assert (memory["memory"], memory["metadata"], memory["expiration_date"], memory["immutable"]) == (
+        "Lives in Berlin", {"source": "chat"}, "2099-01-01", False)
