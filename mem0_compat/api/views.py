@@ -173,9 +173,11 @@ class MemoriesV1View(Mem0View):
             return Response(listing if paged else listing["results"])
         return self.list_by_entity_ids()
 
-    def list_by_entity_ids(self) -> Response:
+    def list_by_entity_ids(self, *, need_entity: bool = False) -> Response:
         space = self.get_space()
         data = self.query(s.V1GetAllQuery)
+        if need_entity:
+            self.require_entity(data)
         memories = selectors.memory_list(space=space, filters=self.filters_of(data, loc=["query"]),
                                          show_expired=data["show_expired"])
         page, size = page_of(data)
@@ -432,10 +434,12 @@ OSS = ["mem0 server shape"]
                          operation_id="ossDeleteAll", summary="Delete the memories of an entity (one id required)"),
 )
 class OssMemoriesView(MemoriesV1View):
-    @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses=s.ResultsOfMemoriesOut,
-                   operation_id="ossList", summary="List memories by entity ids")
+    @extend_schema(tags=OSS, parameters=[s.V1GetAllQuery], responses={200: s.ResultsOfMemoriesOut, 400: ErrorOut},
+                   operation_id="ossList", summary="List memories by entity ids (one of user_id, agent_id, run_id "
+                                                   "required)")
     def get(self, request, space_id):
-        return self.list_by_entity_ids()
+        # as mem0's server did (400) before it made this an admin's dump of the whole store
+        return self.list_by_entity_ids(need_entity=True)
 
     @extend_schema(tags=OSS, request=s.AddIn, responses={200: s.OssAddOut, 400: ErrorOut, 502: ErrorOut},
                    operation_id="ossAdd",
@@ -446,22 +450,20 @@ class OssMemoriesView(MemoriesV1View):
         return Response({"results": results or [], **({"event_id": str(queued.pk)} if queued else {})})
 
 
+# The routes below behave exactly like their platform twins; only their OpenAPI description differs.
 @extend_schema_view(
+    # mem0's server answers what `Memory.get` returns: null for a memory it does not hold
+    get=extend_schema(tags=OSS, responses=NULLABLE_MEMORY, operation_id="ossGet",
+                      summary="Get one memory; null when it does not exist"),
     put=extend_schema(tags=OSS, request=s.UpdateIn, responses={200: s.MemoryOut, 409: ErrorOut, 502: ErrorOut},
                       operation_id="ossUpdate", summary="Update one memory"),
     delete=extend_schema(tags=OSS, responses={200: s.MessageOut}, operation_id="ossDelete",
                          summary="Delete one memory"),
 )
 class OssMemoryDetailView(MemoryDetailView):
-    @extend_schema(tags=OSS, responses=s.MemoryOut, operation_id="ossGet", summary="Get one memory (404 if none)")
-    def get(self, request, space_id, memory_id):
-        memory = selectors.memory_get(space=self.get_space(), memory_id=self.memory_id())
-        if memory is None:
-            raise NotFound("Memory not found")
-        return Response(s.MemoryOut(memory).data)
+    pass
 
 
-# The routes below behave exactly like their platform twins; only their OpenAPI description differs.
 @extend_schema_view(get=extend_schema(tags=OSS, parameters=[s.HistoryQuery], responses=s.HistoryOut(many=True),
                                       operation_id="ossHistory", summary="History"))
 class OssHistoryView(HistoryView):

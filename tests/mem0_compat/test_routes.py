@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mem0_compat import services
+from mem0_compat.api.views import NEED_ENTITY
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import (
     MEMORY_TEXT_MAX_LENGTH,
@@ -621,7 +622,25 @@ def test_oss_shape_full_cycle(api, space, slash):
     history = api.get(root + f"memories/{memory_id}/history" + slash).json()
     assert [h["event"] for h in history] == ["ADD", "UPDATE"]
     assert api.delete(root + f"memories/{memory_id}" + slash).status_code == 200
-    assert api.get(root + f"memories/{memory_id}" + slash).status_code == 404
+    gone = api.get(root + f"memories/{memory_id}" + slash)
+    assert (gone.status_code, gone.json()) == (200, None)
+
+
+def test_oss_get_of_a_missing_memory_answers_null_as_mem0s_server_does(api, space):
+    """mem0's `GET /memories/{id}` returns what `Memory.get` does: None for an id it does not hold."""
+    response = api.get(base(space) + f"memories/{uuid.uuid4()}")
+    assert (response.status_code, response.json()) == (200, None)
+    assert_conforms(response, "GET", "/api/v2/memory/{space_id}/memories/{memory_id}/")
+
+
+def test_oss_list_without_an_entity_id_is_a_400_not_the_whole_space(api, space):
+    """mem0's server answered 400 here ("At least one identifier is required."); ours listed every memory."""
+    add(api, space, "Likes tea")
+    for query in ("", "?top_k=5", "?app_id=shop"):
+        response = api.get(base(space) + "memories" + query)
+        assert (response.status_code, response.json()) == (400, {"detail": NEED_ENTITY})
+    assert_conforms(response, "GET", "/api/v2/memory/{space_id}/memories/")
+    assert len(api.get(base(space) + "memories?user_id=alice").json()["results"]) == 1
 
 
 def test_oss_delete_all_needs_an_entity_and_reset_wipes_the_space(api, space):
