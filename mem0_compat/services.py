@@ -477,10 +477,11 @@ def space_reset(*, space: MemorySpace) -> int:
 
 @transaction.atomic
 def memory_batch_delete(*, space: MemorySpace, memory_ids: list[uuid.UUID]) -> int:
-    """All or nothing: every memory must exist, and be named once (a second mention finds it deleted). One
-    statement per step for the whole batch: a memory at a time, 1,000 took 3.8 s."""
-    deleted = _soft_delete_all(space=space, memories=Memory.objects.filter(pk__in=memory_ids))
-    if deleted != len(memory_ids):
+    """All or nothing: every memory must exist; one named more than once is deleted once. One statement per
+    step for the whole batch: a memory at a time, 1,000 took 3.8 s."""
+    named = set(memory_ids)
+    deleted = _soft_delete_all(space=space, memories=Memory.objects.filter(pk__in=named))
+    if deleted != len(named):
         raise NotFound("Memory not found")  # rolls the whole batch back
     return deleted
 
