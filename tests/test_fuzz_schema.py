@@ -97,8 +97,8 @@ def flatmap_path_parameters(context, path_parameters):
 
 @schema.hook
 def flatmap_body(context, body):
-    """Half of the JSON object bodies name the real memory (`memory_id`, also inside `memories`) and the real
-    entity (`user_id`), so that feedback, batch edits and searches find something."""
+    """Half of the JSON object bodies name the real memory (`memory_id`, also inside `memories` or
+    `memory_ids`) and the real entity (`user_id`), so that feedback, batch edits and searches find something."""
     if not isinstance(body, dict) or not REAL:
         return st.just(body)
     return st.booleans().map(lambda real: _with_real_ids(body) if real else body)
@@ -110,9 +110,10 @@ def _with_real_ids(body: dict) -> dict:
         body["memory_id"] = REAL["memory_id"]
     if "user_id" in body:
         body["user_id"] = "alice"
-    if isinstance(body.get("memories"), list):
-        body["memories"] = [{**item, "memory_id": REAL["memory_id"]} if isinstance(item, dict) else item
-                            for item in body["memories"]]
+    for key in ("memories", "memory_ids"):
+        if isinstance(body.get(key), list):
+            body[key] = [{**item, "memory_id": REAL["memory_id"]} if isinstance(item, dict) else item
+                         for item in body[key]]
     return body
 
 

@@ -59,7 +59,9 @@ class ApiAutoSchema(AutoSchema):
         if self.method == "PATCH":
             with self._as_method("PUT"):
                 return super()._get_request_for_media_type(serializer, direction)
-        return super()._get_request_for_media_type(serializer, direction)
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # a body that must hold one key of several (`openapi_extra`) is required, though no one key is
+        return schema, required or "oneOf" in getattr(serializer, "openapi_extra", {})
 
     @contextmanager
     def _as_method(self, method: str):
@@ -77,6 +79,13 @@ class ApiAutoSchema(AutoSchema):
                 schema["minItems"] = field.min_length
             if field.max_length is not None:
                 schema["maxItems"] = field.max_length
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        """With what a serializer's `openapi_extra` says that its fields cannot: how many keys it takes, which
+        of two is required."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        schema.update(getattr(serializer, "openapi_extra", {}))
         return schema
 
     def _insert_field_validators(self, field, schema):
@@ -135,7 +144,6 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_basic_serializer(self.target, direction)
         schema["additionalProperties"] = False
-        schema.update(getattr(self.target, "openapi_extra", {}))  # e.g. minProperties / maxProperties
         return schema
 
     def get_name(self, auto_schema, direction):

@@ -323,12 +323,22 @@ class BatchDeleteItemIn(Mem0Serializer):
 
 
 class BatchDeleteIn(serializers.Serializer):
-    memories = BatchDeleteItemIn(many=True, min_length=1, max_length=1000)
+    """The memories under `memories` (mem0's clients) or `memory_ids` (seed 002's curl), not both."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, dict) and "memories" not in data and "memory_ids" in data:  # seed 002's curl
-            data = {**data, "memories": data["memory_ids"]}
-        return super().to_internal_value(data)
+    openapi_extra = {"oneOf": [{"required": ["memories"]}, {"required": ["memory_ids"]}]}
+
+    memories = BatchDeleteItemIn(many=True, min_length=1, max_length=1000, required=False,
+                                 help_text="required unless memory_ids is given")
+    memory_ids = BatchDeleteItemIn(many=True, min_length=1, max_length=1000, required=False,
+                                   help_text="seed 002's name for memories")
+
+    def validate(self, attrs):
+        if "memories" in attrs and "memory_ids" in attrs:
+            raise serializers.ValidationError("Give the memories under memories or memory_ids, not both",
+                                              code="value_error")
+        if "memories" not in attrs and "memory_ids" not in attrs:
+            raise serializers.ValidationError({"memories": "This field is required."}, code="required")
+        return {"memories": attrs.get("memories", attrs.get("memory_ids"))}
 
 
 @extend_schema_field({"oneOf": [

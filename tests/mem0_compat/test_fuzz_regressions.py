@@ -51,6 +51,33 @@ def test_batch_delete_documents_its_body_and_its_200(api, space):
     assert_conforms(response, "DELETE", SPACE + "v1/batch/")
 
 
+@pytest.mark.parametrize("route", ["v1/batch/", "v1/memories/batch/"])
+def test_batch_delete_documents_seed_002s_memory_ids_as_the_other_name_of_memories(api, space, route):
+    """Seed 002's curl sends `memory_ids`; the server took it, the document named only `memories`."""
+    document = served_schema()
+    body = document["paths"][SPACE + route]["delete"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    memories, memory_ids = schema["properties"]["memories"], schema["properties"]["memory_ids"]
+    assert {**memory_ids, "description": None} == {**memories, "description": None}
+    assert schema["oneOf"] == [{"required": ["memories"]}, {"required": ["memory_ids"]}]
+    assert "required" not in schema
+    memory_id = add(api, space)["results"][0]["id"]
+    response = api.delete(url(space, SPACE + route), {"memory_ids": [{"memory_id": memory_id}]}, format="json")
+    assert response.json() == {"message": "Successfully deleted 1 memories"}
+    assert_conforms(response, "DELETE", SPACE + route)
+
+
+@pytest.mark.parametrize(("body", "loc", "error_type"), [
+    ({}, ["body", "memories"], "missing"),
+    ({"memories": [{"memory_id": MISSING}], "memory_ids": [{"memory_id": MISSING}]}, ["body"], "value_error"),
+])
+def test_batch_delete_takes_its_list_under_exactly_one_name(api, space, body, loc, error_type):
+    response = api.delete(url(space, SPACE + "v1/batch/"), body, format="json")
+    assert response.status_code == 422
+    assert [(error["loc"], error["type"]) for error in response.json()["detail"]] == [(loc, error_type)]
+    assert_conforms(response, "DELETE", SPACE + "v1/batch/")
+
+
 @pytest.mark.parametrize("route", ["v1/memories/", "v3/memories/add/", "memories/"])
 def test_an_add_without_an_entity_id_is_a_documented_400(api, space, route):
     response = api.post(url(space, SPACE + route), {"messages": "hello", "infer": False}, format="json")
