@@ -21,6 +21,7 @@ from config.limits import METADATA
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, MemoryHistory
 from mem0_compat.selectors import ENTITY_TYPES
+from memoryspaces.api.serializers import MemorySpaceUpdateIn
 
 MAX_MESSAGES = 100
 ENTITY_ID = {"min_length": 1, "max_length": 64, "allow_null": True, "required": False}
@@ -398,10 +399,41 @@ class LlmConfigIn(serializers.Serializer):
 
 class ConfigureIn(serializers.Serializer):
     """mem0's server configuration: `llm: {provider, config: {model, openai_base_url|base_url}}` and
-    `custom_fact_extraction_prompt`. API keys are never stored from here: set them in the environment."""
+    `custom_fact_extraction_prompt`. API keys are never stored from here: set them in the environment.
+    Validated as well into `space_fields`: the space's fields it sets, held to the bounds a PATCH of the space
+    holds them to, their errors named as the caller named the values."""
 
     llm = LlmConfigIn(required=False, allow_null=True)
     custom_fact_extraction_prompt = TextField(max_length=10_000, required=False, allow_null=True)
+
+    def validate(self, attrs):
+        llm = attrs.get("llm") or {}
+        config = llm.get("config") or {}
+        provider = llm.get("provider") or "openai"
+        sent = {}  # the space's field, as a PATCH names it: (the caller's path to the value, the value)
+        model = config.get("model")
+        if model:
+            if provider != "openai" and isinstance(model, str):
+                model = f"{provider}/{model}"
+            sent["llmModelName"] = (["llm", "config", "model"], model)
+        # mem0's provider configs name their endpoint `<provider>_base_url` (vllm_base_url, lmstudio_base_url, ...)
+        url_key = next((key for key in (f"{provider}_base_url", "openai_base_url", "base_url", "ollama_base_url")
+                        if config.get(key)), None)
+        if url_key:
+            sent["llmBaseUrl"] = (["llm", "config", url_key], config[url_key])
+        if "custom_fact_extraction_prompt" in attrs:
+            sent["customInstructions"] = (["custom_fact_extraction_prompt"], attrs["custom_fact_extraction_prompt"])
+        space_fields = MemorySpaceUpdateIn(data={name: value for name, (_, value) in sent.items()})
+        if not space_fields.is_valid():
+            errors = {}
+            for name, detail in space_fields.errors.items():
+                *parents, leaf = sent[name][0]
+                node = errors
+                for key in parents:
+                    node = node.setdefault(key, {})
+                node[leaf] = detail
+            raise serializers.ValidationError(errors)
+        return {**attrs, "space_fields": space_fields.validated_data}
 
 
 class MemoryOut(serializers.Serializer):

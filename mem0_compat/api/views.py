@@ -21,7 +21,6 @@ from mem0_compat.filters import TermBudget, compile_filters, constrains_one_of
 from mem0_compat.models import ENTITY_FIELDS, AddRequest
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.base import SpaceScopedView
-from memoryspaces.api.serializers import MemorySpaceUpdateIn
 from memoryspaces.services import space_update
 
 TAG = ["mem0: memories"]
@@ -488,27 +487,8 @@ class OssConfigureView(Mem0View):
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.ConfigureIn)
-        fields = {}
-        llm = data.get("llm") or {}
-        config = llm.get("config") or {}
-        provider = llm.get("provider") or "openai"
-        if config.get("model"):
-            fields["llm_model_name"] = config["model"] if provider == "openai" else f"{provider}/{config['model']}"
-        # mem0's provider configs name their endpoint `<provider>_base_url` (vllm_base_url, lmstudio_base_url, ...)
-        base_url = (config.get(f"{provider}_base_url") or config.get("openai_base_url") or config.get("base_url")
-                    or config.get("ollama_base_url"))
-        if base_url:
-            fields["llm_base_url"] = base_url
-        if "custom_fact_extraction_prompt" in data:
-            fields["custom_instructions"] = data["custom_fact_extraction_prompt"]
-        # the same validation as PATCH of the space (lengths, URL shape)
-        fields = validate(MemorySpaceUpdateIn, {WIRE_NAMES[key]: value for key, value in fields.items()},
-                          loc="body")
-        space_update(space=space, fields=fields)
+        space_update(space=space, fields=data["space_fields"])
+        config = (data.get("llm") or {}).get("config") or {}
         ignored = (" API keys are not stored; the server's LLM_API_KEY is sent only to its own LLM endpoint."
                    if config.get("api_key") else "")
-        return Response({"message": f"Configuration set successfully.{ignored}", "applied": fields})
-
-
-WIRE_NAMES = {"llm_model_name": "llmModelName", "llm_base_url": "llmBaseUrl",
-              "custom_instructions": "customInstructions"}
+        return Response({"message": f"Configuration set successfully.{ignored}", "applied": data["space_fields"]})

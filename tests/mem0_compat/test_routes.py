@@ -674,9 +674,23 @@ def test_oss_configure_sets_the_spaces_llm_but_never_stores_a_key(api, space):
     assert other.status_code == 200 and space.llm_model_name == "ollama/llama3"
 
 
-def test_oss_configure_validates_like_the_space_patch(api, space):
-    response = api.post(base(space) + "configure", {"llm": {"config": {"model": "m" * 201}}}, format="json")
+@pytest.mark.parametrize(("body", "loc", "error_type"), [
+    ({"llm": {"config": {"model": "m" * 201}}}, ["body", "llm", "config", "model"], "string_too_long"),
+    ({"llm": {"provider": "ollama", "config": {"model": ["llama3"]}}}, ["body", "llm", "config", "model"],
+     "string_type"),
+    ({"llm": {"config": {"openai_base_url": "ftp://example.com"}}}, ["body", "llm", "config", "openai_base_url"],
+     "invalid"),
+    ({"llm": {"provider": "vllm", "config": {"vllm_base_url": "nowhere"}}},
+     ["body", "llm", "config", "vllm_base_url"], "invalid"),
+    ({"custom_fact_extraction_prompt": "x" * 10_001}, ["body", "custom_fact_extraction_prompt"], "string_too_long"),
+])
+def test_oss_configure_validates_like_the_space_patch_naming_the_callers_fields(api, space, body, loc, error_type):
+    """The errors used to name the space's fields (llmModelName, llmBaseUrl), which the caller never sent."""
+    response = api.post(base(space) + "configure", body, format="json")
     assert response.status_code == 422
+    assert [(error["loc"], error["type"]) for error in response.json()["detail"]] == [(loc, error_type)]
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url, space.custom_instructions) == (None, None, None)
 
 
 def test_a_wildcard_entity_filter_searches_the_whole_space(api, space):

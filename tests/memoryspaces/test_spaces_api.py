@@ -146,13 +146,10 @@ def test_the_document_says_an_llm_base_url_is_an_http_url():
 
 @pytest.mark.parametrize("url", [*REFUSED_BASE_URLS, "http://llm/" + "v" * 2073])
 def test_llm_base_url_refuses_junk_other_schemes_and_over_2083_characters(api, space, url):
-    for response in (api.post(SPACES + "new/", {"llmBaseUrl": url}, format="json"),
-                     api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json"),
-                     api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"base_url": url}}},
-                              format="json")):
+    for response, field in zip(set_base_url(api, space, url), BASE_URL_FIELDS, strict=True):
         assert response.status_code == 422
         [error] = response.json()["detail"]
-        assert error["loc"][-1] == "llmBaseUrl"
+        assert error["loc"][-1] == field
         assert error["type"] == ("string_too_long" if len(url) > 2083 else "invalid")
     space.refresh_from_db()
     assert space.llm_base_url is None
@@ -177,13 +174,17 @@ def set_base_url(api, space, url):
             api.post(f"{SPACES}{space.id}/configure", {"llm": {"config": {"base_url": url}}}, format="json"))
 
 
+# The field an error about the URL names, for each of set_base_url's calls: the one the caller sent.
+BASE_URL_FIELDS = ("llmBaseUrl", "llmBaseUrl", "base_url")
+
+
 @pytest.mark.parametrize("url", INTERNAL_BASE_URLS)
 def test_by_default_llm_base_url_refuses_loopback_private_and_link_local_hosts(api, space, settings, url):
     settings.LLM_ALLOWED_HOSTS = []
-    for response in set_base_url(api, space, url):
+    for response, field in zip(set_base_url(api, space, url), BASE_URL_FIELDS, strict=True):
         assert response.status_code == 422, response.json()
         [error] = response.json()["detail"]
-        assert error["loc"][-1] == "llmBaseUrl" and "LLM_ALLOWED_HOSTS" in error["msg"]
+        assert error["loc"][-1] == field and "LLM_ALLOWED_HOSTS" in error["msg"]
     space.refresh_from_db()
     assert space.llm_base_url is None
 
