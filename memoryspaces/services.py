@@ -139,7 +139,7 @@ def space_create(*, owner: User, fields: dict) -> MemorySpace:
     deduplication key is a 409; the partial unique index decides races between concurrent creates. A model
     whose calls would go where LLM_ALLOWED_HOSTS does not allow is a 422 (`_refuse_llm_model`)."""
     space = MemorySpace(owner=owner, tenant_id=owner.tenant_id, **fields)
-    _refuse_llm_model(space)
+    _refuse_llm_model(space, loc=("body", "llmModelName"))
     key = fields.get("deduplication_key")
     if key and MemorySpace.objects.alive().filter(owner=owner, deduplication_key=key).exists():
         raise _space_dedup_conflict(owner=owner, key=key)
@@ -152,23 +152,24 @@ def space_create(*, owner: User, fields: dict) -> MemorySpace:
 
 
 @transaction.atomic
-def space_update(*, space: MemorySpace, fields: dict) -> MemorySpace:
+def space_update(*, space: MemorySpace, fields: dict, model_loc: tuple = ("body", "llmModelName")) -> MemorySpace:
     """Set exactly the given fields (an explicit None clears one). A change of the model or base URL that
-    sends the calls where LLM_ALLOWED_HOSTS does not allow is a 422 (`_refuse_llm_model`), changing nothing."""
+    sends the calls where LLM_ALLOWED_HOSTS does not allow is a 422 at `model_loc` (where the caller named the
+    model), changing nothing."""
     for name, value in fields.items():
         setattr(space, name, value)
     if fields.keys() & {"llm_model_name", "llm_base_url"}:
-        _refuse_llm_model(space)
+        _refuse_llm_model(space, loc=model_loc)
     if fields:
         space.save(update_fields=list(fields))
     return space
 
 
-def _refuse_llm_model(space: MemorySpace) -> None:
+def _refuse_llm_model(space: MemorySpace, *, loc: tuple) -> None:
     """The base URL alone was checked as a field; with the model it may leave the calls to the provider's
     default endpoint, a port of localhost for ollama, vllm and lmstudio."""
     if refusal := llm_model_refusal(space.llm_model_name, space.llm_base_url):
-        raise InvalidInput.at(["body", "llmModelName"], refusal)
+        raise InvalidInput.at(list(loc), refusal)
 
 
 @transaction.atomic

@@ -487,7 +487,7 @@ class OssConfigureView(Mem0View):
     def post(self, request, space_id):
         space = self.get_space()
         data = self.body(s.ConfigureIn)
-        space_update(space=space, fields=data["space_fields"])
+        space_update(space=space, fields=data["space_fields"], model_loc=("body", "llm", "config", "model"))
         config = (data.get("llm") or {}).get("config") or {}
         ignored = (" API keys are not stored; the server's LLM_API_KEY is sent only to its own LLM endpoint."
                    if config.get("api_key") else "")

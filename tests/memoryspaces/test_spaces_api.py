@@ -216,14 +216,14 @@ def test_a_provider_whose_default_endpoint_is_local_needs_an_allowed_base_url(ap
     """mem0's ollama, vllm and lmstudio providers call ports of localhost when no base URL is named."""
     settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL = [], None
     provider, _, name = model.partition("/")
-    for response in (api.post(SPACES + "new/", {"llmModelName": model}, format="json"),
-                     api.patch(f"{SPACES}{space.id}/", {"llmModelName": model}, format="json"),
-                     api.post(f"{SPACES}{space.id}/configure", {"llm": {"provider": provider,
-                                                                        "config": {"model": name}}},
-                              format="json")):
+    for response, loc in (
+            (api.post(SPACES + "new/", {"llmModelName": model}, format="json"), ["body", "llmModelName"]),
+            (api.patch(f"{SPACES}{space.id}/", {"llmModelName": model}, format="json"), ["body", "llmModelName"]),
+            (api.post(f"{SPACES}{space.id}/configure", {"llm": {"provider": provider, "config": {"model": name}}},
+                      format="json"), ["body", "llm", "config", "model"])):  # as the caller named it
         assert response.status_code == 422, response.json()
         [error] = response.json()["detail"]
-        assert error["loc"][-1] == "llmModelName" and "default endpoint" in error["msg"]
+        assert error["loc"] == loc and "default endpoint" in error["msg"]
         assert "LLM_ALLOWED_HOSTS" in error["msg"]
     space.refresh_from_db()
     assert space.llm_model_name is None
