@@ -23,6 +23,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from config.api.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, UpstreamFailed
+from config.limits import METADATA
 from mem0_compat import selectors
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extractor_for, is_agent_scope
@@ -227,9 +228,13 @@ def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:
     """What an add carried, onto a memory its UPDATE rewrites, losing nothing of the memory's own (as mem0's
     update merges the metadata it is given): the add's metadata over the memory's, its categories (explicit,
     then fitting) after the memory's, its expiration date when it gave one. An immutable add makes the memory
-    immutable: the fact it states may not change either (the memory was mutable, or it would not be updated)."""
+    immutable: the fact it states may not change either (the memory was mutable, or it would not be updated).
+    Merged metadata past METADATA_MAX_BYTES is a 422 (raised inside the add's transaction: nothing written)."""
     if fields["metadata"] is not None:
         memory.metadata = {**(memory.metadata or {}), **fields["metadata"]}
+        if refusal := METADATA.refusal(memory.metadata, name="metadata"):  # each part was within the bound
+            raise InvalidInput.at(["body", "metadata"], f"Merged over the metadata of memory {memory.pk}, "
+                                  f"which this add updates, {refusal}", "too_long")
     memory.categories = _with_new(memory.categories, [*fields["categories"], *fitting])
     if fields["expiration_date"] is not None:
         memory.expiration_date = fields["expiration_date"]

@@ -968,6 +968,24 @@ def test_an_inferred_update_takes_the_adds_options_over_the_memorys_own(api, spa
                    format="json").status_code == 409  # the add said its facts are immutable
 
 
+def test_an_inferred_update_whose_merged_metadata_would_pass_the_bound_is_a_422_and_changes_nothing(api, space,
+                                                                                                    settings):
+    """Each add's metadata is within METADATA_MAX_BYTES, but merged over the memory's own they would not be."""
+    from tests.factories import json_object_of
+
+    settings.METADATA_MAX_BYTES = 1000
+    first = add(api, space, "I live in Paris", infer=True, metadata=json_object_of(600, key="a"))
+    memory_id = first["results"][0]["id"]
+    body = {"messages": [{"role": "user", "content": "I live in Berlin"}], "user_id": "alice",
+            "metadata": json_object_of(600, key="b")}
+    refused = api.post(base(space) + "v1/memories/", body, format="json")
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "metadata"] and memory_id in error["msg"] and "1000" in error["msg"]
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    assert (memory["memory"], list(memory["metadata"])) == ("Lives in Paris", ["a"])
+
+
 def test_an_inferred_update_without_options_keeps_the_memorys_own(api, space):
     memory_id = add(api, space, "I live in Paris", infer=True, metadata={"source": "chat"},
                     expiration_date="2099-01-01")["results"][0]["id"]
