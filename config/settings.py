@@ -143,8 +143,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2)  # processes; not on the command lines, so all agree
 CELERY_TASK_IGNORE_RESULT = True  # task state lives in PostgreSQL rows, not in a result backend
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Time limits (enforced by the prefork pool, the worker's default): a task still running after the soft limit
+# gets SoftTimeLimitExceeded wherever it is (a hung LLM or embedder call, a slow statement) and records a
+# failure that is retried; one that does not end within the hard limit is killed. Whatever takes over a
+# running task's work waits for longer than the hard limit, so that work is never run twice beside a living
+# task: the stale-running limits below and the broker's visibility timeout (after which Redis hands an
+# unacknowledged message to another worker). A soft limit fits one add with a provider at its slowest (two
+# LLM calls and their retry at LLM_TIMEOUT_SECONDS each, the embedder's); an extraction takes as many attempts
+# as its session needs, resuming after the chunks done. Each message carries its publisher's limits: the web
+# processes and the workers must read the same environment.
+TASK_SOFT_TIME_LIMIT_SECONDS = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 600)
+TASK_TIME_LIMIT_SECONDS = env_int("TASK_TIME_LIMIT_SECONDS", TASK_SOFT_TIME_LIMIT_SECONDS + 60,
+                                  minimum=TASK_SOFT_TIME_LIMIT_SECONDS + 1)
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT_SECONDS
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_SECONDS
+_TAKEOVER_AFTER = max(1800, TASK_TIME_LIMIT_SECONDS + 60)  # the stale-running limits' default
 # Publishing must fail fast when Redis is down: the API keeps answering and the sweep re-enqueues later.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5,
+                                   "visibility_timeout": max(3600, _TAKEOVER_AFTER)}
 CELERY_TASK_PUBLISH_RETRY = False
 
 # --- session lifecycle ------------------------------------------------------------------------------------
@@ -152,13 +168,15 @@ LIFECYCLE_SWEEP_SECONDS = env_int("LIFECYCLE_SWEEP_SECONDS", 60)
 LIFECYCLE_SWEEP_BATCH = env_int("LIFECYCLE_SWEEP_BATCH", 5000)  # rows per statement
 LIFECYCLE_SWEEP_MAX_BATCHES = env_int("LIFECYCLE_SWEEP_MAX_BATCHES", 20)  # bounds one sweep's work
 LIFECYCLE_REPUBLISH_AFTER_SECONDS = env_int("LIFECYCLE_REPUBLISH_AFTER_SECONDS", 120)
-LIFECYCLE_STALE_RUNNING_SECONDS = env_int("LIFECYCLE_STALE_RUNNING_SECONDS", 1800)
+LIFECYCLE_STALE_RUNNING_SECONDS = env_int("LIFECYCLE_STALE_RUNNING_SECONDS", _TAKEOVER_AFTER,
+                                          minimum=TASK_TIME_LIMIT_SECONDS + 1)
 LIFECYCLE_MAX_RETRIES = env_int("LIFECYCLE_MAX_RETRIES", 5, minimum=0)
 LIFECYCLE_EXTRACT_CHUNK = env_int("LIFECYCLE_EXTRACT_CHUNK", 40)  # messages per extraction call
 # Adds queued with async_mode whose Celery message may be lost (a failed publish, a worker that died) are
 # published again: PENDING for this long, or RUNNING for the second (a worker that died mid-add).
 ADD_REQUEST_REPUBLISH_AFTER_SECONDS = env_int("ADD_REQUEST_REPUBLISH_AFTER_SECONDS", 120)
-ADD_REQUEST_STALE_RUNNING_SECONDS = env_int("ADD_REQUEST_STALE_RUNNING_SECONDS", 1800)
+ADD_REQUEST_STALE_RUNNING_SECONDS = env_int("ADD_REQUEST_STALE_RUNNING_SECONDS", _TAKEOVER_AFTER,
+                                            minimum=TASK_TIME_LIMIT_SECONDS + 1)
 CELERY_BEAT_SCHEDULE = {
     "lifecycle-sweep": {"task": "lifecycle.tasks.sweep", "schedule": float(LIFECYCLE_SWEEP_SECONDS)},
     "add-requests-republish": {"task": "mem0_compat.tasks.republish_add_requests",

@@ -316,6 +316,12 @@ def execution_rearm(execution: StrategyExecution, *, due_at: datetime) -> None:
         LifecycleStrategy.objects.filter(pk=execution.strategy_id).update(fired_at=None, due_at=due_at)
 
 
+def execution_progressed(execution: StrategyExecution) -> bool:
+    """Whether the attempt of `execution` (as claimed) has recorded progress since: an extraction's chunks."""
+    recorded = StrategyExecution.objects.filter(pk=execution.pk).values_list("result", flat=True).first()
+    return recorded != execution.result
+
+
 def execution_retry(*, execution_id) -> bool:
     """An operator's re-run of a failed execution: back to pending (the caller publishes it), with its
     attempts counted afresh, so that it has as many retries as a first run (it used to get one)."""

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from config.time_limits import stopped_by_time_limit
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 
@@ -59,16 +60,25 @@ def run_execution(self, execution_id: str) -> str:
     except services.ExecutionRearmed as exc:
         services.execution_rearm(execution, due_at=exc.due_at)
         return "re-armed"
-    except services.ExecutionFailed as exc:
-        return _failed(self, execution, str(exc))
-    except Exception as exc:  # a bug or a lost database: still retried, and visible as failed in the end
-        logger.exception("lifecycle execution %s failed", execution_id)
-        return _failed(self, execution, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        return _failed(self, execution, exc)
     services.execution_finish(execution, status=StrategyExecution.Status.SUCCEEDED, result=result)
     return "succeeded"
 
 
-def _failed(task, execution: StrategyExecution, error: str) -> str:
+def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
+    """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed. An attempt that
+    the time limit stopped after it had recorded progress (an extraction's chunks) is not counted: the next
+    resumes after them, so a long session is extracted over as many attempts as it takes."""
+    if error := stopped_by_time_limit(exc):
+        if services.execution_progressed(execution):
+            services.execution_defer(execution, reason=error)
+            raise task.retry(countdown=DEFER_SECONDS)
+    elif isinstance(exc, services.ExecutionFailed):
+        error = str(exc)
+    else:  # a bug or a lost database: still retried, and visible as failed in the end
+        logger.exception("lifecycle execution %s failed", execution.pk)
+        error = f"{type(exc).__name__}: {exc}"
     if execution.attempts <= settings.LIFECYCLE_MAX_RETRIES:
         services.execution_finish(execution, status=StrategyExecution.Status.PENDING, error=error)
         raise task.retry(countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds

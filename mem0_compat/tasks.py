@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from config.api.errors import RETRYABLE, DomainError
+from config.time_limits import stopped_by_time_limit
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
@@ -46,22 +47,29 @@ def run_add_request(self, request_id: str) -> str:
         data = AddIn(data=request.payload)
         data.is_valid(raise_exception=True)
         results = services.memory_add_request(space=request.space, data=data.validated_data)
-    except RETRYABLE as exc:
-        if self.request.retries < MAX_RETRIES:
-            _finish(request, AddRequest.Status.PENDING, error=str(exc.detail))  # for the retry to claim
-            raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
-        _finish(request, AddRequest.Status.FAILED, error=str(exc.detail))
-        return "failed"
-    except (DomainError, ValidationError) as exc:  # what the add's route would answer with a 4xx
-        _finish(request, AddRequest.Status.FAILED, error=f"{type(exc).__name__}: {exc.detail}")
-        return "failed"
-    except Exception:  # a bug, not a provider outage: end visibly as FAILED rather than RUNNING forever
-        # Its message (SQL, internal names) is the operator's, in the log; the tenant reads what a 500 says.
-        logger.exception("add request %s failed", request_id)
-        _finish(request, AddRequest.Status.FAILED, error="Internal server error")
-        return "failed"
+    except Exception as exc:
+        return _failed(self, request, exc)
     _finish(request, AddRequest.Status.SUCCEEDED, results=results)
     return "succeeded"
+
+
+def _failed(task, request: AddRequest, exc: Exception) -> str:
+    """A provider outage or the time limit: retried with backoff, up to MAX_RETRIES. What the add's route would
+    answer with a 4xx, or a bug: FAILED at once (visibly, rather than RUNNING forever)."""
+    error = stopped_by_time_limit(exc) or (str(exc.detail) if isinstance(exc, RETRYABLE) else None)
+    if error is None:
+        if isinstance(exc, (DomainError, ValidationError)):  # what the add's route would answer with a 4xx
+            error = f"{type(exc).__name__}: {exc.detail}"
+        else:  # its message (SQL, internal names) is the operator's, in the log; the tenant reads what a 500 says
+            logger.exception("add request %s failed", request.pk)
+            error = "Internal server error"
+        _finish(request, AddRequest.Status.FAILED, error=error)
+        return "failed"
+    if task.request.retries < MAX_RETRIES:
+        _finish(request, AddRequest.Status.PENDING, error=error)  # for the retry to claim
+        raise task.retry(exc=exc, countdown=2 ** task.request.retries) from exc
+    _finish(request, AddRequest.Status.FAILED, error=error)
+    return "failed"
 
 
 @shared_task

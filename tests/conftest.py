@@ -86,9 +86,10 @@ def service_environment(**overrides: str) -> dict:
             "REDIS_URL": settings.REDIS_URL, **overrides}
 
 
-def start_celery_worker(log_path, queue=None, **env_overrides):
+def start_celery_worker(log_path, queue=None, pool="solo", **env_overrides):
     """A real Celery worker process on the test database and this run's queue (or `queue`). Its log goes to
-    `log_path` (also its `.log_path` attribute). The caller stops it."""
+    `log_path` (also its `.log_path` attribute). The caller stops it. The solo pool runs tasks in the worker
+    process itself; "prefork", the pool of the Procfile's worker, enforces the time limits."""
     import os
     import subprocess
     import sys
@@ -100,7 +101,7 @@ def start_celery_worker(log_path, queue=None, **env_overrides):
     env = service_environment(CONN_MAX_AGE="0", CELERY_QUEUE=queue, LLM_MODEL="", LLM_BASE_URL="", **env_overrides)
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", pool, "--loglevel", "INFO",
              "--queues", queue, "--hostname", f"tests-{os.getpid()}-{queue}-%i@%h",
              "--without-gossip", "--without-mingle"],
             env=env, stdout=log, stderr=subprocess.STDOUT,

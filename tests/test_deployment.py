@@ -185,6 +185,9 @@ def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_
     ("CONN_HEALTH_CHECKS", "enabled"),
     ("LLM_ALLOWED_HOSTS", "10.0.0.0/33"),
     ("LLM_ALLOWED_HOSTS", "http://ollama:11434"),
+    ("TASK_TIME_LIMIT_SECONDS", "600"),  # not above the soft limit (600)
+    ("LIFECYCLE_STALE_RUNNING_SECONDS", "600"),  # work would be taken over from a task still running
+    ("ADD_REQUEST_STALE_RUNNING_SECONDS", "660"),  # the hard limit: likewise
 ])
 def test_a_bad_setting_stops_a_command_with_one_line_naming_it(db, variable, value):
     """Every documented variable takes a value of one kind: anything else stops the process at once, saying which

@@ -63,12 +63,15 @@ def test_a_worker_killed_mid_task_leaves_the_work_to_the_next_one(api, user, set
     queue = f"faults-{os.getpid()}"
     monkeypatch.setitem(app.conf, "task_default_queue", queue)
     settings.LIFECYCLE_STALE_RUNNING_SECONDS = 5
+    # The stale limit must exceed the time limit (solo workers do not enforce it; the settings check it).
+    limits = {"LIFECYCLE_STALE_RUNNING_SECONDS": "5", "TASK_SOFT_TIME_LIMIT_SECONDS": "3",
+              "TASK_TIME_LIMIT_SECONDS": "4"}
     with FakeOpenAI() as fake:
         space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake.base_url)
         session = make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 1}}])
         fake.hang_next(seconds=60)  # the first worker gets stuck in the LLM call
         fake.script({"facts": ["Likes jazz"]}, {"memory": [{"id": "0", "text": "Likes jazz", "event": "ADD"}]})
-        first = start_celery_worker(tmp_path / "first.log", queue, LIFECYCLE_STALE_RUNNING_SECONDS="5")
+        first = start_celery_worker(tmp_path / "first.log", queue, **limits)
         try:
             api.post(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/",
                      {"body": {"content": "I like jazz"}, "emitter": {"type": "user", "id": "u"}}, format="json")
@@ -77,7 +80,7 @@ def test_a_worker_killed_mid_task_leaves_the_work_to_the_next_one(api, user, set
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
-        second = start_celery_worker(tmp_path / "second.log", queue, LIFECYCLE_STALE_RUNNING_SECONDS="5")
+        second = start_celery_worker(tmp_path / "second.log", queue, **limits)
         try:
             # The worker judges staleness by the real clock: wait until the dead worker's claim is 5 s old.
             claimed_at = StrategyExecution.objects.get(session=session).updated_at

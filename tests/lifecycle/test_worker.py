@@ -2,7 +2,9 @@
 the test controls for ttl/idle), extraction feeds the memory engine, failures are retried, and a Redis
 outage loses nothing."""
 
+import os
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from lifecycle import services, tasks
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import Memory
 from sessions_app.models import Session
+from tests.conftest import start_celery_worker
 from tests.factories import MemorySpaceFactory, make_session
 from tests.fakes import FakeOpenAI
 
@@ -169,3 +172,58 @@ def test_a_count_threshold_reached_by_a_patch_fires_without_waiting_for_the_swee
                        format="json")
     assert edited.status_code == 200
     wait_until(lambda: deleted(by_strategy) and deleted(by_edit), timeout=30, what="both soft deletes")
+
+
+@contextmanager
+def time_limited_worker(tmp_path, monkeypatch, **env):
+    """A worker of the Procfile's pool (prefork, which enforces the time limits), with `env`, on a queue of its
+    own: the run's shared worker has the default limits."""
+    from config.celery import app
+
+    queue = f"time-limits-{os.getpid()}"
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)
+    worker = start_celery_worker(tmp_path / "worker.log", queue, pool="prefork", CELERY_CONCURRENCY="1", **env)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def test_an_attempt_over_the_time_limit_is_recorded_as_failed_and_retried(api, user, tmp_path, monkeypatch):
+    """A hung LLM call holds no worker for ever (the LLM's own timeout may be long, and mem0's other providers
+    have none): the soft time limit stops the attempt, which is recorded and retried like a provider failure;
+    the last one ends failed, saying why."""
+    with FakeOpenAI() as fake:
+        space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake.base_url)
+        session = make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 1}}])
+        fake.hang_next(times=2, seconds=300)
+        with time_limited_worker(tmp_path, monkeypatch, TASK_SOFT_TIME_LIMIT_SECONDS="1", LIFECYCLE_MAX_RETRIES="1"):
+            append(api, session, "I like jazz")
+            wait_until(lambda: StrategyExecution.objects.filter(session=session, status="failed").exists(),
+                       what="the execution to fail")
+    execution = StrategyExecution.objects.get(session=session)
+    assert (execution.attempts, execution.error) == (2, "Stopped by the time limit (TASK_SOFT_TIME_LIMIT_SECONDS)")
+    assert len(fake.requests) == 2  # one LLM call per attempt, each stopped
+
+
+def test_an_extraction_stopped_by_the_time_limit_after_a_chunk_goes_on_without_spending_an_attempt(
+        api, user, tmp_path, monkeypatch):
+    """A session longer than one attempt can extract within the time limit: an attempt stopped after it had
+    recorded chunks is not counted (no retry is allowed here), and the next resumes after them."""
+    with FakeOpenAI() as fake:
+        space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini", llm_base_url=fake.base_url)
+        session = make_session(space, strategies=[{"type": "extract_memories", "trigger": {"eventCount": 2},
+                                                   "opts": {"softDelete": False}}])
+        fake.script({"facts": ["Likes jazz"]}, {"memory": [{"id": "0", "text": "Likes jazz", "event": "ADD"}]})
+        fake.hang_next(seconds=300)  # the second chunk's first call
+        fake.script({"facts": ["Plays the piano"]},
+                    {"memory": [{"id": "1", "text": "Plays the piano", "event": "ADD"}]})
+        with time_limited_worker(tmp_path, monkeypatch, TASK_SOFT_TIME_LIMIT_SECONDS="5", LIFECYCLE_MAX_RETRIES="0",
+                                 LIFECYCLE_EXTRACT_CHUNK="1"):
+            append(api, session, "I like jazz", "I play the piano")
+            wait_until(lambda: StrategyExecution.objects.filter(session=session, status__in=["succeeded", "failed"])
+                       .exists(), what="the execution to finish")
+    execution = StrategyExecution.objects.get(session=session)
+    assert (execution.status, execution.attempts, execution.result["events"]) == ("succeeded", 1, 2)
+    assert sorted(space.memories.values_list("memory", flat=True)) == ["Likes jazz", "Plays the piano"]

@@ -86,6 +86,42 @@ def test_an_async_add_queued_during_an_embedder_change_waits_for_reembed(api, sp
     assert Memory.objects.get(space=space).memory == "Queued: likes jazz"
 
 
+def test_an_add_stopped_by_the_time_limit_in_a_statement_is_retried(api, space, tmp_path, monkeypatch):
+    """The soft time limit may stop an add in the middle of a statement, here one waiting for the lock that a
+    concurrent add of the same text holds: the request goes back to PENDING saying why (on a new database
+    connection: the old one is still busy with the statement), is retried, and is done once the lock is free."""
+    import psycopg
+    from django.db import connection
+
+    from mem0_compat import tasks
+
+    queue = f"time-limit-{os.getpid()}"  # a worker of this test only, of the pool that enforces time limits
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)
+    text, db = "Queued: likes jazz", connection.settings_dict
+    request = AddRequest.objects.create(space=space, payload={
+        "messages": [{"role": "user", "content": text}], "user_id": "alice", "infer": False})
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"],
+                         dbname=db["NAME"]) as other_add:
+        other_add.execute(services._LOCK_TEXTS, {"space": str(space.pk), "scope": services._scope_key(
+            {"user_id": "alice"}), "hashes": [services.text_hash(text)]})
+        worker = start_celery_worker(tmp_path / "worker.log", queue, pool="prefork", CELERY_CONCURRENCY="1")
+        try:
+            # The limits travel in the message: as a process with TASK_SOFT_TIME_LIMIT_SECONDS=3 publishes it.
+            tasks.run_add_request.apply_async([str(request.pk)], soft_time_limit=3)
+            deadline, stopped = time.monotonic() + 60, "Stopped by the time limit (TASK_SOFT_TIME_LIMIT_SECONDS)"
+            while AddRequest.objects.get(pk=request.pk).error != stopped:
+                assert AddRequest.objects.get(pk=request.pk).status in ("PENDING", "RUNNING")
+                assert time.monotonic() < deadline, worker.log_path.read_text()[-3000:]
+                time.sleep(0.2)
+            other_add.rollback()
+            status = wait_for_status(api, space, request.pk, {"SUCCEEDED", "FAILED"})
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert status["status"] == "SUCCEEDED", status
+    assert Memory.objects.get(space=space).memory == text
+
+
 def test_with_the_broker_down_the_api_answers_and_the_request_stays_pending(api, space, caplog, monkeypatch):
     """The request is recorded in PostgreSQL before publishing, so a failed publish loses nothing."""
     from mem0_compat import tasks
