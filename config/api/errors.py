@@ -159,10 +159,8 @@ def exception_handler(exc, context):
     if isinstance(exc, drf.APIException):
         return Response({"detail": str(exc.detail)}, status=exc.status_code,
                         headers=_retry_after(exc))
-    if isinstance(exc, DatabaseError) and _database_unreachable(exc):
-        logger.warning("database unavailable: %s", exc)
-        return Response({"detail": "Service temporarily unavailable: the database does not answer"},
-                        status=503, headers={"Retry-After": "5"})
+    if isinstance(exc, DatabaseError):
+        return _database_error(exc, context["request"])
     return None  # a real bug: let Django log it and answer 500 (JSON, see config.views.server_error)
 
 
@@ -171,7 +169,33 @@ def _retry_after(exc) -> dict:
     return {"Retry-After": str(int(wait) + 1)} if wait else {}
 
 
-def _database_unreachable(exc: DatabaseError) -> bool:
-    from django.db import InterfaceError, OperationalError
+def _database_error(exc: DatabaseError, request) -> Response | None:
+    """An answer by the error's cause (its SQLSTATE, PostgreSQL's Appendix A), None for a bug (a 500):
+    - the request's own data, which the same request sends again: a 422 (no retry helps). A data exception
+      (class 22, and psycopg's own DataError, e.g. a NUL in a text) or a program limit (class 54: a tsvector over
+      1 MB, an index row over 2.7 kB, a jsonb over 256 MB, too many arguments);
+    - the statement stopped (57014: statement_timeout, or an operator's cancel): a 503 without Retry-After, as
+      the same request may well take as long again;
+    - the database gone, full or failing over (an OperationalError or InterfaceError, among them too many
+      connections, a shutdown, a deadlock; and a read-only transaction, 25006, on a standby): 503 with
+      Retry-After, as it passes."""
+    from django.db import DataError, InterfaceError, OperationalError
 
-    return isinstance(exc, (OperationalError, InterfaceError))
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    if isinstance(exc, DataError) or sqlstate.startswith("54"):
+        logger.warning("the database refused a request's data: %s", exc)
+        too_large = sqlstate.startswith("54")
+        msg = ("The request's data is over one of the database's limits (on a text, a list or a JSON value)"
+               if too_large else "The database cannot take a value of the request")
+        loc = ["query"] if request.method in ("GET", "HEAD", "OPTIONS") else ["body"]
+        return Response({"detail": [{"loc": loc, "msg": msg, "type": "too_long" if too_large else "value_error"}]},
+                        status=422)
+    if sqlstate == "57014":
+        logger.warning("the database stopped a request's statement: %s", exc)
+        return Response({"detail": "The database stopped this request's statement (a statement timeout or an "
+                                   "operator's cancel)"}, status=503)
+    if isinstance(exc, (OperationalError, InterfaceError)) or sqlstate == "25006":
+        logger.warning("database unavailable: %s", exc)
+        return Response({"detail": "Service temporarily unavailable: the database does not answer"},
+                        status=503, headers={"Retry-After": "5"})
+    return None

@@ -104,8 +104,9 @@ class ApiAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         """Every operation can also answer: 401 (no or bad key), 413 (body over the size limit, from
-        RequestSizeLimitMiddleware), 422 (invalid input), 429 (rate limit, when API_RATE_LIMIT is set), 503
-        (database unreachable), and 404 when its path names an object."""
+        RequestSizeLimitMiddleware), 422 (invalid input, or data the database cannot take), 429 (rate limit,
+        when API_RATE_LIMIT is set), 503 (database unreachable, or a statement it stopped), and 404 when its
+        path names an object."""
         responses = super()._get_response_bodies(direction)
         errors = {"401": ErrorOut, "413": ErrorOut, "422": HTTPValidationErrorOut, "429": ErrorOut,
                   "503": ErrorOut}
