@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from config.queries import database_now, work_to_republish
@@ -249,8 +250,6 @@ def execution_perform(execution: StrategyExecution, *, now: datetime | None = No
             return {**execution.result, "stopped": f"{deleted} deleted"}
         return {"skipped": f"{deleted} deleted"}
     if strategy.type == LifecycleStrategy.Type.SOFT_DELETE:
-        if _extraction_unfinished(execution):
-            raise ExecutionDeferred("waiting for the session's memory extraction to finish")
         return {"softDeleted": _soft_delete(execution, now=now)}
     return _extract_memories(execution, session, strategy.opts or {}, now=now)
 
@@ -266,14 +265,16 @@ def _check_still_idle(execution: StrategyExecution, *, now: datetime | None) -> 
         raise ExecutionRearmed(due)
 
 
-def _extraction_unfinished(execution: StrategyExecution) -> bool:
-    """Whether an extraction of the execution's session has fired and not finished. A soft delete waits for
-    it: "extract, then delete" is often written as two strategies on one trigger, which fire in one sweep,
-    and a soft delete run first would leave the extraction a deleted session to skip."""
-    return (StrategyExecution.objects.filter(session_id=execution.session_id,
-                                             strategy__type=LifecycleStrategy.Type.EXTRACT_MEMORIES,
-                                             status__in=[StrategyExecution.Status.PENDING,
-                                                         StrategyExecution.Status.RUNNING])
+def _extraction_unfinished(execution: StrategyExecution, *, now: datetime | None) -> bool:
+    """Whether an extraction of the execution's session has fired and not finished, or, re-armed, is due to
+    fire again (the next sweep fires it). A soft delete waits for it: "extract, then delete" is often written
+    as two strategies on one trigger, which fire in one sweep, and a soft delete run first would leave the
+    extraction a deleted session to skip. A re-armed one not yet due waits, as an unfired one, for its session
+    to be idle: an idle soft delete with its threshold is then re-armed too (`_check_still_idle`)."""
+    unfinished = Q(status__in=[StrategyExecution.Status.PENDING, StrategyExecution.Status.RUNNING]) | Q(
+        status=StrategyExecution.Status.REARMED, strategy__due_at__lte=now or Now())
+    return (StrategyExecution.objects.filter(unfinished, session_id=execution.session_id,
+                                             strategy__type=LifecycleStrategy.Type.EXTRACT_MEMORIES)
             .exclude(pk=execution.pk).exists())
 
 
@@ -332,10 +333,16 @@ def execution_retry(*, execution_id) -> bool:
 
 @transaction.atomic
 def _soft_delete(execution: StrategyExecution, *, now: datetime | None) -> bool:
-    """Locking: an idle strategy's check locks the session row, so no event comes between it and the delete."""
+    """Raises ExecutionDeferred while an extraction of the session is unfinished (`_extraction_unfinished`).
+
+    Locking: an idle strategy's check locks the session row, so no event comes between it and the delete. The
+    extraction is looked at after that check, on a clock no earlier: a session idle for the soft delete's
+    threshold is idle for an extraction's equal one, which is then seen as due."""
     from config.api.errors import NotFound
 
     _check_still_idle(execution, now=now)
+    if _extraction_unfinished(execution, now=now):
+        raise ExecutionDeferred("waiting for the session's memory extraction to finish")
     try:
         session_soft_delete(session=execution.session)
     except NotFound:

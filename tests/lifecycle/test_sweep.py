@@ -507,6 +507,41 @@ def test_a_soft_delete_fired_with_an_extraction_waits_for_it(space, settings):
         "softDeleted": True}
 
 
+def test_a_soft_delete_waits_for_a_re_armed_extraction_that_is_due_again(space, settings):
+    """"Extract, then delete" on idle, and the user comes back after both fired: the extraction is re-armed,
+    due a minute after the last event. A backlogged soft delete running after that minute, before the next
+    sweep has fired the extraction again, finds the session idle; it must wait for the extraction, not delete
+    the session under it (which parked it for good: nothing extracted)."""
+    settings.LLM_MODEL = settings.LLM_BASE_URL = None
+    session = make_session(space, strategies=[
+        strategy("idle", 60, "extract_memories", {"userId": "alice", "softDelete": False}), strategy("idle", 60)])
+    event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    quiet = Session.objects.get(pk=session.pk).last_event_at + timedelta(seconds=60)
+    services.sweep(now=quiet)
+    by_type = {e.strategy.type: e.pk for e in StrategyExecution.objects.filter(session=session)
+               .select_related("strategy")}
+    event_append_batch(session=session, events=[fact("My favourite editor is vim")])
+    Session.objects.filter(pk=session.pk).update(last_event_at=quiet + timedelta(seconds=1))
+    extraction = services.execution_claim(execution_id=by_type["extract_memories"])
+    with pytest.raises(services.ExecutionRearmed) as rearmed:
+        services.execution_perform(extraction, now=quiet + timedelta(seconds=2))
+    services.execution_rearm(extraction, due_at=rearmed.value.due_at)
+
+    again = quiet + timedelta(seconds=61)  # idle for a minute again; the sweep has not run since
+    deletion = services.execution_claim(execution_id=by_type["soft_delete"])
+    with pytest.raises(services.ExecutionDeferred):
+        services.execution_perform(deletion, now=again)
+    assert Session.objects.get(pk=session.pk).deleted_at is None
+    services.execution_defer(deletion)
+
+    assert services.sweep(now=again).fired == [by_type["extract_memories"]]
+    extraction = services.execution_claim(execution_id=by_type["extract_memories"])
+    services.execution_finish(extraction, status="succeeded", result=services.execution_perform(extraction, now=again))
+    assert Memory.objects.filter(space=space, user_id="alice").count() == 2
+    assert services.execution_perform(services.execution_claim(execution_id=by_type["soft_delete"]), now=again) == {
+        "softDeleted": True}
+
+
 def test_events_appended_while_an_extraction_runs_are_extracted_before_it_deletes_the_session(space, settings):
     from mem0_compat import services as mem0_services
 
