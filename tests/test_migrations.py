@@ -94,3 +94,27 @@ def test_history_inputs_move_to_one_row_per_distinct_messages_and_back(latest_sc
     back = migrate(("mem0_compat", "0006_memory_text_max_length"))
     History = back.get_model("mem0_compat", "MemoryHistory")
     assert {key: History.objects.get(pk=pk).input for key, pk in made.items()} == rows
+
+
+def test_stored_null_extraction_scopes_keep_the_defaults_they_meant(latest_schema_after):
+    """`"userId": null` / `"runId": null` meant the participant / the session before sessions_app 0005, and
+    means none since: strategies waiting to fire keep their meaning; fired ones stay as sent."""
+    space = MemorySpaceFactory()
+    old = migrate(("sessions_app", "0004_schedule_strategies_from_before_0002"))
+    Session, Strategy = old.get_model("sessions_app", "Session"), old.get_model("sessions_app", "LifecycleStrategy")
+    session = Session.objects.create(space_id=space.pk, participants=["alice"])
+
+    def stored(position, opts, *, fired_at=None, type_="extract_memories"):
+        return Strategy.objects.create(session=session, position=position, type=type_, trigger="ttl",
+                                       threshold=60, opts=opts, fired_at=fired_at).pk
+
+    waiting = stored(0, {"userId": None, "runId": None, "agentId": "bot", "metadata": {"userId": None}})
+    named = stored(1, {"userId": "carol", "runId": "r1"})
+    fired = stored(2, {"userId": None}, fired_at=timezone.now())
+    deletion = stored(3, {"runId": None}, type_="soft_delete")
+
+    new = migrate(("sessions_app", None))
+    opts = dict(new.get_model("sessions_app", "LifecycleStrategy").objects.values_list("pk", "opts"))
+    assert opts[waiting] == {"agentId": "bot", "metadata": {"userId": None}}
+    assert (opts[named], opts[fired], opts[deletion]) == ({"userId": "carol", "runId": "r1"}, {"userId": None},
+                                                          {"runId": None})
