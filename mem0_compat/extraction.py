@@ -83,6 +83,10 @@ class Extractor(Protocol):
         """The names of `categories` ({name: description}) that fit each text, in `categories`' order; both
         are non-empty. `vectors` are the texts' embeddings (unit vectors), already computed for storage."""
 
+    def close(self) -> None:
+        """Closes the connections its calls opened. An extractor serves one add: left to garbage collection,
+        they stay open until a full collection, which a busy worker runs seldom."""
+
 
 def extractor_for(*, model: str | None, base_url: str | None) -> Extractor:
     """The extractor for a memory space: its own model/base URL, else the settings', else the offline one."""
@@ -224,6 +228,9 @@ class _OpenAIChat:
             return None
         return response.choices[0].message.content
 
+    def close(self) -> None:
+        self.client.close()
+
 
 class _Mem0ProviderChat:
     """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
@@ -246,6 +253,11 @@ class _Mem0ProviderChat:
 
     def complete(self, messages: list[dict]) -> object:
         return self.llm.generate_response(messages, response_format=JSON_OBJECT)
+
+    def close(self) -> None:
+        client = getattr(self.llm, "client", None)
+        if isinstance(client, openai.OpenAI):  # the clients set up above; other libraries' keep to their own
+            client.close()
 
 
 def _describe_call_error(exc: Exception) -> str:
@@ -413,6 +425,11 @@ class LlmExtractor:
             except Exception as exc:
                 raise ExtractionFailed(f"LLM {self.name} could not be set up: {exc}") from exc
         return self._chat
+
+    def close(self) -> None:
+        if self._chat is not None:
+            self._chat.close()
+            self._chat = None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -724,6 +741,9 @@ class OfflineExtractor:
              if similarity[row, column] >= CATEGORY_SIMILARITY or _name_in(name, text)]
             for row, text in enumerate(texts)
         ]
+
+    def close(self) -> None:
+        pass  # it opens no connection
 
     @classmethod
     def _announce(cls):

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -86,21 +86,21 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
     (after the explicit `categories`) or updated (after the memory's own). Returns v1.1 results:
     [{id, memory, event, previous_memory?}].
     """
-    extractor = extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)
-    if infer:
-        decisions = _decide(extractor=extractor, space=space, messages=messages, scope=scope,
-                            instructions=custom_instructions or space.custom_instructions or None,
-                            restrictions=_restrictions(includes, excludes))
-    else:
-        decisions = [Decision(event="ADD", text=m["content"]) for m in messages
-                     if m.get("role") in ("user", "assistant")]
-    texts = list(dict.fromkeys(d.text for d in decisions if d.event in ("ADD", "UPDATE")))
-    vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
-    fitting = {}
-    if custom_categories and texts:
-        with _provider_failure(extractor, "categorization"):
-            chosen = extractor.categorize(texts, custom_categories, [vectors[text] for text in texts])
-        fitting = dict(zip(texts, chosen, strict=True))
+    with closing(extractor_for(model=space.llm_model_name, base_url=space.llm_base_url)) as extractor:
+        if infer:
+            decisions = _decide(extractor=extractor, space=space, messages=messages, scope=scope,
+                                instructions=custom_instructions or space.custom_instructions or None,
+                                restrictions=_restrictions(includes, excludes))
+        else:
+            decisions = [Decision(event="ADD", text=m["content"]) for m in messages
+                         if m.get("role") in ("user", "assistant")]
+        texts = list(dict.fromkeys(d.text for d in decisions if d.event in ("ADD", "UPDATE")))
+        vectors = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+        fitting = {}
+        if custom_categories and texts:
+            with _provider_failure(extractor, "categorization"):
+                chosen = extractor.categorize(texts, custom_categories, [vectors[text] for text in texts])
+            fitting = dict(zip(texts, chosen, strict=True))
     stamp = timestamp or timezone.now()
     fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
               "expiration_date": expiration_date}

@@ -1,7 +1,9 @@
 """The LLM path end to end: the stock mem0 client → our server → an OpenAI-compatible fake on 127.0.0.1
 with scripted replies. Extraction, then an add that UPDATEs one memory and DELETEs another, with history."""
 
+import gc
 import json
+import os
 import re
 import socket
 from datetime import date
@@ -269,6 +271,40 @@ def test_a_malformed_categorization_reply_is_a_502_and_writes_nothing(live_serve
 def add_as_alice(api, space, text):
     body = {"messages": [{"role": "user", "content": text}], "user_id": "alice"}
     return api.post(f"/api/v2/memory/{space.id}/v3/memories/add/", body, format="json")
+
+
+def connections_held_to(fake: FakeOpenAI) -> int:
+    """The TCP connections to `fake` this process holds open: sockets among its file descriptors whose far end
+    is the fake's port (Linux's /proc)."""
+    port = int(fake.base_url.rsplit(":", 1)[1].split("/")[0])
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # closed meanwhile (the directory's own descriptor)
+            pass
+    with open("/proc/self/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(int(row[2].rsplit(":", 1)[1], 16) == port and f"socket:[{row[9]}]" in held for row in rows)
+
+
+@pytest.mark.parametrize(("endpoint", "model"), [("tenant's", "gpt-4o-mini"), ("tenant's", "lmstudio/local-model"),
+                                                 ("operator's", "gpt-4o-mini")])
+def test_an_add_leaves_no_connection_to_the_llm_open(api, user, fake_llm, settings, endpoint, model):
+    """Each add makes its own LLM client: it closes its connections when the add ends. Left to garbage
+    collection, they stayed open (and a file descriptor each) until a full collection, which a busy worker
+    runs seldom; the collector is off here so that it cannot close them in the test's place."""
+    if endpoint == "operator's":
+        settings.LLM_BASE_URL = fake_llm.base_url
+    space = MemorySpaceFactory(owner=user, llm_model_name=model,
+                               llm_base_url=fake_llm.base_url if endpoint == "tenant's" else None)
+    fake_llm.script({"facts": ["Likes tea"]}, decisions((None, "Likes tea", "ADD")))
+    gc.disable()
+    try:
+        assert add_as_alice(api, space, "I like tea").status_code == 200
+        assert len(fake_llm.requests) == 2 and connections_held_to(fake_llm) == 0
+    finally:
+        gc.enable()
 
 
 def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_llm, settings):
