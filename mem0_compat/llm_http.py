@@ -29,10 +29,12 @@ class _CheckedBackend(httpcore.SyncBackend):
             raise httpcore.ConnectError(str(refused)) from None
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
-        for address in addresses[:-1]:  # each in turn, as socket.create_connection tries a name's addresses
+        # each in turn, as socket.create_connection tries a name's addresses: past one that refuses and past
+        # one that never answers (an IPv6 address without a route)
+        for address in addresses[:-1]:
             try:
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError:
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
                 continue
         return super().connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
 

@@ -8,6 +8,7 @@ import re
 import socket
 from datetime import date
 
+import httpcore
 import pytest
 from mem0 import MemoryClient
 from mem0.configs.prompts import AGENT_MEMORY_EXTRACTION_PROMPT, USER_MEMORY_EXTRACTION_PROMPT
@@ -396,6 +397,32 @@ def test_a_name_that_resolves_to_an_internal_address_only_when_connecting_is_nev
     response = add_as_alice(api, space, "I like tea")
     assert response.status_code == 502 and "LLM_ALLOWED_HOSTS" in response.json()["detail"]
     assert len(lookups) >= 2 and fake_llm.request_headers == [] and not Memory.objects.filter(space=space).exists()
+
+
+def test_an_address_that_times_out_gives_way_to_the_names_next_one(api, user, fake_llm, settings, monkeypatch):
+    """As socket.create_connection (httpx's own way) tries a name's addresses in turn: one that never answers
+    (an IPv6 address without a route, a dead host) is followed by the next, as one that refuses is."""
+    settings.LLM_ALLOWED_HOSTS = ["127.0.0.1", "203.0.113.7"]
+    real_getaddrinfo, real_connect = socket.getaddrinfo, httpcore.SyncBackend.connect_tcp
+
+    def two_addresses(host, port, *args, **kwargs):
+        if host != "dual.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+                for address in ("203.0.113.7", "127.0.0.1")]
+
+    def silent_first(backend, host, port, *args, **kwargs):
+        if host == "203.0.113.7":
+            raise httpcore.ConnectTimeout("timed out")  # what a connection nobody answers ends with
+        return real_connect(backend, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", silent_first)
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini",
+                               llm_base_url=fake_llm.base_url.replace("127.0.0.1", "dual.example"))
+    fake_llm.script({"facts": []})
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert len(fake_llm.requests) == 1
 
 
 @pytest.mark.parametrize("model", ["vllm/local-model", "lmstudio/local-model", "ollama/llama3"])
