@@ -205,6 +205,10 @@ class ExecutionFailed(Exception):
     """The work failed in a way worth retrying (an LLM or embedder outage)."""
 
 
+class ExecutionRefused(Exception):
+    """The work cannot succeed as it stands (the engine refused its input): failed at once, not retried."""
+
+
 class ExecutionDeferred(Exception):
     """Not yet: the work waits for another execution of the session (run it again later; no attempt spent)."""
 
@@ -369,7 +373,7 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     after the last chunk recorded: a retry neither pays the LLM again for the chunks done nor replays older
     messages over the memories later ones changed. A chunk stored but not recorded (the worker died in
     between) is sent again, and texts already stored in the scope are not stored twice."""
-    from config.api.errors import RETRYABLE
+    from config.api.errors import RETRYABLE, DomainError
 
     scope = {"user_id": opts.get("userId", session.participants[0]), "agent_id": opts.get("agentId"),
              "run_id": opts.get("runId", str(session.pk)), "app_id": opts.get("appId")}
@@ -402,7 +406,16 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
                 break
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
+    except DomainError as exc:  # a 4xx of the engine: this input fails the same way on every retry
+        raise ExecutionRefused(_said(exc.detail)) from exc
     return progress
+
+
+def _said(detail) -> str:
+    """A domain error's detail as one line: its message, or its validation entries' messages."""
+    if isinstance(detail, list):
+        return "; ".join(entry.get("msg", str(entry)) if isinstance(entry, dict) else str(entry) for entry in detail)
+    return str(detail)
 
 
 # The conversation: status lines and tool output say nothing about the user (mem0 drops tool messages too).

@@ -67,13 +67,17 @@ def run_execution(self, execution_id: str) -> str:
 
 
 def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
-    """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed. An attempt that
-    the time limit stopped after it had recorded progress (an extraction's chunks) is not counted: the next
-    resumes after them, so a long session is extracted over as many attempts as it takes."""
+    """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed (at once when the
+    engine refused the work: it would refuse it again). An attempt that the time limit stopped after it had
+    recorded progress (an extraction's chunks) is not counted: the next resumes after them, so a long session
+    is extracted over as many attempts as it takes."""
     if error := stopped_by_time_limit(exc):
         if services.execution_progressed(execution):
             services.execution_defer(execution, reason=error)
             raise task.retry(countdown=DEFER_SECONDS)
+    elif isinstance(exc, services.ExecutionRefused):
+        services.execution_finish(execution, status=StrategyExecution.Status.FAILED, error=str(exc))
+        return "failed"
     elif isinstance(exc, services.ExecutionFailed):
         error = str(exc)
     else:  # a bug or a lost database: still retried, and visible as failed in the end

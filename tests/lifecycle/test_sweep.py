@@ -171,6 +171,25 @@ def test_an_extraction_files_its_memories_under_the_session_unless_run_id_is_nul
         assert memories.get().run_id is None
 
 
+def test_an_extraction_the_engine_refuses_fails_at_once_rather_than_retry_what_will_fail_again(space, settings):
+    """A 4xx of the engine (here: the add's metadata, merged over a memory it updates, past the bound) fails the
+    same way on every retry: the execution is failed at its first attempt, saying why."""
+    from config.api.errors import InvalidInput
+    from mem0_compat import services as mem0_services
+
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    with mock.patch.object(tasks, "publish"):
+        event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.sweep().fired
+    refused = InvalidInput.at(["body", "metadata"], "metadata may take at most 65536 bytes", "too_long")
+    with mock.patch.object(mem0_services, "memory_add", side_effect=refused):
+        tasks.run_execution.apply(args=[str(execution_id)])
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts) == ("failed", 1)
+    assert "metadata may take at most 65536 bytes" in execution.error
+    assert Session.objects.get(pk=session.pk).deleted_at is None
+
+
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
     """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
     took a session active a moment ago for idle, and deleted it."""
