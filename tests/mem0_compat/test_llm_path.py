@@ -316,17 +316,24 @@ def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_ll
     assert fake_llm.request_headers[0]["authorization"] == "Bearer sk-operator"
 
 
-def test_the_operators_llm_key_never_goes_to_another_providers_default_endpoint(api, user, fake_llm, settings,
-                                                                               monkeypatch):
-    """The key is the operator's provider's (OpenAI here): a tenant naming another provider (deepseek/...) sends
-    its calls to that provider's endpoint, with that provider's own key from the environment, never this one."""
-    settings.LLM_API_KEY, settings.LLM_BASE_URL, settings.LLM_MODEL = "sk-operator", None, None
-    monkeypatch.setenv("DEEPSEEK_API_BASE", fake_llm.base_url)  # where mem0's deepseek provider calls
-    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek")
+@pytest.mark.parametrize(("model", "operators_endpoint"), [
+    ("deepseek/deepseek-chat", None),
+    # sarvam (like groq, gemini, together, ...) takes no base URL: it calls its own endpoint whatever
+    # LLM_BASE_URL says, so that endpoint is not the operator's either
+    ("sarvam/sarvam-m", "http://127.0.0.1:1/v1"),
+])
+def test_the_operators_llm_key_never_goes_to_another_providers_endpoint(api, user, fake_llm, settings, monkeypatch,
+                                                                         model, operators_endpoint):
+    """The key is the operator's provider's (OpenAI here): a tenant naming another provider sends its calls to
+    that provider's endpoint, with that provider's own key from the environment, never this one."""
+    settings.LLM_API_KEY, settings.LLM_BASE_URL, settings.LLM_MODEL = "sk-operator", operators_endpoint, None
+    provider = model.partition("/")[0].upper()
+    monkeypatch.setenv(f"{provider}_API_BASE", fake_llm.base_url)  # where mem0's provider calls
+    monkeypatch.setenv(f"{provider}_API_KEY", "sk-provider")
     fake_llm.script({"facts": []})
-    space = MemorySpaceFactory(owner=user, llm_model_name="deepseek/deepseek-chat", llm_base_url=None)
+    space = MemorySpaceFactory(owner=user, llm_model_name=model, llm_base_url=None)
     assert add_as_alice(api, space, "I like tea").status_code == 200
-    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer sk-deepseek"]
+    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer sk-provider"]
 
 
 def test_the_operators_llm_key_quoted_in_an_error_of_its_endpoint_is_not_told_to_the_tenant(api, user, fake_llm,
@@ -446,20 +453,6 @@ def test_a_provider_whose_default_endpoint_is_allowed_is_called_there(api, user,
     settings.LLM_ALLOWED_HOSTS = ["127.0.0.1"]
     assert add_as_alice(api, space, "I like tea").status_code == 200
     assert fake_llm.requests[0]["model"] == "local-model"
-
-
-def test_the_operators_llm_key_never_goes_to_a_provider_that_ignores_the_operators_endpoint(api, user, fake_llm,
-                                                                                           settings, monkeypatch):
-    """mem0's sarvam provider (like groq, gemini, together, ...) takes no base URL: with LLM_BASE_URL set, a
-    space naming it still calls the provider's own endpoint, which must get that provider's key, not the
-    operator's."""
-    settings.LLM_API_KEY, settings.LLM_BASE_URL, settings.LLM_MODEL = "sk-operator", "http://127.0.0.1:1/v1", None
-    monkeypatch.setenv("SARVAM_API_BASE", fake_llm.base_url)  # where mem0's sarvam provider calls
-    monkeypatch.setenv("SARVAM_API_KEY", "sk-sarvam")
-    fake_llm.script({"facts": []})
-    space = MemorySpaceFactory(owner=user, llm_model_name="sarvam/sarvam-m", llm_base_url=None)
-    assert add_as_alice(api, space, "I like tea").status_code == 200
-    assert [headers["authorization"] for headers in fake_llm.request_headers] == ["Bearer sk-sarvam"]
 
 
 @pytest.mark.parametrize("provider", ["vllm", "lmstudio", "deepseek"])
