@@ -373,7 +373,7 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     after the last chunk recorded: a retry neither pays the LLM again for the chunks done nor replays older
     messages over the memories later ones changed. A chunk stored but not recorded (the worker died in
     between) is sent again, and texts already stored in the scope are not stored twice."""
-    from config.api.errors import RETRYABLE, DomainError
+    from config.api.errors import RETRYABLE, DomainError, NotFound
 
     scope = {"user_id": opts.get("userId", session.participants[0]), "agent_id": opts.get("agentId"),
              "run_id": opts.get("runId", str(session.pk)), "app_id": opts.get("appId")}
@@ -407,6 +407,8 @@ def _extract_memories(execution: StrategyExecution, session: Session, opts: dict
     except RETRYABLE as exc:
         raise ExecutionFailed(str(exc.detail)) from exc
     except DomainError as exc:  # a 4xx of the engine: this input fails the same way on every retry
+        if isinstance(exc, NotFound):
+            raise  # the space deleted since the last check: the retry stops there (`_deleted_scope`)
         raise ExecutionRefused(_said(exc.detail)) from exc
     return progress
 

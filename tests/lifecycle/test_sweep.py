@@ -190,6 +190,28 @@ def test_an_extraction_the_engine_refuses_fails_at_once_rather_than_retry_what_w
     assert Session.objects.get(pk=session.pk).deleted_at is None
 
 
+def test_an_extraction_whose_space_goes_while_it_adds_is_retried_and_skips_not_failed_as_refused(space):
+    """The engine's 404 for a space deleted between the extraction's check and its add is no refusal of the
+    input: the retry finds the space deleted and skips, as it would have before the add."""
+    from config.api.errors import NotFound
+    from mem0_compat import services as mem0_services
+
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    with mock.patch.object(tasks, "publish"):
+        event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.sweep().fired
+
+    def space_deleted_meanwhile(**kwargs):
+        space_soft_delete(space=space)
+        raise NotFound("Memory space not found")
+
+    with mock.patch.object(mem0_services, "memory_add", side_effect=space_deleted_meanwhile):
+        tasks.run_execution.apply(args=[str(execution_id)])
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts, execution.result) == (
+        "succeeded", 2, {"skipped": "memory space deleted"})
+
+
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
     """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
     took a session active a moment ago for idle, and deleted it."""
