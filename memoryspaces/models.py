@@ -6,7 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from memoryspaces.validators import LLM_BASE_URL_INVALID, is_llm_base_url, llm_host_refusal, llm_model_refusal
+from memoryspaces.validators import (
+    LLM_BASE_URL_INVALID,
+    is_llm_base_url,
+    llm_host_refusal,
+    llm_setting_refusal,
+)
 
 
 class SoftDeleteQuerySet(models.QuerySet):
@@ -96,7 +101,7 @@ class MemorySpace(models.Model):
             raise ValidationError({"llm_base_url": LLM_BASE_URL_INVALID})
         if self.llm_base_url and (refusal := llm_host_refusal(self.llm_base_url)):
             raise ValidationError({"llm_base_url": refusal})
-        if refusal := llm_model_refusal(self.llm_model_name, self.llm_base_url):
+        if refusal := llm_setting_refusal(self.llm_model_name, self.llm_base_url):
             raise ValidationError({"llm_model_name": refusal})
         # The form leaves deleted_at out, so Django skips the conditional unique constraint: checked here, or
         # the save is a 500 from the database.

@@ -14,7 +14,7 @@ from django.utils import timezone
 from config.api.errors import BadRequest, Conflict, InvalidInput, NotFound
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
-from memoryspaces.validators import llm_model_refusal
+from memoryspaces.validators import llm_setting_refusal
 
 KEY_PREFIX_LENGTH = 8
 PREFIX_DIGITS = frozenset("0123456789abcdef")  # secrets.token_hex's
@@ -167,8 +167,8 @@ def space_update(*, space: MemorySpace, fields: dict, model_loc: tuple = ("body"
 
 def _refuse_llm_model(space: MemorySpace, *, loc: tuple) -> None:
     """The base URL alone was checked as a field; with the model it may leave the calls to the provider's
-    default endpoint, a port of localhost for ollama, vllm and lmstudio."""
-    if refusal := llm_model_refusal(space.llm_model_name, space.llm_base_url):
+    default endpoint, a port of localhost for ollama, vllm and lmstudio, or be one the provider never uses."""
+    if refusal := llm_setting_refusal(space.llm_model_name, space.llm_base_url):
         raise InvalidInput.at(list(loc), refusal)
 
 

@@ -228,6 +228,19 @@ def _ollama_default() -> str:
     return host if "://" in host else f"http://{host}"
 
 
+def llm_setting_refusal(model: str | None, base_url: str | None) -> str | None:
+    """Why a space may not be set to `model` with `base_url` (create, PATCH, /configure, the admin): where its
+    calls would go (`llm_model_refusal`), or a `base_url` that would never be used, with a mem0 provider that
+    takes none (groq, gemini, sarvam, ...: its library calls the provider's own API), rather than stored and
+    silently ignored. (Only when set: a space stored so before keeps working, its URL unused.)"""
+    provider, _ = split_provider(model or "")
+    if not (base_url and provider) or base_url_option(provider) is not None:
+        return llm_model_refusal(model, base_url)
+    return (f"{provider} takes no base URL: its library calls {provider}'s own API, so llmBaseUrl would never be "
+            "used. Remove it, or name the model without the provider prefix to call an OpenAI-compatible "
+            "endpoint at that URL")
+
+
 def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool = False) -> str | None:
     """Why a space's calls for `model` may not go where they would with its `base_url` (else LLM_BASE_URL's):
     to that URL (`llm_host_refusal`; with `resolve`, by the addresses its name resolves to now), or to the

@@ -224,6 +224,15 @@ def test_a_space_model_whose_provider_calls_localhost_by_default_is_a_form_error
     assert space.llm_model_name is None
 
 
+def test_a_space_base_url_its_provider_would_ignore_is_a_form_error(admin_client, space):
+    data = {**change_form_data(admin_client, change("memoryspace", space.pk)), "llm_model_name": "groq/llama3-70b",
+            "llm_base_url": "https://llm.example.com/v1"}
+    response = admin_client.post(change("memoryspace", space.pk), data)
+    assert response.status_code == 200 and "groq takes no base URL" in response.content.decode()
+    space.refresh_from_db()
+    assert space.llm_model_name is None
+
+
 def test_a_space_llm_base_url_on_an_internal_host_is_a_form_error(admin_client, space, settings):
     """A staff user's edit is held to LLM_ALLOWED_HOSTS like a tenant's PATCH."""
     settings.LLM_ALLOWED_HOSTS = []

@@ -237,6 +237,30 @@ def test_a_provider_whose_default_endpoint_is_local_needs_an_allowed_base_url(ap
     assert api.post(SPACES + "new/", {"llmModelName": model}, format="json").status_code == 201
 
 
+def test_a_base_url_with_a_provider_that_takes_none_is_refused_rather_than_ignored(api, space):
+    """mem0's groq provider (like gemini, sarvam, together, ...) calls its own API whatever URL it is given:
+    the space's llmBaseUrl was stored and silently never used."""
+    url = "https://llm.example.com/v1"
+    for response, loc in (
+            (api.post(SPACES + "new/", {"llmModelName": "groq/llama3-70b", "llmBaseUrl": url}, format="json"),
+             ["body", "llmModelName"]),
+            (api.patch(f"{SPACES}{space.id}/", {"llmModelName": "groq/llama3-70b", "llmBaseUrl": url},
+                       format="json"), ["body", "llmModelName"]),
+            (api.post(f"{SPACES}{space.id}/configure", {"llm": {"provider": "groq", "config": {
+                "model": "llama3-70b", "base_url": url}}}, format="json"), ["body", "llm", "config", "model"])):
+        assert response.status_code == 422, response.json()
+        [error] = response.json()["detail"]
+        assert error["loc"] == loc and "groq takes no base URL" in error["msg"]
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url) == (None, None)
+    assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": "groq/llama3-70b"}, format="json").status_code == 200
+    assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": url}, format="json").status_code == 422
+    # a provider that takes one, and a plain (OpenAI-compatible) name, keep it
+    for model in ("vllm/local-model", "llama3-70b"):
+        assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": model, "llmBaseUrl": url},
+                         format="json").status_code == 200
+
+
 def test_the_operators_provider_may_be_named_at_its_default_endpoint(api, space, settings):
     """LLM_MODEL ollama/llama3 without LLM_BASE_URL: the operator's LLM is Ollama's default endpoint, which
     a space may name as it may name LLM_BASE_URL."""
