@@ -12,6 +12,8 @@ does, through public API only.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -62,10 +64,16 @@ class _Body(httpx.SyncByteStream):
         self._stream.close()
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One for every tenant's call (it is safe to share): making one loads the CA bundle, ~20 ms that each add
+    paid, as its client is its own."""
+    return httpx.create_ssl_context()
+
+
 class _CheckedTransport(httpx.BaseTransport):
     def __init__(self):
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
-                                             network_backend=_CheckedBackend())
+        self._pool = httpcore.ConnectionPool(ssl_context=_tls_context(), network_backend=_CheckedBackend())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
