@@ -14,6 +14,10 @@ ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 # The longest text a memory is given: a message's (stored verbatim by infer=false), and a fact an LLM answers.
 # Far below what PostgreSQL's full-text index of a row takes (1 MB of lexemes).
 MEMORY_TEXT_MAX_LENGTH = 50_000
+MAX_CATEGORIES = 50  # the category names one request may give (named, or custom ones to choose from)
+# The most a memory holds: what one add can give a new memory (its named categories, then the custom ones that
+# fit). An inferred UPDATE adds the add's to the memory's own; past this it is refused, as merged metadata is.
+MEMORY_MAX_CATEGORIES = 2 * MAX_CATEGORIES
 
 
 class Memory(models.Model):

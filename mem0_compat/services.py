@@ -30,6 +30,7 @@ from mem0_compat.extraction import Decision, ExtractionFailed, Extractor, extrac
 from mem0_compat.filters import entity_ids_in
 from mem0_compat.models import (
     ENTITY_FIELDS,
+    MEMORY_MAX_CATEGORIES,
     AddRequest,
     Memory,
     MemoryExport,
@@ -229,13 +230,19 @@ def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:
     update merges the metadata it is given): the add's metadata over the memory's, its categories (explicit,
     then fitting) after the memory's, its expiration date when it gave one. An immutable add makes the memory
     immutable: the fact it states may not change either (the memory was mutable, or it would not be updated).
-    Merged metadata past METADATA_MAX_BYTES is a 422 (raised inside the add's transaction: nothing written)."""
+    Merged metadata past METADATA_MAX_BYTES, or categories past MEMORY_MAX_CATEGORIES, is a 422 (raised inside
+    the add's transaction: nothing written)."""
     if fields["metadata"] is not None:
         memory.metadata = {**(memory.metadata or {}), **fields["metadata"]}
         if refusal := METADATA.refusal(memory.metadata, name="metadata"):  # each part was within the bound
             raise InvalidInput.at(["body", "metadata"], f"Merged over the metadata of memory {memory.pk}, "
                                   f"which this add updates, {refusal}", "too_long")
-    memory.categories = _with_new(memory.categories, [*fields["categories"], *fitting])
+    categories = _with_new(memory.categories, [*fields["categories"], *fitting])
+    if len(categories) > MEMORY_MAX_CATEGORIES:
+        raise InvalidInput.at(["body", "categories"], f"Added to the {len(memory.categories)} categories of "
+                              f"memory {memory.pk}, which this add updates, they would be {len(categories)}; a "
+                              f"memory holds at most {MEMORY_MAX_CATEGORIES}", "too_long")
+    memory.categories = categories
     if fields["expiration_date"] is not None:
         memory.expiration_date = fields["expiration_date"]
     memory.immutable = memory.immutable or fields["immutable"]

@@ -19,7 +19,7 @@ from config.api.serializers import (
 )
 from config.limits import METADATA
 from mem0_compat.filters import entity_ids_in
-from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, AddRequest, MemoryHistory
+from mem0_compat.models import MAX_CATEGORIES, MEMORY_TEXT_MAX_LENGTH, AddRequest, MemoryHistory
 from mem0_compat.selectors import ENTITY_TYPES
 from memoryspaces.api.serializers import MemorySpaceUpdateIn
 
@@ -146,7 +146,6 @@ class TimestampField(NumberField):
 
 CATEGORY_NAME_MAX_LENGTH = 100
 CATEGORY_NAME = {"min_length": 1, "max_length": CATEGORY_NAME_MAX_LENGTH}
-MAX_CATEGORIES = 50
 CATEGORY_DESCRIPTION_MAX_LENGTH = 1000
 
 

@@ -986,6 +986,24 @@ def test_an_inferred_update_whose_merged_metadata_would_pass_the_bound_is_a_422_
     assert (memory["memory"], list(memory["metadata"])) == ("Lives in Paris", ["a"])
 
 
+def test_an_inferred_update_whose_categories_would_pass_what_a_memory_holds_is_a_422_and_changes_nothing(api,
+                                                                                                       space):
+    """Each add names up to 50 categories, and an inferred UPDATE adds them to the memory's own: they grew with
+    every update, without bound. A memory holds at most what one add can give it (MEMORY_MAX_CATEGORIES)."""
+    memory_id = add(api, space, "I live in Paris", infer=True,
+                    categories=[f"a{n}" for n in range(50)])["results"][0]["id"]
+    assert add(api, space, "I live in Berlin", infer=True,
+               categories=[f"b{n}" for n in range(50)])["results"][0]["event"] == "UPDATE"  # 100: at the bound
+    body = {"messages": [{"role": "user", "content": "I live in Rome"}], "user_id": "alice",
+            "categories": ["a0", "c0"]}  # one more than the memory holds already
+    refused = api.post(base(space) + "v1/memories/", body, format="json")
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "categories"] and memory_id in error["msg"] and "101" in error["msg"]
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    assert (memory["memory"], len(memory["categories"])) == ("Lives in Berlin", 100)
+
+
 def test_an_inferred_update_without_options_keeps_the_memorys_own(api, space):
     memory_id = add(api, space, "I live in Paris", infer=True, metadata={"source": "chat"},
                     expiration_date="2099-01-01")["results"][0]["id"]
