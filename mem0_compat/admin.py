@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeListSearchForm
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Case, FloatField, Q, Value, When
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,6 +22,7 @@ from memoryspaces.admin import DeletedFilter, ReadOnlyAdmin, SoftDeleteAdmin
 from memoryspaces.models import MemorySpace
 
 SEARCH_TOP_K = 50
+ENTITIES_PER_PAGE = 100
 
 # Form field of the change page → key of `memory_update(fields=...)`.
 _UPDATABLE = {"memory": "text", "metadata": "metadata", "expiration_date": "expiration_date"}
@@ -176,7 +178,9 @@ class MemoryAdmin(SoftDeleteAdmin):
             raise PermissionDenied
         form = _SpaceChoiceForm(request.GET or None)
         space = form.cleaned_data["space"] if form.is_valid() else None
-        entities = selectors.entity_list(space=space) if space else []
+        page = Paginator(selectors.entity_list(space=space) if space else [], ENTITIES_PER_PAGE).get_page(
+            request.GET.get("page"))
+        entities = list(page)
         changelist = reverse("admin:mem0_compat_memory_changelist")
         for entity in entities:
             lookups = {"space__id__exact": space.pk, selectors.ENTITY_TYPES[entity["type"]]: entity["name"],
@@ -189,6 +193,7 @@ class MemoryAdmin(SoftDeleteAdmin):
             "form": form,
             "space": space,
             "entities": entities,
+            "page": page,
         }
         return TemplateResponse(request, "admin/mem0_compat/memory/entities.html", context)
 

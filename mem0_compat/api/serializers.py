@@ -268,6 +268,11 @@ class V1GetAllQuery(EntityIdsQuery):
     show_expired = serializers.BooleanField(default=False)
 
 
+class EntitiesQuery(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+
 class V1ListQuery(V1GetAllQuery):
     version = serializers.ChoiceField(choices=["v2"], required=False,
                                       help_text="v2 (seed 002): the v2 listing, its filters in a JSON body")

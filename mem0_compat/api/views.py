@@ -5,8 +5,10 @@ views only translate shapes."""
 import ast
 import json
 import math
+import uuid
+from functools import partial
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -231,14 +233,18 @@ def listing_page(view: Mem0View, space) -> dict:
     condition = view.filters_of(data, loc=["body"])
     view.require_entity_filter(data)
     memories = selectors.memory_list(space=space, filters=condition, show_expired=data["show_expired"])
-    page, size = page_of(data)
-    count = memories.count()
-    items = memories[(page - 1) * size: page * size]
+    return paginated(view, memories, *page_of(data), out=lambda items: memory_out(items, data.get("fields")))
+
+
+def paginated(view: Mem0View, rows: QuerySet, page: int, size: int, *, out) -> dict:
+    """Page `page` of `rows`, `size` a page, shaped by `out`; with the count and the links to the next and
+    previous pages."""
+    count = rows.count()
     last = max(math.ceil(count / size), 1)
     # a page past the last links back to the last one, not to the empty page before it
     return {"count": count, "next": view.page_url(page + 1 if page < last else None, size),
             "previous": view.page_url(min(page - 1, last) if page > 1 else None, size),
-            "results": memory_out(items, data.get("fields"))}
+            "results": out(rows[(page - 1) * size: page * size])}
 
 
 class SearchView(Mem0View):
@@ -315,12 +321,26 @@ class ResetView(Mem0View):
 
 
 class EntitiesView(Mem0View):
-    @extend_schema(tags=TAG, responses=s.EntitiesOut, operation_id="mem0Entities",
-                   summary="Users, agents, apps and runs that have memories in this space")
+    @extend_schema(tags=TAG, responses=s.EntitiesOut, operation_id="mem0Entities", parameters=[s.EntitiesQuery],
+                   summary="Users, agents, apps and runs that have memories in this space",
+                   description="All of them on one page (what the mem0 client's reset deletes), unless `page` or "
+                               "`page_size` asks for pages.")
     def get(self, request, space_id):
-        entities = selectors.entity_list(space=self.get_space())
-        return Response({"count": len(entities), "next": None, "previous": None,
-                         "results": s.EntityOut(entities, many=True).data})
+        space = self.get_space()
+        query = self.query(s.EntitiesQuery)
+        entities = selectors.entity_list(space=space)
+        out = partial(entities_out, space)
+        if query.get("page") or query.get("page_size"):
+            return Response(paginated(self, entities, query.get("page") or 1,
+                                      query.get("page_size") or DEFAULT_PAGE_SIZE, out=out))
+        results = out(entities)
+        return Response({"count": len(results), "next": None, "previous": None, "results": results})
+
+
+def entities_out(space, entities) -> list[dict]:
+    owner = space.owner.get_username()
+    return s.EntityOut([{**entity, "id": uuid.uuid5(space.pk, f"{entity['type']}:{entity['name']}"),
+                         "metadata": None, "owner": owner} for entity in entities], many=True).data
 
 
 class EntityDeleteView(Mem0View):

@@ -303,6 +303,17 @@ def test_entities_page_lists_each_entity_with_its_count(admin_client, space):
     assert "Likes hiking" in alices and "Prefers tea" not in alices
 
 
+def test_entities_page_shows_a_space_of_many_users_page_by_page(admin_client, space, monkeypatch):
+    monkeypatch.setattr("mem0_compat.admin.ENTITIES_PER_PAGE", 2)
+    for name in ["carol", "alice", "bob"]:
+        add(space, f"Likes tea, says {name}", user_id=name)
+    first = admin_client.get(ENTITIES, {"space": space.pk})
+    assert [entity["name"] for entity in first.context["entities"]] == ["alice", "bob"]
+    assert f"?space={space.pk}&amp;page=2" in first.content.decode()
+    second = admin_client.get(ENTITIES, {"space": space.pk, "page": 2})
+    assert [entity["name"] for entity in second.context["entities"]] == ["carol"]
+
+
 def test_memory_changelist_links_to_the_entities_of_the_chosen_space(admin_client, space):
     content = admin_client.get(changelist("memory"), {"space__id__exact": space.pk}).content.decode()
     assert f'{ENTITIES}?space={space.pk}"' in content

@@ -849,6 +849,27 @@ def test_an_entity_name_no_id_can_hold_is_a_422(api, space, name, error_type):
     assert documented["schema"]["maxLength"] == 64
 
 
+def test_the_entities_listing_is_one_page_unless_pages_are_asked_for(api, space):
+    """The mem0 client's reset deletes what one listing answers, so without `page`/`page_size` every entity is
+    on it; with them, a space of many users is read page by page, as memories are."""
+    for text, scope in [("a1", {"user_id": "bob"}), ("a2", {"user_id": "alice", "agent_id": "bot"}),
+                        ("a3", {"user_id": "alice", "run_id": "r1"})]:
+        add(api, space, text, **scope)
+    everything = api.get(base(space) + "v1/entities/").json()
+    assert (everything["count"], everything["next"], everything["previous"]) == (4, None, None)
+    assert [(e["type"], e["name"], e["total_memories"]) for e in everything["results"]] == [
+        ("user", "alice", 2), ("user", "bob", 1), ("agent", "bot", 1), ("run", "r1", 1)]
+    first = api.get(base(space) + "v1/entities/?page_size=3")
+    assert_conforms(first, "GET", "/api/v2/memory/{space_id}/v1/entities/")
+    first = first.json()
+    assert first["count"] == 4 and first["previous"] is None and first["results"] == everything["results"][:3]
+    second = api.get(first["next"]).json()
+    assert second["results"] == everything["results"][3:] and second["next"] is None
+    assert api.get(second["previous"]).json() == first
+    refused = api.get(base(space) + "v1/entities/?page_size=0")
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "page_size"]
+
+
 def test_a_memory_text_the_add_stores_can_be_written_back_by_update_and_batch_update(api, space):
     """The add stores a message of up to MEMORY_TEXT_MAX_LENGTH characters verbatim; an update may write a text
     as long (it used to stop at 10,000), and no longer."""
