@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from config.api.errors import RETRYABLE, DomainError
-from config.time_limits import stopped_by_time_limit
+from config.api.errors import RETRYABLE, DomainError, database_fault
+from config.time_limits import LEFT_RUNNING, recorded, stopped_by_time_limit
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
@@ -41,35 +41,41 @@ def run_add_request(self, request_id: str) -> str:
     if request is None:
         return "not claimed"  # finished, or being run by another worker
     if request.space.deleted_at is not None:  # as a lifecycle execution does: nothing is written there
-        _finish(request, AddRequest.Status.FAILED, error="The memory space was deleted before the add ran")
-        return "failed"
+        return _finish(request, AddRequest.Status.FAILED, error="The memory space was deleted before the add ran")
     try:
         data = AddIn(data=request.payload)
         data.is_valid(raise_exception=True)
         results = services.memory_add_request(space=request.space, data=data.validated_data)
     except Exception as exc:
         return _failed(self, request, exc)
-    _finish(request, AddRequest.Status.SUCCEEDED, results=results)
-    return "succeeded"
+    return _finish(request, AddRequest.Status.SUCCEEDED, results=results)
 
 
 def _failed(task, request: AddRequest, exc: Exception) -> str:
-    """A provider outage or the time limit: retried with backoff, up to MAX_RETRIES. What the add's route would
-    answer with a 4xx, or a bug: FAILED at once (visibly, rather than RUNNING forever)."""
-    error = stopped_by_time_limit(exc) or (str(exc.detail) if isinstance(exc, RETRYABLE) else None)
+    """A provider outage, the database unavailable (a lost connection, a standby after a failover, a statement
+    it stopped) or the time limit: retried with backoff, up to MAX_RETRIES. What the add's route would answer
+    with a 4xx (the request's own data that the database refuses among it), or a bug: FAILED at once (visibly,
+    rather than RUNNING forever). With the database still gone, neither can be recorded: the request is left
+    RUNNING for the stale takeover (`_finish`), which runs it again."""
+    fault = database_fault(exc)
+    if fault:  # its message (SQL) is the operator's, in the log; the tenant reads what the add's route answers
+        logger.warning("add request %s: %s", request.pk, exc)
+    error = (stopped_by_time_limit(exc) or (str(exc.detail) if isinstance(exc, RETRYABLE) else None)
+             or (fault.message if fault and fault.status == 503 else None))
     if error is None:
         if isinstance(exc, (DomainError, ValidationError)):  # what the add's route would answer with a 4xx
             error = f"{type(exc).__name__}: {exc.detail}"
+        elif fault:  # the request's own data, which its route answers with a 422
+            error = fault.message
         else:  # its message (SQL, internal names) is the operator's, in the log; the tenant reads what a 500 says
             logger.exception("add request %s failed", request.pk)
             error = "Internal server error"
-        _finish(request, AddRequest.Status.FAILED, error=error)
-        return "failed"
+        return _finish(request, AddRequest.Status.FAILED, error=error)
     if task.request.retries < MAX_RETRIES:
-        _finish(request, AddRequest.Status.PENDING, error=error)  # for the retry to claim
-        raise task.retry(exc=exc, countdown=2 ** task.request.retries) from exc
-    _finish(request, AddRequest.Status.FAILED, error=error)
-    return "failed"
+        if _finish(request, AddRequest.Status.PENDING, error=error) == LEFT_RUNNING:
+            return LEFT_RUNNING
+        raise task.retry(exc=exc, countdown=2 ** task.request.retries) from exc  # claims it again
+    return _finish(request, AddRequest.Status.FAILED, error=error)
 
 
 @shared_task
@@ -83,6 +89,11 @@ def republish_add_requests() -> int:
     return len(request_ids)
 
 
-def _finish(request: AddRequest, status: str, *, results=None, error: str = "") -> None:
-    request.status, request.results, request.error = status, results, error
-    request.save(update_fields=["status", "results", "error", "updated_at"])
+def _finish(request: AddRequest, status: str, *, results=None, error: str = "") -> str:
+    """Record the attempt's end (`recorded`: despite a database gone a moment). Returns
+    the task's outcome: the status, lowercase, or LEFT_RUNNING when it could not be recorded. An UPDATE rather
+    than a save: a request whose space was purged meanwhile is gone, and there is nothing left to record."""
+    if not recorded(lambda: AddRequest.objects.filter(pk=request.pk).update(
+            status=status, results=results, error=error, updated_at=timezone.now()), what=f"add request {request.pk}"):
+        return LEFT_RUNNING
+    return status.lower()

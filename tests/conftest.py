@@ -54,6 +54,16 @@ def recorded_embedder(db):
 
 
 @pytest.fixture
+def connection_dropped_after(db):
+    """For tests that break the database connection (tests/database_faults.py): the next test gets a new one,
+    whatever happened."""
+    from django.db import connection
+
+    yield
+    connection.close()
+
+
+@pytest.fixture
 def space(user):
     return MemorySpaceFactory(owner=user)
 

@@ -8,6 +8,7 @@ shape of the contract), with status 422 for any invalid input.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
@@ -170,7 +171,32 @@ def _retry_after(exc) -> dict:
 
 
 def _database_error(exc: DatabaseError, request) -> Response | None:
-    """An answer by the error's cause (its SQLSTATE, PostgreSQL's Appendix A), None for a bug (a 500):
+    """The answer to a database error, by its cause (`database_fault`); None for a bug (a 500)."""
+    fault = database_fault(exc)
+    if fault is None:
+        return None
+    logger.warning("%s: %s", fault.message, exc)
+    if fault.status == 422:
+        loc = ["query"] if request.method in ("GET", "HEAD", "OPTIONS") else ["body"]
+        return Response({"detail": [{"loc": loc, "msg": fault.message, "type": fault.entry_type}]}, status=422)
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+    return Response({"detail": fault.message}, status=fault.status, headers=headers)
+
+
+@dataclass(frozen=True)
+class DatabaseFault:
+    """A database error's cause, as the API answers it and background work treats it alike (`database_fault`):
+    a 422 is the request's own data, which no retry helps; a 503 is the database's state, with `retry_after`
+    (seconds) when it passes."""
+
+    status: int
+    message: str
+    entry_type: str = "value_error"  # a 422's validation entry type
+    retry_after: int | None = None
+
+
+def database_fault(exc: BaseException) -> DatabaseFault | None:
+    """The cause of a database error, by its SQLSTATE (PostgreSQL's Appendix A); None for anything else (a bug):
     - the request's own data, which the same request sends again: a 422 (no retry helps). A data exception
       (class 22, and psycopg's own DataError, e.g. a NUL in a text) or a program limit (class 54: a tsvector over
       1 MB, an index row over 2.7 kB, a jsonb over 256 MB, too many arguments);
@@ -181,21 +207,17 @@ def _database_error(exc: DatabaseError, request) -> Response | None:
       Retry-After, as it passes."""
     from django.db import DataError, InterfaceError, OperationalError
 
+    if not isinstance(exc, DatabaseError):
+        return None
     sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
-    if isinstance(exc, DataError) or sqlstate.startswith("54"):
-        logger.warning("the database refused a request's data: %s", exc)
-        too_large = sqlstate.startswith("54")
-        msg = ("The request's data is over one of the database's limits (on a text, a list or a JSON value)"
-               if too_large else "The database cannot take a value of the request")
-        loc = ["query"] if request.method in ("GET", "HEAD", "OPTIONS") else ["body"]
-        return Response({"detail": [{"loc": loc, "msg": msg, "type": "too_long" if too_large else "value_error"}]},
-                        status=422)
+    if sqlstate.startswith("54"):
+        return DatabaseFault(422, "The request's data is over one of the database's limits (on a text, a list or "
+                                  "a JSON value)", entry_type="too_long")
+    if isinstance(exc, DataError):
+        return DatabaseFault(422, "The database cannot take a value of the request")
     if sqlstate == "57014":
-        logger.warning("the database stopped a request's statement: %s", exc)
-        return Response({"detail": "The database stopped this request's statement (a statement timeout or an "
-                                   "operator's cancel)"}, status=503)
+        return DatabaseFault(503, "The database stopped this request's statement (a statement timeout or an "
+                                  "operator's cancel)")
     if isinstance(exc, (OperationalError, InterfaceError)) or sqlstate == "25006":
-        logger.warning("database unavailable: %s", exc)
-        return Response({"detail": "Service temporarily unavailable: the database does not answer"},
-                        status=503, headers={"Retry-After": "5"})
+        return DatabaseFault(503, "Service temporarily unavailable: the database does not answer", retry_after=5)
     return None

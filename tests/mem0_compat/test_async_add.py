@@ -14,6 +14,7 @@ from config.celery import app
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest, Memory
 from tests.conftest import start_celery_worker
+from tests.database_faults import LOSE_THE_CONNECTION, ON_A_STANDBY, database_going_away, fails_once_with
 from tests.factories import MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
@@ -228,3 +229,51 @@ def test_custom_categories_reach_the_worker(celery_worker_process, api, space):
     status = wait_for_status(api, space, response.json()["event_id"], {"SUCCEEDED", "FAILED"})
     assert status["status"] == "SUCCEEDED", status
     assert Memory.objects.get(space=space).categories == ["chat", "food"]
+
+
+FRIDAYS = {"messages": [{"role": "user", "content": "I deploy on Fridays"}], "user_id": "alice", "infer": False}
+
+
+@pytest.mark.parametrize("sql", [pytest.param(LOSE_THE_CONNECTION, id="connection-lost"),
+                                 pytest.param(ON_A_STANDBY, id="read-only-standby")])
+def test_an_add_the_database_failed_is_retried_like_a_provider_outage(space, monkeypatch, sql,
+                                                                     connection_dropped_after):
+    """It ended FAILED "Internal server error" at once (or its worker crashed recording that on the lost
+    connection, leaving it RUNNING): the database coming back is a matter of seconds."""
+    from mem0_compat import tasks
+
+    add, calls = fails_once_with(sql, services.memory_add_request)
+    monkeypatch.setattr(services, "memory_add_request", add)
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "succeeded"
+    assert len(calls) == 2
+    assert Memory.objects.get(space=space).memory == "I deploy on Fridays"
+
+
+def test_an_add_whose_data_the_database_refuses_fails_saying_so(space, monkeypatch):
+    """Class 22 (here 22P02): the same data fails the same way on every retry. It was "Internal server error"."""
+    from mem0_compat import tasks
+
+    add, calls = fails_once_with("SELECT 'forty'::integer", services.memory_add_request)
+    monkeypatch.setattr(services, "memory_add_request", add)
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "failed"
+    request.refresh_from_db()
+    assert (request.status, request.error) == ("FAILED", "The database cannot take a value of the request")
+    assert len(calls) == 1
+
+
+def test_an_add_whose_database_is_gone_is_left_to_the_stale_takeover(space, monkeypatch, settings,
+                                                                      connection_dropped_after):
+    """The request cannot be marked for a retry while the database is down: the task ends without an error of
+    its own, and the request, still RUNNING, is taken over once stale (it crashed on the lost connection)."""
+    from mem0_compat import tasks
+
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    with database_going_away() as go_away:
+        monkeypatch.setattr(services, "memory_add_request", go_away)
+        outcome = tasks.run_add_request.apply(args=[str(request.pk)])
+    assert outcome.successful(), outcome.traceback
+    assert AddRequest.objects.get(pk=request.pk).status == "RUNNING"
+    later = timezone.now() + timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS + 1)
+    assert services.add_request_claim(request_id=request.pk, now=later) is not None

@@ -1,0 +1,48 @@
+"""Database faults that code under test runs into where it stands: its connection lost (as in a database restart),
+on a read-only standby (as after a failover), the database gone altogether. Tests using them take the
+`connection_dropped_after` fixture."""
+
+import socket
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from django.db import connection
+
+LOSE_THE_CONNECTION = "SELECT pg_terminate_backend(pg_backend_pid())"
+ON_A_STANDBY = "SET transaction_read_only = on; CREATE TABLE never_made (id int)"  # 25006, for the connection's life
+
+
+def run_statement(sql: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
+def fails_once_with(sql: str, then: Callable) -> tuple[Callable, list]:
+    """A stand-in for `then` that runs `sql` on its first call and is `then` afterwards; and the calls' kwargs."""
+    calls = []
+
+    def stand_in(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            run_statement(sql)
+        return then(**kwargs)
+    return stand_in, calls
+
+
+@contextmanager
+def database_going_away():
+    """Yields a function that takes the database away for the rest of the block: the connection lost, and new
+    ones sent to a closed port (refused)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = closed.getsockname()[1]
+    port = connection.settings_dict["PORT"]
+
+    def go_away(**kwargs):
+        connection.settings_dict["PORT"] = nowhere
+        run_statement(LOSE_THE_CONNECTION)
+    try:
+        yield go_away
+    finally:
+        connection.settings_dict["PORT"] = port
+        connection.close()
