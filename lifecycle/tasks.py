@@ -2,12 +2,14 @@
 and the execution of one strategy. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
 
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from config.time_limits import stopped_by_time_limit
+from config.api.errors import database_fault
+from config.time_limits import LEFT_RUNNING, recorded, stopped_by_time_limit
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 
@@ -55,36 +57,60 @@ def run_execution(self, execution_id: str) -> str:
     try:
         result = services.execution_perform(execution)
     except services.ExecutionDeferred as exc:
-        services.execution_defer(execution, reason=str(exc))
-        raise self.retry(countdown=DEFER_SECONDS) from None
+        return _retried(self, execution, partial(services.execution_defer, execution, reason=str(exc)),
+                        countdown=DEFER_SECONDS)
     except services.ExecutionRearmed as exc:
-        services.execution_rearm(execution, due_at=exc.due_at)
-        return "re-armed"
+        return _recorded(execution, partial(services.execution_rearm, execution, due_at=exc.due_at), "re-armed")
     except Exception as exc:
         return _failed(self, execution, exc)
-    services.execution_finish(execution, status=StrategyExecution.Status.SUCCEEDED, result=result)
-    return "succeeded"
+    return _finished(execution, StrategyExecution.Status.SUCCEEDED, result=result)
 
 
 def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
-    """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed (at once when the
-    engine refused the work: it would refuse it again). An attempt that the time limit stopped after it had
-    recorded progress (an extraction's chunks) is not counted: the next resumes after them, so a long session
-    is extracted over as many attempts as it takes."""
+    """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed. Failed at once
+    when the engine refused the work, or the database its data (`database_fault`'s 422s, class 22/54): either
+    would refuse it again. An attempt that the time limit stopped after it had recorded progress (an
+    extraction's chunks) is not counted: the next resumes after them, so a long session is extracted over as
+    many attempts as it takes. The database unavailable (its 503s) is retried as a provider outage is; with it
+    still gone, none of this can be recorded, and the execution is left running for the stale takeover."""
+    fault = database_fault(exc)
     if error := stopped_by_time_limit(exc):
         if services.execution_progressed(execution):
-            services.execution_defer(execution, reason=error)
-            raise task.retry(countdown=DEFER_SECONDS)
+            return _retried(task, execution, partial(services.execution_defer, execution, reason=error),
+                            countdown=DEFER_SECONDS)
     elif isinstance(exc, services.ExecutionRefused):
-        services.execution_finish(execution, status=StrategyExecution.Status.FAILED, error=str(exc))
-        return "failed"
+        return _finished(execution, StrategyExecution.Status.FAILED, error=str(exc))
+    elif fault and fault.status == 422:
+        logger.warning("lifecycle execution %s: %s", execution.pk, exc)
+        return _finished(execution, StrategyExecution.Status.FAILED, error=f"{fault.message}: {exc}")
     elif isinstance(exc, services.ExecutionFailed):
         error = str(exc)
-    else:  # a bug or a lost database: still retried, and visible as failed in the end
+    elif fault:  # the database unavailable: it passes
+        logger.warning("lifecycle execution %s: %s", execution.pk, exc)
+        error = f"{fault.message}: {exc}"
+    else:  # a bug: still retried, and visible as failed in the end
         logger.exception("lifecycle execution %s failed", execution.pk)
         error = f"{type(exc).__name__}: {exc}"
     if execution.attempts <= settings.LIFECYCLE_MAX_RETRIES:
-        services.execution_finish(execution, status=StrategyExecution.Status.PENDING, error=error)
-        raise task.retry(countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds
-    services.execution_finish(execution, status=StrategyExecution.Status.FAILED, error=error)
-    return "failed"
+        return _retried(task, execution, partial(services.execution_finish, execution,
+                                                 status=StrategyExecution.Status.PENDING, error=error),
+                        countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds
+    return _finished(execution, StrategyExecution.Status.FAILED, error=error)
+
+
+def _finished(execution: StrategyExecution, status: str, **fields) -> str:
+    return _recorded(execution, partial(services.execution_finish, execution, status=status, **fields), status)
+
+
+def _retried(task, execution: StrategyExecution, to_pending, *, countdown: int) -> str:
+    """`to_pending` records the execution as pending, then it runs again in `countdown` seconds (with the broker
+    down, the sweep publishes it again later)."""
+    if _recorded(execution, to_pending, "pending") == LEFT_RUNNING:
+        return LEFT_RUNNING
+    raise task.retry(countdown=countdown)
+
+
+def _recorded(execution: StrategyExecution, write, outcome: str) -> str:
+    """`outcome`, once `write` has recorded it (`recorded`); LEFT_RUNNING when the database is gone: the
+    execution stays running, and the sweep publishes it again for the stale takeover."""
+    return outcome if recorded(write, what=f"lifecycle execution {execution.pk}") else LEFT_RUNNING

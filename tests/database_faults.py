@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from django.db import connection
 
 LOSE_THE_CONNECTION = "SELECT pg_terminate_backend(pg_backend_pid())"
-ON_A_STANDBY = "SET transaction_read_only = on; CREATE TABLE never_made (id int)"  # 25006, for the connection's life
+# Every write on this connection fails with 25006 from then on, as on a standby that a failover left it on.
+ON_A_STANDBY = "SET default_transaction_read_only = on; CREATE TABLE never_made (id int)"
 
 
 def run_statement(sql: str) -> None:
+    """Run the statements of `sql` one by one (each its own transaction, in autocommit)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        for statement in sql.split(";"):
+            cursor.execute(statement)
 
 
 def fails_once_with(sql: str, then: Callable) -> tuple[Callable, list]:

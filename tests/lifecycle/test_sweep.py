@@ -17,6 +17,7 @@ from mem0_compat.models import Memory
 from memoryspaces.services import space_restore, space_soft_delete
 from sessions_app.models import LifecycleStrategy, Session
 from sessions_app.services import event_append_batch, session_restore, session_soft_delete
+from tests.database_faults import LOSE_THE_CONNECTION, ON_A_STANDBY, database_going_away, fails_once_with
 from tests.factories import MemorySpaceFactory, make_session
 
 EVENT = {"body": {"content": "hello there"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
@@ -210,6 +211,61 @@ def test_an_extraction_whose_space_goes_while_it_adds_is_retried_and_skips_not_f
     execution = StrategyExecution.objects.get(pk=execution_id)
     assert (execution.status, execution.attempts, execution.result) == (
         "succeeded", 2, {"skipped": "memory space deleted"})
+
+
+def extraction_fired(space) -> str:
+    session = make_session(space, strategies=[strategy("eventCount", 1, "extract_memories", {"userId": "alice"})])
+    with mock.patch.object(tasks, "publish"):
+        event_append_batch(session=session, events=[fact("I deploy on Fridays using ArgoCD")])
+    [execution_id] = services.sweep().fired
+    return str(execution_id)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sql", [pytest.param(LOSE_THE_CONNECTION, id="connection-lost"),
+                                 pytest.param(ON_A_STANDBY, id="read-only-standby")])
+def test_an_extraction_the_database_failed_is_retried(space, connection_dropped_after, sql):
+    """Its worker crashed recording the failure on the lost connection (or on the standby), leaving the
+    execution running until the stale takeover (LIFECYCLE_STALE_RUNNING_SECONDS)."""
+    from mem0_compat import services as mem0_services
+
+    execution_id = extraction_fired(space)
+    add, calls = fails_once_with(sql, mem0_services.memory_add)
+    with mock.patch.object(mem0_services, "memory_add", add):
+        tasks.run_execution.apply(args=[execution_id])
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts, len(calls)) == ("succeeded", 2, 2)
+    assert "ArgoCD" in Memory.objects.get(space=space).memory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_extraction_whose_data_the_database_refuses_fails_at_once(space):
+    """Class 22 (here 22P02) fails the same way on every retry: it was retried LIFECYCLE_MAX_RETRIES times."""
+    from mem0_compat import services as mem0_services
+
+    execution_id = extraction_fired(space)
+    add, calls = fails_once_with("SELECT 'forty'::integer", mem0_services.memory_add)
+    with mock.patch.object(mem0_services, "memory_add", add):
+        assert tasks.run_execution.apply(args=[execution_id]).get() == "failed"
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts, len(calls)) == ("failed", 1, 1)
+    assert execution.error.startswith("The database cannot take a value of the request")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_execution_whose_database_is_gone_is_left_to_the_stale_takeover(space, connection_dropped_after,
+                                                                            settings):
+    """It cannot be recorded while the database is down: the task ends without an error of its own (it crashed
+    on the lost connection), the execution still running, taken over once stale."""
+    from mem0_compat import services as mem0_services
+
+    execution_id = extraction_fired(space)
+    with database_going_away() as go_away, mock.patch.object(mem0_services, "memory_add", go_away):
+        outcome = tasks.run_execution.apply(args=[execution_id])
+    assert outcome.successful(), outcome.traceback
+    assert StrategyExecution.objects.get(pk=execution_id).status == "running"
+    later = timezone.now() + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS + 1)
+    assert services.execution_claim(execution_id=execution_id, now=later) is not None
 
 
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
