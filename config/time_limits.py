@@ -1,7 +1,7 @@
 """The soft time limit of background tasks (TASK_SOFT_TIME_LIMIT_SECONDS), as the tasks see it, and the record of
-how a task ended, which a database that went away while the task ran must not lose. Each task message
-carries its publisher's limits (a web process's, or a worker's for the tasks it publishes), which is why the
-error below names the setting rather than a number."""
+how a task ended, which neither the limit nor a database that went away while the task ran may lose. Each task
+message carries its publisher's limits (a web process's, or a worker's for the tasks it publishes), which is
+why the error below names the setting rather than a number."""
 
 import logging
 from collections.abc import Callable
@@ -39,17 +39,19 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def recorded(write: Callable[[], object], *, what: str) -> bool:
     """Run `write`, a task's record of how it ended (a short write of its row, which may run twice), and say
-    whether it was recorded. The database connection lost while the task ran (or left on a standby by a
-    failover) would fail it and leave the row RUNNING: it is written once more, on a new connection. With the
-    database still unavailable then, nothing is recorded (False, logged): the row stays RUNNING as the claim
-    left it, and the stale takeover runs the work again once it is stale (LIFECYCLE_STALE_RUNNING_SECONDS,
-    ADD_REQUEST_STALE_RUNNING_SECONDS)."""
+    whether it was recorded. Two things would fail it and leave the row RUNNING: the soft time limit landing in
+    it (rarely: what takes long is the work before it), and the database connection lost while the task ran
+    (or left on a standby by a failover). It is written once more then, on a new connection (the limit may
+    have interrupted its statement, and it lands once: the hard limit comes TASK_TIME_LIMIT_SECONDS -
+    TASK_SOFT_TIME_LIMIT_SECONDS later). With the database still unavailable, nothing is recorded (False,
+    logged): the row stays RUNNING as the claim left it, and the stale takeover runs the work again once it is
+    stale (LIFECYCLE_STALE_RUNNING_SECONDS, ADD_REQUEST_STALE_RUNNING_SECONDS)."""
     for again in (False, True):
         try:
             write()
             return True
-        except DatabaseError as exc:
-            if not database_unavailable(exc):
+        except (DatabaseError, SoftTimeLimitExceeded) as exc:
+            if not (isinstance(exc, SoftTimeLimitExceeded) or database_unavailable(exc)):
                 raise
             connection.close()
             if again:

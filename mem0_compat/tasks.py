@@ -90,9 +90,9 @@ def republish_add_requests() -> int:
 
 
 def _finish(request: AddRequest, status: str, *, results=None, error: str = "") -> str:
-    """Record the attempt's end (`recorded`: despite a database gone a moment). Returns
-    the task's outcome: the status, lowercase, or LEFT_RUNNING when it could not be recorded. An UPDATE rather
-    than a save: a request whose space was purged meanwhile is gone, and there is nothing left to record."""
+    """Record the attempt's end (`recorded`: despite the time limit landing there, or the database gone a
+    moment). Returns the task's outcome: the status, lowercase, or LEFT_RUNNING when it could not be recorded.
+    An UPDATE rather than a save: a request whose space was purged meanwhile is gone, with nothing to record."""
     if not recorded(lambda: AddRequest.objects.filter(pk=request.pk).update(
             status=status, results=results, error=error, updated_at=timezone.now()), what=f"add request {request.pk}"):
         return LEFT_RUNNING

@@ -268,6 +268,32 @@ def test_an_execution_whose_database_is_gone_is_left_to_the_stale_takeover(space
     assert services.execution_claim(execution_id=execution_id, now=later) is not None
 
 
+@pytest.mark.django_db(transaction=True)  # the write is made again on a new connection
+def test_the_time_limit_landing_while_the_end_is_recorded_does_not_leave_it_running(space):
+    """The soft time limit lands where it lands: here after the work, in the short write recording it. The
+    execution was left running until the stale takeover (LIFECYCLE_STALE_RUNNING_SECONDS), which ran it again."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    session = make_session(space, strategies=[strategy("eventCount", 1)])
+    with mock.patch.object(tasks, "publish"):
+        event_append_batch(session=session, events=[EVENT])
+    [execution_id] = services.sweep().fired
+    finish, writes = services.execution_finish, []
+
+    def interrupted_once(*args, **kwargs):
+        writes.append(kwargs["status"])
+        if len(writes) == 1:
+            raise SoftTimeLimitExceeded()
+        finish(*args, **kwargs)
+
+    with mock.patch.object(services, "execution_finish", interrupted_once):
+        assert tasks.run_execution.apply(args=[str(execution_id)]).get() == "succeeded"
+    assert writes == ["succeeded", "succeeded"]
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts) == ("succeeded", 1)
+    assert Session.objects.get(pk=session.pk).deleted_at is not None
+
+
 def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(space):
     """An append stamps last_event_at with the database's clock: a worker whose own clock ran two minutes ahead
     took a session active a moment ago for idle, and deleted it."""

@@ -277,3 +277,27 @@ def test_an_add_whose_database_is_gone_is_left_to_the_stale_takeover(space, monk
     assert AddRequest.objects.get(pk=request.pk).status == "RUNNING"
     later = timezone.now() + timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS + 1)
     assert services.add_request_claim(request_id=request.pk, now=later) is not None
+
+
+def test_the_time_limit_landing_while_the_end_is_recorded_does_not_leave_it_running(space, monkeypatch):
+    """The soft time limit lands where it lands: here after the add, in the short write recording it. The
+    request was left RUNNING until the stale takeover (ADD_REQUEST_STALE_RUNNING_SECONDS), which added again."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db.models import QuerySet
+
+    from mem0_compat import tasks
+
+    update, writes = QuerySet.update, []
+
+    def interrupted_once(queryset, **fields):
+        if queryset.model is AddRequest and fields.get("status") == "SUCCEEDED":
+            writes.append(fields["status"])
+            if len(writes) == 1:
+                raise SoftTimeLimitExceeded()
+        return update(queryset, **fields)
+
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    monkeypatch.setattr(QuerySet, "update", interrupted_once)
+    assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == "succeeded"
+    assert writes == ["SUCCEEDED", "SUCCEEDED"]
+    assert AddRequest.objects.get(pk=request.pk).status == "SUCCEEDED"
