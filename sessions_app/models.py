@@ -5,6 +5,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 
 from config.fields import JSONAsSentField, require_json_objects
 from config.limits import METADATA
@@ -33,7 +34,9 @@ class Session(models.Model):
     # its new counters with these in the same statement, without reading the strategies.
     next_event_trigger = models.BigIntegerField(null=True, blank=True)
     next_token_trigger = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The database's clock, as for last_event_at: ttl and idle count from it, and the sweep reads that clock.
+    # The INSERT returns it, so a session just created has it (PostgreSQL returns db_default columns).
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 

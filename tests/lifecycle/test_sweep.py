@@ -305,6 +305,18 @@ def test_the_sweep_reads_idle_time_on_the_database_clock_that_stamps_events(spac
     assert LifecycleStrategy.objects.get(session=session).fired_at is None
 
 
+@pytest.mark.parametrize("trigger", ["ttl", "idle"])
+def test_a_session_is_stamped_at_creation_by_the_database_clock_the_sweep_reads(space, trigger):
+    """ttl, and idle before any event, count from the session's creation, which the web process stamped with
+    its own clock while the sweep compares with the database's: a web process two minutes behind made a
+    session created a moment ago a minute past its 60 s, and the sweep deleted it."""
+    now = timezone.now
+    with mock.patch("django.utils.timezone.now", lambda: now() - timedelta(minutes=2)):
+        session = make_session(space, strategies=[strategy(trigger, 60)])
+    assert services.sweep().fired == []
+    assert LifecycleStrategy.objects.get(session=session).due_at == session.created_at + timedelta(seconds=60)
+
+
 def test_idle_of_a_session_without_events_counts_from_creation(space):
     session = make_session(space, strategies=[strategy("idle", 10)])
     assert services.sweep(now=session.created_at + timedelta(seconds=9)).fired == []

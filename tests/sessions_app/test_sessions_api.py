@@ -29,6 +29,19 @@ def test_client_creates_a_session_with_the_default_strategy(dr, space):
     assert fetched.description == "Triage chat #42"
 
 
+def test_a_created_session_answers_the_creation_time_it_stored(api, space):
+    """The database stamps it (the clock the lifecycle sweep reads): the answer to the create carries it."""
+    from django.utils.dateparse import parse_datetime
+
+    from sessions_app.models import Session as SessionRow
+
+    response = api.post(sessions_url(space), {"participants": [PARTICIPANT]}, format="json")
+    assert response.status_code == 201, response.content
+    answered = response.json()
+    assert parse_datetime(answered["createdAt"]) == SessionRow.objects.get(pk=answered["id"]).created_at
+    assert api.get(sessions_url(space) + f"{answered['id']}/").json()["createdAt"] == answered["createdAt"]
+
+
 def test_client_round_trips_every_strategy_shape(dr, space):
     strategies = [
         {"type": "extract_memories", "trigger": {"eventCount": 100},
