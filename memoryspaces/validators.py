@@ -153,8 +153,8 @@ def llm_connect_addresses(host: str, port: int) -> list[str]:
     return _allowed_addresses(_normal_name(host), port, resolve=True)
 
 
-def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str]:
-    """`llm_connect_addresses`; without `resolve`, [`host`] for a name only its addresses will tell about."""
+def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str] | None:
+    """`llm_connect_addresses`; without `resolve`, None for a name only its addresses will tell about."""
     any_host, names, networks = _allowed_hosts()
     if any_host or host in names or _is_operators_endpoint(host, port):
         return [host]
@@ -166,11 +166,36 @@ def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str]:
         if address is not None:
             return [str(address)]
     if not resolve:
-        return [host]
+        return None
     found = [sockaddr[0] for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     if not all(_address_allowed(ipaddress.ip_address(each.split("%", 1)[0]), networks) for each in found):
         raise LlmHostRefused(LLM_HOST_REFUSED.format(host=host, it="its name resolves to"))
     return found
+
+
+# mem0's providers that take a base URL and call it with an openai.OpenAI client, which mem0_compat/extraction.py
+# replaces by one connecting through llm_http (where a name's addresses are checked). The others (ollama's and
+# anthropic's libraries) resolve the name themselves when connecting, past any check made before: a name server
+# may answer a public address to the check and 127.0.0.1 to the connection.
+_CHECKED_WHEN_CONNECTING = frozenset({"deepseek", "lmstudio", "minimax", "vllm", "xai"})
+
+
+def _unchecked_name_refusal(provider: str | None, url: str) -> str | None:
+    """Why `provider`'s own client library may not call `url`: its host is a name only the addresses it
+    resolves to tell about (not one LLM_ALLOWED_HOSTS or the operator's endpoint allow as such, nor an address)."""
+    if provider is None or provider in _CHECKED_WHEN_CONNECTING:
+        return None
+    host, port = _host_and_port(url)
+    try:
+        if _allowed_addresses(host, port, resolve=False) is not None:
+            return None
+    except LlmHostRefused:
+        return None  # refused as such (_refusal)
+    return (f"{provider} calls {host} through its own client library, which resolves the name itself when it "
+            "connects, so its addresses cannot be checked (a name server may answer a public address to a check "
+            "and an internal one to the connection). Name an IP address, have the operator allow the host in "
+            f"LLM_ALLOWED_HOSTS, or call the server's OpenAI-compatible endpoint with the model named without "
+            f"the '{provider}/' prefix")
 
 
 # --- where a model's calls go ----------------------------------------------------------------------------
@@ -244,7 +269,7 @@ def llm_setting_refusal(model: str | None, base_url: str | None) -> str | None:
 def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool = False) -> str | None:
     """Why a space's calls for `model` may not go where they would with its `base_url` (else LLM_BASE_URL's):
     to that URL (`llm_host_refusal`; with `resolve`, by the addresses its name resolves to now), or to the
-    provider's default (`llm_call_endpoint`).
+    provider's default (`llm_call_endpoint`); or to a name, when the provider's library connects on its own.
     None when the space names no model: LLM_MODEL is the operator's."""
     from django.conf import settings
 
@@ -252,7 +277,8 @@ def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool 
         return None
     base_url = base_url or settings.LLM_BASE_URL
     endpoint = llm_call_endpoint(model, base_url)
-    refusal = endpoint and _refusal(endpoint, resolve=resolve)
+    refusal = endpoint and (_refusal(endpoint, resolve=resolve)
+                            or _unchecked_name_refusal(split_provider(model)[0], endpoint))
     if refusal and endpoint != base_url:
         return (f"{model} without a base URL calls its provider's default endpoint {endpoint}; give it an "
                 f"llmBaseUrl. {refusal}")

@@ -227,7 +227,7 @@ def test_a_provider_whose_default_endpoint_is_local_needs_an_allowed_base_url(ap
         assert "LLM_ALLOWED_HOSTS" in error["msg"]
     space.refresh_from_db()
     assert space.llm_model_name is None
-    with_url = {"llmModelName": model, "llmBaseUrl": "https://llm.example.com/v1"}
+    with_url = {"llmModelName": model, "llmBaseUrl": "https://93.184.215.14/v1"}
     assert api.patch(f"{SPACES}{space.id}/", with_url, format="json").status_code == 200
     assert api.patch(f"{SPACES}{space.id}/", {"llmBaseUrl": None}, format="json").status_code == 422
     settings.LLM_BASE_URL = "http://10.0.0.5:11434/v1"  # the space's calls then go to the operator's endpoint
@@ -259,6 +259,37 @@ def test_a_base_url_with_a_provider_that_takes_none_is_refused_rather_than_ignor
     for model in ("vllm/local-model", "llama3-70b"):
         assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": model, "llmBaseUrl": url},
                          format="json").status_code == 200
+
+
+@pytest.mark.parametrize("provider", ["ollama", "anthropic"])
+def test_a_provider_that_connects_with_its_own_library_may_name_no_host_that_only_resolving_tells(api, space,
+                                                                                                  settings, provider):
+    """mem0's ollama and anthropic providers call their base URL through a library of their own, which
+    resolves the name when it connects, past any check made before (a name server may answer a public address
+    to the check and 127.0.0.1 to the connection). Such a name was accepted; it must be allowed as such, or
+    be an address (checked as it is)."""
+    settings.LLM_ALLOWED_HOSTS, settings.LLM_BASE_URL = [], None
+    url = "https://llm.example.com"
+    for response, loc in (
+            (api.post(SPACES + "new/", {"llmModelName": f"{provider}/m", "llmBaseUrl": url}, format="json"),
+             ["body", "llmModelName"]),
+            (api.patch(f"{SPACES}{space.id}/", {"llmModelName": f"{provider}/m", "llmBaseUrl": url},
+                       format="json"), ["body", "llmModelName"]),
+            (api.post(f"{SPACES}{space.id}/configure", {"llm": {"provider": provider, "config": {
+                "model": "m", f"{provider}_base_url": url}}}, format="json"), ["body", "llm", "config", "model"])):
+        assert response.status_code == 422, response.json()
+        [error] = response.json()["detail"]
+        assert error["loc"] == loc and "its own client library" in error["msg"]
+        assert "LLM_ALLOWED_HOSTS" in error["msg"]
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url) == (None, None)
+    # an address, a name the operator allows, and a provider whose calls are checked when connecting may be set
+    for model, base_url in ((f"{provider}/m", "https://93.184.215.14"), ("vllm/m", url), ("m", url)):
+        assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": model, "llmBaseUrl": base_url},
+                         format="json").status_code == 200
+    settings.LLM_ALLOWED_HOSTS = ["llm.example.com"]
+    assert api.patch(f"{SPACES}{space.id}/", {"llmModelName": f"{provider}/m", "llmBaseUrl": url},
+                     format="json").status_code == 200
 
 
 def test_the_operators_provider_may_be_named_at_its_default_endpoint(api, space, settings):
