@@ -413,8 +413,10 @@ class LlmExtractor:
 
     def _client(self):
         if self._chat is None:
-            refusal = llm_model_refusal(self.name, self.base_url, resolve=True)
-            if refusal:  # checked before each add: what a name resolves to may have changed since PATCH
+            # Checked again before each add, as LLM_ALLOWED_HOSTS or LLM_BASE_URL may have changed since the space
+            # was set. Not by what a name resolves to: the clients that connect there check it when connecting.
+            refusal = llm_model_refusal(self.name, self.base_url)
+            if refusal:
                 raise ExtractionFailed(refusal)
             provider, model = split_provider(self.name)
             try:

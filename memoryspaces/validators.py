@@ -132,17 +132,10 @@ def llm_host_refusal(url: str) -> str | None:
     """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
     host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
     its name resolves to will tell (`llm_connect_addresses`, where the call connects)."""
-    return _refusal(url, resolve=False)
-
-
-def _refusal(url: str, *, resolve: bool) -> str | None:
-    """Why calls may not go to `url`; with `resolve`, also by the addresses its name resolves to now."""
     try:
-        _allowed_addresses(*_host_and_port(url), resolve=resolve)
+        _allowed_addresses(*_host_and_port(url), resolve=False)
     except LlmHostRefused as refused:
         return str(refused)
-    except (OSError, UnicodeError):
-        return None  # the call fails as unreachable, saying so
     return None
 
 
@@ -190,7 +183,7 @@ def _unchecked_name_refusal(provider: str | None, url: str) -> str | None:
         if _allowed_addresses(host, port, resolve=False) is not None:
             return None
     except LlmHostRefused:
-        return None  # refused as such (_refusal)
+        return None  # refused as such (llm_host_refusal)
     return (f"{provider} calls {host} through its own client library, which resolves the name itself when it "
             "connects, so its addresses cannot be checked (a name server may answer a public address to a check "
             "and an internal one to the connection). Name an IP address, have the operator allow the host in "
@@ -266,10 +259,10 @@ def llm_setting_refusal(model: str | None, base_url: str | None) -> str | None:
             "endpoint at that URL")
 
 
-def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool = False) -> str | None:
+def llm_model_refusal(model: str | None, base_url: str | None) -> str | None:
     """Why a space's calls for `model` may not go where they would with its `base_url` (else LLM_BASE_URL's):
-    to that URL (`llm_host_refusal`; with `resolve`, by the addresses its name resolves to now), or to the
-    provider's default (`llm_call_endpoint`); or to a name, when the provider's library connects on its own.
+    to that URL (`llm_host_refusal`), or to the provider's default (`llm_call_endpoint`); or to a name, when the
+    provider's library connects on its own.
     None when the space names no model: LLM_MODEL is the operator's."""
     from django.conf import settings
 
@@ -277,8 +270,7 @@ def llm_model_refusal(model: str | None, base_url: str | None, *, resolve: bool 
         return None
     base_url = base_url or settings.LLM_BASE_URL
     endpoint = llm_call_endpoint(model, base_url)
-    refusal = endpoint and (_refusal(endpoint, resolve=resolve)
-                            or _unchecked_name_refusal(split_provider(model)[0], endpoint))
+    refusal = endpoint and (llm_host_refusal(endpoint) or _unchecked_name_refusal(split_provider(model)[0], endpoint))
     if refusal and endpoint != base_url:
         return (f"{model} without a base URL calls its provider's default endpoint {endpoint}; give it an "
                 f"llmBaseUrl. {refusal}")

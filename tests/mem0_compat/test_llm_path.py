@@ -405,13 +405,43 @@ def test_a_name_that_resolves_to_an_internal_address_only_when_connecting_is_nev
         address = "93.184.215.14" if len(lookups) == 1 else "127.0.0.1"  # public first, loopback after
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
 
+    def connect_offline(backend, host, port, *args, **kwargs):
+        connected.append(host)
+        if host == "93.184.215.14":  # the public address: as if it refused, the test not going out
+            raise httpcore.ConnectError("refused")
+        return real_connect(backend, host, port, *args, **kwargs)
+
+    real_connect, connected = httpcore.SyncBackend.connect_tcp, []
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_offline)
     space = MemorySpaceFactory(owner=user, llm_model_name=model,
                                llm_base_url=fake_llm.base_url.replace("127.0.0.1", "rebind.example"))
     fake_llm.script({"facts": ["Likes tea"]})
     response = add_as_alice(api, space, "I like tea")
+    # the client's retry connects again: it resolves again, then to 127.0.0.1, which the check refuses
     assert response.status_code == 502 and "LLM_ALLOWED_HOSTS" in response.json()["detail"]
-    assert fake_llm.request_headers == [] and not Memory.objects.filter(space=space).exists()
+    assert set(connected) <= {"93.184.215.14"} and fake_llm.request_headers == []
+    assert not Memory.objects.filter(space=space).exists()
+
+
+def test_a_tenants_endpoint_is_resolved_once_a_connection(api, user, fake_llm, settings, monkeypatch):
+    """Where the client connects (llm_http), its addresses checked: a resolution before the call, to check it
+    too, told nothing more (and a rebinding name server could answer it anything)."""
+    settings.LLM_ALLOWED_HOSTS = ["127.0.0.0/8"]
+    real_getaddrinfo, lookups = socket.getaddrinfo, []
+
+    def loopback(host, port, *args, **kwargs):
+        if host != "llm.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback)
+    space = MemorySpaceFactory(owner=user, llm_model_name="gpt-4o-mini",
+                               llm_base_url=fake_llm.base_url.replace("127.0.0.1", "llm.example"))
+    fake_llm.script({"facts": ["Likes tea"]}, decisions((None, "Likes tea", "ADD")))
+    assert add_as_alice(api, space, "I like tea").status_code == 200
+    assert len(fake_llm.requests) == 2 and lookups == ["llm.example"]  # two calls, one connection
 
 
 def test_an_address_that_times_out_gives_way_to_the_names_next_one(api, user, fake_llm, settings, monkeypatch):
