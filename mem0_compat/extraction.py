@@ -16,8 +16,10 @@ offline extractor by embedding similarity and the category's name in the text.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -84,8 +86,9 @@ class Extractor(Protocol):
         are non-empty. `vectors` are the texts' embeddings (unit vectors), already computed for storage."""
 
     def close(self) -> None:
-        """Closes the connections its calls opened. An extractor serves one add: left to garbage collection,
-        they stay open until a full collection, which a busy worker runs seldom."""
+        """Closes the connections its calls opened to a tenant's endpoint (those to the operator's stay open for
+        the next add). An extractor serves one add: left to garbage collection, they stay open until a full
+        collection, which a busy worker runs seldom."""
 
 
 def extractor_for(*, model: str | None, base_url: str | None) -> Extractor:
@@ -197,24 +200,48 @@ def api_key_for(base_url: str | None, provider: str | None = None) -> str | None
 
 def _http_client_for(base_url: str | None):
     """For a tenant's endpoint, the client that connects only where LLM_ALLOWED_HOSTS allows (`checked_client`);
-    None (the library's own) for the operator's."""
+    None for the operator's, whose client is shared (`_operators_http_client`)."""
     return checked_client() if is_tenants_endpoint(base_url) else None
+
+
+@functools.cache
+def _operators_http_client():
+    """One HTTP client per process for the operator's endpoint, which every add shares (as OpenAI's clients may
+    be shared across threads): its connections stay alive from one add to the next, its TLS context is made
+    once. The OpenAI client's own kind, with its defaults; the key and timeout go with each request."""
+    return openai.DefaultHttpxClient()
+
+
+# A forked process (a worker) opens connections of its own: those of its parent are not its to use.
+os.register_at_fork(after_in_child=_operators_http_client.cache_clear)
+
+
+class _Chat:
+    """A chat client an add makes: closing it closes the connections it opened to a tenant's endpoint. Those to
+    the operator's are the shared client's, kept for the next add."""
+
+    _own_http_client = None  # `_http_client_for`'s
+
+    def close(self) -> None:
+        if self._own_http_client is not None:
+            self._own_http_client.close()
 
 
 _NO_CONFIG = SimpleNamespace(config=None)  # for LLMBase._is_reasoning_model: no explicit setting, the name decides
 
 
-class _OpenAIChat:
+class _OpenAIChat(_Chat):
     """Chat completions against any OpenAI-compatible endpoint."""
 
     def __init__(self, model: str, base_url: str | None):
         self.model = model
+        self._own_http_client = _http_client_for(base_url)
         self.client = openai.OpenAI(
             base_url=base_url or None,
             api_key=api_key_for(base_url) or NO_KEY,
             timeout=settings.LLM_TIMEOUT_SECONDS,
             max_retries=1,
-            http_client=_http_client_for(base_url),
+            http_client=self._own_http_client or _operators_http_client(),
         )
 
     def complete(self, messages: list[dict]) -> object:
@@ -228,11 +255,8 @@ class _OpenAIChat:
             return None
         return response.choices[0].message.content
 
-    def close(self) -> None:
-        self.client.close()
 
-
-class _Mem0ProviderChat:
+class _Mem0ProviderChat(_Chat):
     """Chat through one of mem0's own provider clients (anthropic, ollama, gemini, ...)."""
 
     def __init__(self, provider: str, model: str, base_url: str | None):
@@ -248,16 +272,12 @@ class _Mem0ProviderChat:
             # mem0's OpenAI-based providers (lmstudio, vllm, deepseek, ...) keep the library's defaults, 600 s
             # and two retries: a hung provider would hold the add for half an hour instead of failing as a 502.
             # The endpoint is the client's own: a provider's default (vllm's localhost) is checked too.
+            self._own_http_client = _http_client_for(str(client.base_url))
             self.llm.client = client.with_options(timeout=settings.LLM_TIMEOUT_SECONDS, max_retries=1,
-                                                  http_client=_http_client_for(str(client.base_url)))
+                                                  http_client=self._own_http_client or _operators_http_client())
 
     def complete(self, messages: list[dict]) -> object:
         return self.llm.generate_response(messages, response_format=JSON_OBJECT)
-
-    def close(self) -> None:
-        client = getattr(self.llm, "client", None)
-        if isinstance(client, openai.OpenAI):  # the clients set up above; other libraries' keep to their own
-            client.close()
 
 
 def _describe_call_error(exc: Exception) -> str:

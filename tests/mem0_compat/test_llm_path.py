@@ -291,16 +291,12 @@ def connections_held_to(fake: FakeOpenAI) -> int:
     return sum(int(row[2].rsplit(":", 1)[1], 16) == port and f"socket:[{row[9]}]" in held for row in rows)
 
 
-@pytest.mark.parametrize(("endpoint", "model"), [("tenant's", "gpt-4o-mini"), ("tenant's", "lmstudio/local-model"),
-                                                 ("operator's", "gpt-4o-mini")])
-def test_an_add_leaves_no_connection_to_the_llm_open(api, user, fake_llm, settings, endpoint, model):
-    """Each add makes its own LLM client: it closes its connections when the add ends. Left to garbage
-    collection, they stayed open (and a file descriptor each) until a full collection, which a busy worker
-    runs seldom; the collector is off here so that it cannot close them in the test's place."""
-    if endpoint == "operator's":
-        settings.LLM_BASE_URL = fake_llm.base_url
-    space = MemorySpaceFactory(owner=user, llm_model_name=model,
-                               llm_base_url=fake_llm.base_url if endpoint == "tenant's" else None)
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "lmstudio/local-model"])
+def test_an_add_leaves_no_connection_to_a_tenants_llm_open(api, user, fake_llm, model):
+    """Each add makes its own client for a tenant's endpoint: it closes its connections when the add ends.
+    Left to garbage collection, they stayed open (and a file descriptor each) until a full collection, which a
+    busy worker runs seldom; the collector is off here so that it cannot close them in the test's place."""
+    space = MemorySpaceFactory(owner=user, llm_model_name=model, llm_base_url=fake_llm.base_url)
     fake_llm.script({"facts": ["Likes tea"]}, decisions((None, "Likes tea", "ADD")))
     gc.disable()
     try:
@@ -308,6 +304,19 @@ def test_an_add_leaves_no_connection_to_the_llm_open(api, user, fake_llm, settin
         assert len(fake_llm.requests) == 2 and connections_held_to(fake_llm) == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "vllm/local-model"])
+def test_adds_to_the_operators_llm_share_one_connection_kept_alive(api, user, fake_llm, settings, model):
+    """The operator's endpoint serves every space that names none: one client per process serves them all (the
+    OpenAI client may be shared across threads), so an add finds the connection of the one before open rather
+    than making a client, a TLS context and a connection of its own."""
+    settings.LLM_BASE_URL = fake_llm.base_url
+    space = MemorySpaceFactory(owner=user, llm_model_name=model, llm_base_url=None)
+    for text in ("I like tea", "I like coffee"):
+        fake_llm.script({"facts": []})
+        assert add_as_alice(api, space, text).status_code == 200
+    assert len(fake_llm.requests) == 2 and connections_held_to(fake_llm) == 1
 
 
 def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_llm, settings):
