@@ -76,17 +76,19 @@ def _numeric_address(host: str):
         return None
 
 
-# NAT64 (RFC 6052): the well-known prefix carries an IPv4 address in its last 32 bits; the local-use prefix
-# (RFC 8215) is the network's own, never public. Python counts both as global.
-_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+# IPv6 networks that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix (RFC 6052), the
+# deprecated IPv4-compatible addresses (RFC 4291; Linux's sit0 tunnels them to the IPv4 address) and SIIT's
+# IPv4-translated ones (RFC 2765). NAT64's local-use prefix (RFC 8215) and the deprecated site-local network
+# (RFC 3879) are a network's own, never public. Python counts all of them as global.
+_CARRYING_IPV4 = tuple(map(ipaddress.ip_network, ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")))
+_NOT_PUBLIC_V6 = tuple(map(ipaddress.ip_network, ("64:ff9b:1::/48", "fec0::/10")))
 
 
 def _ipv4_reached(address):
-    """The IPv4 address an IPv6 `address` reaches (IPv4-mapped, 6to4, NAT64's well-known prefix), else None."""
+    """The IPv4 address an IPv6 `address` reaches (IPv4-mapped, 6to4, `_CARRYING_IPV4`), else None."""
     if address.version != 6:
         return None
-    if address in _NAT64_WELL_KNOWN:
+    if any(address in network for network in _CARRYING_IPV4):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.ipv4_mapped or address.sixtofour
 
@@ -96,7 +98,7 @@ def _address_allowed(address, networks: list) -> bool:
         return True
     if reached := _ipv4_reached(address):
         return _address_allowed(reached, networks)
-    return address.is_global and not address.is_multicast and address not in _NAT64_LOCAL_USE
+    return address.is_global and not address.is_multicast and not any(address in net for net in _NOT_PUBLIC_V6)
 
 
 def _is_operators_endpoint(host: str, port: int) -> bool:

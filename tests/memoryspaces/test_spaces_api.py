@@ -164,7 +164,10 @@ INTERNAL_BASE_URLS = ["http://127.0.0.1:6379/", "http://localhost:5432/v1", "htt
                       # IPv6 addresses that reach an IPv4 one: NAT64 (the well-known and the local-use prefix)
                       # and 6to4, to the metadata address and to 10.0.0.5; Python calls them global
                       "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "http://[64:ff9b:1::a00:5]/v1",
-                      "http://[2002:a00:5::1]/v1"]
+                      "http://[2002:a00:5::1]/v1",
+                      # IPv4-compatible (Linux's sit0 tunnels it to the IPv4 address) and SIIT's IPv4-translated
+                      # form, to loopback and the metadata address; IPv6's deprecated site-local network
+                      "http://[::7f00:1]:6379/", "http://[::ffff:0:a9fe:a9fe]/latest/meta-data/", "http://[fec0::1]/v1"]
 
 
 def set_base_url(api, space, url):
