@@ -719,17 +719,28 @@ def until_another_transaction_waits_for_a_lock(pid: int | None = None):
 @pytest.mark.django_db(transaction=True)
 def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlock(space):
     """The check locked the strategy rows, then the session row (to refresh its thresholds); a PATCH locks
-    the session row, then the strategy rows. Caught between the two, one of them was killed as a deadlock."""
+    the session row, then the strategy rows. Caught between the two, one of them was killed as a deadlock.
+    (The append's own check is left out, as in the test above: a worker that other tests started would fire
+    the strategy first, and this test's check would then find nothing to fire.)"""
     from sessions_app.services import session_update
 
     session = make_session(space, strategies=[strategy("eventCount", 1)])
-    event_append_batch(session=session, events=[EVENT])
-    real_refresh, errors, locked = services.count_triggers_refresh, [], threading.Event()
+    with mock.patch.object(tasks, "publish") as published:
+        event_append_batch(session=session, events=[EVENT])
+    assert published.call_count == 1  # the check left out
+    real_refresh, errors, locked, patcher = services.count_triggers_refresh, [], threading.Event(), {}
+    patcher_connected = threading.Event()
 
     def refresh_once_the_patch_waits(**kwargs):
         locked.set()  # the strategy fired: its row is locked until commit
-        until_another_transaction_waits_for_a_lock()  # the PATCH's
+        assert patcher_connected.wait(timeout=30)
+        until_another_transaction_waits_for_a_lock(patcher["pid"])  # the PATCH's
         return real_refresh(**kwargs)
+
+    def patch_the_strategies():
+        patcher["pid"] = backend_pid()
+        patcher_connected.set()
+        session_update(session=session, fields={}, strategies=[strategy("eventCount", 1), strategy("ttl", 60)])
 
     def run(work):
         try:
@@ -743,8 +754,7 @@ def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlo
         fire = threading.Thread(target=run, args=(lambda: services.fire_count_triggers(session_id=session.pk),))
         fire.start()
         assert locked.wait(timeout=30)
-        patch = threading.Thread(target=run, args=(lambda: session_update(
-            session=session, fields={}, strategies=[strategy("eventCount", 1), strategy("ttl", 60)]),))
+        patch = threading.Thread(target=run, args=(patch_the_strategies,))
         patch.start()
         fire.join()
         patch.join()
