@@ -704,16 +704,16 @@ def backend_pid() -> int:
         return cursor.fetchone()[0]
 
 
-def until_another_transaction_waits_for_a_lock(pid: int | None = None):
-    """Until a transaction of another connection (of connection `pid`, when given) waits for a lock."""
+def until_connection_waits_for_a_lock(pid: int):
+    """Until a transaction of connection `pid` (not any other: a Celery worker's may wait too) waits for a
+    lock."""
     with connection.cursor() as cursor:
         for _ in range(500):
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
-                           " AND (%(pid)s::int IS NULL OR pid = %(pid)s::int)", {"pid": pid})
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %(pid)s", {"pid": pid})
             if cursor.fetchone()[0]:
                 return
             threading.Event().wait(0.02)
-    raise AssertionError("no other transaction came to wait for a lock")
+    raise AssertionError(f"connection {pid} did not come to wait for a lock")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -734,7 +734,7 @@ def test_a_count_trigger_firing_while_the_strategies_are_patched_does_not_deadlo
     def refresh_once_the_patch_waits(**kwargs):
         locked.set()  # the strategy fired: its row is locked until commit
         assert patcher_connected.wait(timeout=30)
-        until_another_transaction_waits_for_a_lock(patcher["pid"])  # the PATCH's
+        until_connection_waits_for_a_lock(patcher["pid"])  # the PATCH's
         return real_refresh(**kwargs)
 
     def patch_the_strategies():
@@ -803,7 +803,7 @@ def test_the_check_after_an_append_waits_for_the_session_row_rather_than_skip_it
             with transaction.atomic():
                 Session.objects.select_for_update().filter(pk=session.pk).first()
                 held.set()
-                until_another_transaction_waits_for_a_lock(checker)  # this test's check
+                until_connection_waits_for_a_lock(checker)  # this test's check
         finally:
             connection.close()
 
