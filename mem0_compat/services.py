@@ -175,27 +175,32 @@ def _with_new(names: list[str], more: list[str]) -> list[str]:
 
 def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
-    the memory does not change. An UPDATE to a text another memory of the scope holds (one just added, say)
+    the memory does not change. So does an UPDATE of a memory another writer changed since the decision read
+    it (`_changed_since`), and a DELETE of such a memory is dropped: applied to a text they never saw, they
+    would overwrite or retract it. An UPDATE to a text another memory of the scope holds (one just added, say)
     deletes the memory instead: its old text is outdated, and the scope keeps one copy of the new. DELETEs
     go first: a text they take out of the scope may be written again by an ADD or an UPDATE of the same
     reply (the LLM merging two memories), and then stays, as in mem0, which applies each decision in turn.
     Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
-    them) before anything is written; then the texts to add or update, as `_insert_new` locks them (all at
-    once, in hash order), so that the check for a holder of an UPDATE's text sees an add of it running at
-    once."""
+    them) before anything is written, and read as they are then, another writer's change committed; then the
+    texts to add or update, as `_insert_new` locks them (all at once, in hash order), so that the check for a
+    holder of an UPDATE's text sees an add of it running at once."""
     in_scope = selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
-    targets = {str(d.memory_id) for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")}
-    locked = {str(m.pk): m for m in in_scope.select_for_update().filter(pk__in=targets).order_by("pk")}
+    changes = [d for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")]
+    locked = {str(m.pk): m for m in in_scope.select_for_update()
+              .filter(pk__in={str(d.memory_id) for d in changes}).order_by("pk")}
+    # the memories the decisions leave as they are
+    left = {pk for d in changes if (pk := str(d.memory_id)) in locked
+            and (locked[pk].immutable or _changed_since(d, locked[pk]))}
     _lock_texts(space_id=space.pk, scope=scope,
                 hashes=[text_hash(d.text) for d in decisions if d.event in ("ADD", "UPDATE")])
     results = []
     for decision in decisions:
         memory = locked.get(str(decision.memory_id))
-        if decision.event == "DELETE" and memory is not None and not memory.immutable:
+        if decision.event == "DELETE" and memory is not None and str(memory.pk) not in left:
             _soft_delete(memory, source)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
-    kept_apart = [d.text for d in decisions if d.event == "UPDATE" and getattr(
-        locked.get(str(d.memory_id)), "immutable", False)]
+    kept_apart = [d.text for d in decisions if d.event == "UPDATE" and str(d.memory_id) in left]
     results += _insert_new(space=space, scope=scope,
                            texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
                            vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, source=source)
@@ -205,8 +210,8 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
         if decision.event != "UPDATE":
             continue
         memory = locked.get(str(decision.memory_id))
-        if memory is None or memory.immutable:
-            continue  # the decision named a memory outside this scope, or one that may not change
+        if memory is None or str(memory.pk) in left:
+            continue  # the decision named a memory outside this scope, or one it leaves as it is
         event = decision.event
         if event == "UPDATE" and holders.get(text_hash(decision.text), memory.pk) != memory.pk:
             event = "DELETE"
@@ -223,6 +228,13 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
             _soft_delete(memory, source)
             results.append({"id": str(memory.pk), "memory": memory.memory, "event": "DELETE"})
     return results
+
+
+def _changed_since(decision: Decision, memory: Memory) -> bool:
+    """Whether `memory` no longer holds the text `decision` was made on (an UPDATE's old text, a DELETE's
+    text): another writer (an add, a PUT) changed it between the read for the decision and the lock."""
+    seen = decision.old_text if decision.event == "UPDATE" else decision.text
+    return seen is not None and memory.hash != text_hash(seen)
 
 
 def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Writers at once: the same text added twice (a client retrying an add), or added while an operator restores
 a deleted copy, is live once; batches over the same memories, named in opposite orders, both lock in id order,
-so neither deadlocks."""
+so neither deadlocks; an inferred UPDATE or DELETE is not applied to a memory another writer changed after the
+decision read it."""
 
 import threading
 import time
@@ -172,3 +173,63 @@ def test_updates_and_deletes_of_the_same_memories_at_once_keep_one_consistent_hi
         texts = {str(memory.pk): memory.memory for memory in Memory.objects.filter(pk__in=ids)}
         assert deletes == texts and all(memory.deleted_at for memory in Memory.objects.filter(pk__in=ids))
         assert history.filter(event="UPDATE").count() == (MEMORIES if statuses[0] == 200 else 0)
+
+
+def add(space, text: str) -> list[dict]:
+    """An inferred add of `text`, said by alice (the offline extractor decides)."""
+    return memory_add(space=space, messages=[{"role": "user", "content": text}], scope={"user_id": "alice"})
+
+
+def deciding_then(competitor):
+    """`services._decide`, after which, the first time, `competitor` runs to its commit in another thread: a
+    writer landing between an add's reading of the scope for its decision and its locking of the rows."""
+    decide, raced = services._decide, []
+
+    def decide_then_race(**kwargs):
+        decisions = decide(**kwargs)
+        if not raced:
+            raced.append(True)
+            run_at_once(lambda: closing_connections(competitor))
+        return decisions
+
+    return decide_then_race
+
+
+def closing_connections(write) -> None:
+    try:
+        write()
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inferred_delete_leaves_alone_a_memory_another_add_updated_since_the_decision(space, monkeypatch):
+    """"I no longer live in Paris" decides to DELETE "Lives in Paris"; before it is applied, an add of "I live
+    in Lyon" updates that memory to "Lives in Lyon". The DELETE, about a text the memory no longer holds, is
+    dropped: it used to delete "Lives in Lyon", a fact it never saw."""
+    (paris,) = add(space, "I live in Paris")
+    monkeypatch.setattr(services, "_decide", deciding_then(lambda: add(space, "I live in Lyon")))
+
+    assert add(space, "I no longer live in Paris") == []
+    memory = Memory.objects.get(pk=paris["id"])
+    assert (memory.memory, memory.deleted_at) == ("Lives in Lyon", None)
+    assert [(row.event, row.new_memory) for row in MemoryHistory.objects.filter(memory_id=paris["id"])] == [
+        ("ADD", "Lives in Paris"), ("UPDATE", "Lives in Lyon")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inferred_update_keeps_apart_a_memory_the_user_rewrote_since_the_decision(space, monkeypatch):
+    """"I live in Berlin" decides to UPDATE "Lives in Paris"; before it is applied, the user rewrites that memory
+    to "Lives in Lyon" (PUT). The memory keeps the user's text and "Lives in Berlin" is stored as a new memory,
+    as for an immutable one: it used to overwrite "Lives in Lyon", the history saying Lyon → Berlin."""
+    (paris,) = add(space, "I live in Paris")
+    monkeypatch.setattr(services, "_decide", deciding_then(lambda: services.memory_update(
+        space=space, memory_id=paris["id"], fields={"text": "Lives in Lyon"})))
+
+    (berlin,) = add(space, "I live in Berlin")
+    assert (berlin["memory"], berlin["event"]) == ("Lives in Berlin", "ADD") and berlin["id"] != paris["id"]
+    assert Memory.objects.get(pk=paris["id"]).memory == "Lives in Lyon"
+    assert set(Memory.objects.alive().filter(space=space).values_list("memory", flat=True)) == {
+        "Lives in Lyon", "Lives in Berlin"}
+    assert [(row.event, row.new_memory) for row in MemoryHistory.objects.filter(memory_id=paris["id"])] == [
+        ("ADD", "Lives in Paris"), ("UPDATE", "Lives in Lyon")]
