@@ -155,14 +155,21 @@ def space_create(*, owner: User, fields: dict) -> MemorySpace:
 def space_update(*, space: MemorySpace, fields: dict, model_loc: tuple = ("body", "llmModelName")) -> MemorySpace:
     """Set exactly the given fields (an explicit None clears one). A change of the model or base URL that
     sends the calls where LLM_ALLOWED_HOSTS does not allow is a 422 at `model_loc` (where the caller named the
-    model), changing nothing."""
+    model), changing nothing. Returns the space as stored; NotFound when it was deleted meanwhile.
+
+    Locking: the space's row (SELECT … FOR UPDATE), read afresh: the model and the base URL are checked
+    together, so a PATCH of one must see the other as it is stored, not as its request read it (two PATCHes
+    at once stored groq with a base URL it ignores)."""
+    locked = MemorySpace.objects.alive().select_for_update().filter(pk=space.pk).first()
+    if locked is None:
+        raise NotFound("Memory space not found")
     for name, value in fields.items():
-        setattr(space, name, value)
+        setattr(locked, name, value)
     if fields.keys() & {"llm_model_name", "llm_base_url"}:
-        _refuse_llm_model(space, loc=model_loc)
+        _refuse_llm_model(locked, loc=model_loc)
     if fields:
-        space.save(update_fields=list(fields))
-    return space
+        locked.save(update_fields=list(fields))
+    return locked
 
 
 def _refuse_llm_model(space: MemorySpace, *, loc: tuple) -> None:

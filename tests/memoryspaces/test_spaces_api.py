@@ -295,6 +295,22 @@ def test_a_provider_that_connects_with_its_own_library_may_name_no_host_that_onl
                      format="json").status_code == 200
 
 
+def test_two_patches_at_once_cannot_together_set_a_base_url_its_provider_would_ignore(space):
+    """Two PATCHes at once, one of the model, one of the base URL, each read the space before the other wrote:
+    each pair is checked against what is stored when it is written, so the second is refused. Each used to be
+    checked against the space as its request had read it, and both were stored: groq with an unused URL."""
+    from config.api.errors import InvalidInput
+    from memoryspaces.models import MemorySpace as SpaceRow
+    from memoryspaces.services import space_update
+
+    read_by_first, read_by_second = SpaceRow.objects.get(pk=space.pk), SpaceRow.objects.get(pk=space.pk)
+    space_update(space=read_by_first, fields={"llm_model_name": "groq/llama3-70b"})
+    with pytest.raises(InvalidInput, match="groq takes no base URL"):
+        space_update(space=read_by_second, fields={"llm_base_url": "https://llm.example.com/v1"})
+    space.refresh_from_db()
+    assert (space.llm_model_name, space.llm_base_url) == ("groq/llama3-70b", None)
+
+
 def test_the_operators_provider_may_be_named_at_its_default_endpoint(api, space, settings):
     """LLM_MODEL ollama/llama3 without LLM_BASE_URL: the operator's LLM is Ollama's default endpoint, which
     a space may name as it may name LLM_BASE_URL."""
