@@ -68,6 +68,8 @@ class MemoryAdmin(SoftDeleteAdmin):
     search_fields = ["memory"]
     search_help_text = (f"Hybrid search (meaning and words) over live memories, within the chosen space if "
                         f"any: the best {SEARCH_TOP_K}, best first. Or a memory id.")
+    # A restore locks its text as an add does (`memory_restore`), and an add locks its texts in hash order
+    restore_order = ("hash", "pk")
     fieldsets = [
         (None, {
             "fields": ["id", "space", "memory", "metadata", "expiration_date"],

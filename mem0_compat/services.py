@@ -383,7 +383,8 @@ def memory_restore(*, memory: Memory) -> bool:
     in its exact scope (`_insert_new`): a Conflict when a live memory of that scope holds the text.
 
     Locking: the advisory lock `_insert_new` takes for (space, scope, hash), so that a restore and an add of
-    the same text at once cannot both make it live; then the memory's row, by the UPDATE."""
+    the same text at once cannot both make it live; then the memory's row, by the UPDATE. Several restored in
+    one transaction are restored in hash order (the admin's `restore_order`), the order an add locks texts in."""
     scope = {field: getattr(memory, field) for field in ENTITY_FIELDS}
     _lock_texts(space_id=memory.space_id, scope=scope, hashes=[memory.hash])
     if (Memory.objects.alive().filter(space_id=memory.space_id, hash=memory.hash)

@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
 
+from mem0_compat import admin as memory_admin
 from mem0_compat import services
 from mem0_compat.extraction import Decision
 from mem0_compat.models import Memory, MemoryHistory
@@ -233,3 +234,58 @@ def test_an_inferred_update_keeps_apart_a_memory_the_user_rewrote_since_the_deci
         "Lives in Lyon", "Lives in Berlin"}
     assert [(row.event, row.new_memory) for row in MemoryHistory.objects.filter(memory_id=paris["id"])] == [
         ("ADD", "Lives in Paris"), ("UPDATE", "Lives in Lyon")]
+
+
+def waiting_for_a_text_lock() -> bool:
+    """Whether a transaction waits for one of the advisory locks that guard texts (`_lock_texts`)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT exists(SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_of_two_memories_and_an_add_of_their_texts_at_once_do_not_deadlock(space, admin_user,
+                                                                                  monkeypatch):
+    """The admin restores two deleted memories of alice in one action while an add of both their texts runs:
+    after the first restore, the add takes its locks, in hash order, and waits. The restores take them in that
+    order too, so the add waits for the action, then finds both texts live and adds nothing. The action used
+    to restore newest first: holding the lock of the text that sorts last while the add held the other, each
+    waited for the other, and PostgreSQL failed the add (deadlock detected)."""
+    texts = sorted(["Speaks Dutch", "Plays chess"], key=services.text_hash)
+    ids = []
+    for text in texts:  # the text that sorts last is the newest: the first the changelist lists
+        (result,) = memory_add(space=space, messages=[{"role": "user", "content": text}],
+                               scope={"user_id": "alice"}, infer=False)
+        memory_delete(space=space, memory_id=result["id"])
+        ids.append(result["id"])
+    restored_one, outcome = threading.Event(), {}
+    restore = memory_admin.MemoryAdmin.restore
+
+    def restore_then_let_the_add_wait(self, obj) -> None:
+        restore(self, obj)
+        if not restored_one.is_set():
+            restored_one.set()
+            deadline = time.monotonic() + 10
+            while not waiting_for_a_text_lock() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    monkeypatch.setattr(memory_admin.MemoryAdmin, "restore", restore_then_let_the_add_wait)
+
+    def restore_both() -> None:
+        client = Client()
+        client.force_login(admin_user)
+        outcome["page"] = client.post(reverse("admin:mem0_compat_memory_changelist"),
+                                      {"action": "restore_selected", "_selected_action": ids}, follow=True)
+
+    def add_both() -> None:
+        restored_one.wait(timeout=10)
+        try:
+            outcome["added"] = memory_add(space=space, messages=[{"role": "user", "content": t} for t in texts],
+                                          scope={"user_id": "alice"}, infer=False)
+        except Exception as exc:  # the deadlock, asserted on below
+            outcome["added"] = exc
+
+    run_at_once(lambda: closing_connections(restore_both), lambda: closing_connections(add_both))
+    assert outcome["added"] == []
+    assert "Restored 2 memories" in outcome["page"].content.decode()
+    assert sorted(Memory.objects.alive().filter(space=space).values_list("memory", flat=True)) == sorted(texts)
