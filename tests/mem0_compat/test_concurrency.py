@@ -1,18 +1,21 @@
 """Writers at once: the same text added twice (a client retrying an add), or added while an operator restores
 a deleted copy, is live once; batches over the same memories, named in opposite orders, both lock in id order,
-so neither deadlocks; an inferred UPDATE or DELETE is not applied to a memory another writer changed after the
-decision read it."""
+so neither deadlocks, nor do the admin's restore and soft-delete actions, which lock in the same orders; an
+inferred UPDATE or DELETE is not applied to a memory another writer changed after the decision read it."""
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from config.api.errors import NotFound
 from mem0_compat import admin as memory_admin
 from mem0_compat import services
 from mem0_compat.extraction import Decision
@@ -236,10 +239,11 @@ def test_an_inferred_update_keeps_apart_a_memory_the_user_rewrote_since_the_deci
         ("ADD", "Lives in Paris"), ("UPDATE", "Lives in Lyon")]
 
 
-def waiting_for_a_text_lock() -> bool:
-    """Whether a transaction waits for one of the advisory locks that guard texts (`_lock_texts`)."""
+def waiting_for_a_lock(locktype: str | None = None) -> bool:
+    """Whether a transaction waits for a lock (of `locktype`: 'advisory' for those that guard texts)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT exists(SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)")
+        cursor.execute("SELECT exists(SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = coalesce(%s, locktype))",
+                       [locktype])
         return cursor.fetchone()[0]
 
 
@@ -266,7 +270,7 @@ def test_a_restore_of_two_memories_and_an_add_of_their_texts_at_once_do_not_dead
         if not restored_one.is_set():
             restored_one.set()
             deadline = time.monotonic() + 10
-            while not waiting_for_a_text_lock() and time.monotonic() < deadline:
+            while not waiting_for_a_lock("advisory") and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     monkeypatch.setattr(memory_admin.MemoryAdmin, "restore", restore_then_let_the_add_wait)
@@ -289,3 +293,47 @@ def test_a_restore_of_two_memories_and_an_add_of_their_texts_at_once_do_not_dead
     assert outcome["added"] == []
     assert "Restored 2 memories" in outcome["page"].content.decode()
     assert sorted(Memory.objects.alive().filter(space=space).values_list("memory", flat=True)) == sorted(texts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_delete_of_two_memories_and_a_batch_update_of_them_at_once_do_not_deadlock(space, admin_user,
+                                                                                        monkeypatch):
+    """The admin soft-deletes two memories in one action while a batch updates both: after the first delete,
+    the batch locks them, in id order, and waits. The action deletes in id order too, so the batch waits for it,
+    then finds them gone (404). The action used to delete newest first: holding the row that sorts last while
+    the batch held the other, each waited for the other, and PostgreSQL failed the batch (deadlock detected)."""
+    added = memory_add(space=space, messages=[{"role": "user", "content": f"fact {n}"} for n in range(2)],
+                       scope={"user_id": "alice"}, infer=False)
+    ids = sorted(result["id"] for result in added)
+    for age, memory_id in enumerate(reversed(ids)):  # the memory that sorts last is the newest
+        Memory.objects.filter(pk=memory_id).update(created_at=timezone.now() - timedelta(minutes=age))
+    deleted_one, outcome = threading.Event(), {}
+    soft_delete = memory_admin.MemoryAdmin.soft_delete
+
+    def soft_delete_then_let_the_batch_wait(self, obj) -> None:
+        soft_delete(self, obj)
+        if not deleted_one.is_set():
+            deleted_one.set()
+            deadline = time.monotonic() + 10
+            while not waiting_for_a_lock() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    monkeypatch.setattr(memory_admin.MemoryAdmin, "soft_delete", soft_delete_then_let_the_batch_wait)
+
+    def delete_both() -> None:
+        client = Client()
+        client.force_login(admin_user)
+        outcome["page"] = client.post(reverse("admin:mem0_compat_memory_changelist"),
+                                      {"action": "soft_delete_selected", "_selected_action": ids}, follow=True)
+
+    def update_both() -> None:
+        deleted_one.wait(timeout=10)
+        try:
+            services.memory_batch_update(space=space, updates=[{"memory_id": i, "metadata": {"n": 1}} for i in ids])
+        except Exception as exc:  # the deadlock, or the 404, asserted on below
+            outcome["update"] = exc
+
+    run_at_once(lambda: closing_connections(delete_both), lambda: closing_connections(update_both))
+    assert isinstance(outcome["update"], NotFound), outcome["update"]
+    assert "Soft-deleted 2 memories" in outcome["page"].content.decode()
+    assert not Memory.objects.alive().filter(space=space).exists()
