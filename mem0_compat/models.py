@@ -4,6 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models.functions import Now
 from pgvector.django import VectorField
 
 from config.fields import require_json_objects
@@ -104,8 +105,10 @@ class MemoryHistory(models.Model):
     source = models.ForeignKey(MemoryInput, null=True, blank=True, on_delete=models.RESTRICT, related_name="history",
                                help_text="the messages that caused it, when any")
     metadata = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # The database's clock, as an add's own INSERT stamps its ADD rows: the rows of one memory are ordered by
+    # it, and web processes' clocks (of other hosts) may be behind it. A row is never changed once written.
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
     is_deleted = models.BooleanField(default=False)
 
     class Meta:
