@@ -242,7 +242,7 @@ def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:
     update merges the metadata it is given): the add's metadata over the memory's, its categories (explicit,
     then fitting) after the memory's, its expiration date when it gave one. An immutable add makes the memory
     immutable: the fact it states may not change either (the memory was mutable, or it would not be updated).
-    Merged metadata past METADATA_MAX_BYTES, or categories past MEMORY_MAX_CATEGORIES, is a 422 (raised inside
+    Merged metadata past METADATA_MAX_BYTES, or categories grown past MEMORY_MAX_CATEGORIES, is a 422 (raised inside
     the add's transaction: nothing written)."""
     if fields["metadata"] is not None:
         memory.metadata = {**(memory.metadata or {}), **fields["metadata"]}
@@ -250,7 +250,8 @@ def _carry_options(memory: Memory, fields: dict, fitting: list[str]) -> None:
             raise InvalidInput.at(["body", "metadata"], f"Merged over the metadata of memory {memory.pk}, "
                                   f"which this add updates, {refusal}", "too_long")
     categories = _with_new(memory.categories, [*fields["categories"], *fitting])
-    if len(categories) > MEMORY_MAX_CATEGORIES:
+    # only an add that gives it more: a memory grown past the bound before there was one is still updated
+    if len(categories) > max(MEMORY_MAX_CATEGORIES, len(memory.categories)):
         raise InvalidInput.at(["body", "categories"], f"Added to the {len(memory.categories)} categories of "
                               f"memory {memory.pk}, which this add updates, they would be {len(categories)}; a "
                               f"memory holds at most {MEMORY_MAX_CATEGORIES}", "too_long")

@@ -19,6 +19,7 @@ from mem0_compat import services
 from mem0_compat.api.views import NEED_ENTITY
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
 from mem0_compat.models import (
+    MEMORY_MAX_CATEGORIES,
     MEMORY_TEXT_MAX_LENGTH,
     AddRequest,
     Memory,
@@ -1039,6 +1040,21 @@ def test_an_inferred_update_whose_categories_would_pass_what_a_memory_holds_is_a
     assert error["loc"] == ["body", "categories"] and memory_id in error["msg"] and "101" in error["msg"]
     memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
     assert (memory["memory"], len(memory["categories"])) == ("Lives in Berlin", 100)
+
+
+def test_a_memory_holding_more_categories_than_the_bound_from_before_it_is_still_updated(api, space):
+    """Before MEMORY_MAX_CATEGORIES, inferred UPDATEs grew a memory's categories without bound: such a memory,
+    still in an upgraded database, is updated by an add that brings no category it lacks (nothing grows), and
+    refused only by one that would give it more."""
+    memory_id = add(api, space, "I live in Paris", infer=True)["results"][0]["id"]
+    grown = [f"c{n}" for n in range(MEMORY_MAX_CATEGORIES + 20)]
+    Memory.objects.filter(pk=memory_id).update(categories=grown)
+    assert add(api, space, "I live in Berlin", infer=True, categories=["c0"])["results"][0]["event"] == "UPDATE"
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    assert (memory["memory"], memory["categories"]) == ("Lives in Berlin", grown)
+    body = {"messages": [{"role": "user", "content": "I live in Rome"}], "user_id": "alice", "categories": ["new"]}
+    refused = api.post(base(space) + "v1/memories/", body, format="json")
+    assert refused.status_code == 422 and memory_id in refused.json()["detail"][0]["msg"]
 
 
 def test_an_inferred_update_without_options_keeps_the_memorys_own(api, space):
