@@ -81,6 +81,7 @@ def _numeric_address(host: str):
 # IPv4-translated ones (RFC 2765). NAT64's local-use prefix (RFC 8215) and the deprecated site-local network
 # (RFC 3879) are a network's own, never public. Python counts all of them as global.
 _CARRYING_IPV4 = tuple(map(ipaddress.ip_network, ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")))
+_UNSPECIFIED_AND_LOOPBACK_V6 = ipaddress.ip_network("::/127")  # in ::/96, yet not IPv4's 0.0.0.0 and 0.0.0.1
 _NOT_PUBLIC_V6 = tuple(map(ipaddress.ip_network, ("64:ff9b:1::/48", "fec0::/10")))
 
 
@@ -88,7 +89,7 @@ def _ipv4_reached(address):
     """The IPv4 address an IPv6 `address` reaches (IPv4-mapped, 6to4, `_CARRYING_IPV4`), else None."""
     if address.version != 6:
         return None
-    if any(address in network for network in _CARRYING_IPV4):
+    if address not in _UNSPECIFIED_AND_LOOPBACK_V6 and any(address in network for network in _CARRYING_IPV4):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.ipv4_mapped or address.sixtofour
 

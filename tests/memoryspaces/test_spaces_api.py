@@ -200,6 +200,10 @@ def test_llm_allowed_hosts_lets_the_operator_open_names_addresses_and_networks(a
         assert [response.status_code for response in set_base_url(api, space, url)] == [201, 200, 200], url
     for url in ["http://192.168.1.1:6379/", "http://127.0.0.1/v1", "http://169.254.169.254/"]:
         assert [response.status_code for response in set_base_url(api, space, url)] == [422] * 3, url
+    # IPv6's loopback and unspecified addresses are not the IPv4-compatible 0.0.0.1 and 0.0.0.0
+    settings.LLM_ALLOWED_HOSTS = ["0.0.0.0/8"]
+    for url in ["http://[::1]:8000/v1", "http://[::]:8000/v1"]:
+        assert [response.status_code for response in set_base_url(api, space, url)] == [422] * 3, url
     settings.LLM_ALLOWED_HOSTS = ["*"]  # any host, as a single-tenant install may want
     assert [response.status_code for response in set_base_url(api, space, "http://127.0.0.1:6379/")] == [201, 200, 200]
 
