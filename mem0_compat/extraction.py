@@ -17,6 +17,7 @@ offline extractor by embedding similarity and the category's name in the text.
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import json
 import logging
 import os
@@ -208,8 +209,10 @@ def _http_client_for(base_url: str | None):
 def _operators_http_client():
     """One HTTP client per process for the operator's endpoint, which every add shares (as OpenAI's clients may
     be shared across threads): its connections stay alive from one add to the next, its TLS context is made
-    once. The OpenAI client's own kind, with its defaults; the key and timeout go with each request."""
-    return openai.DefaultHttpxClient()
+    once. The OpenAI client's own kind, with its defaults; the key and timeout go with each request. It keeps
+    no cookies: one the endpoint set in answer to a tenant's call would go with every other tenant's."""
+    return openai.DefaultHttpxClient(cookies=http.cookiejar.CookieJar(
+        policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
 
 
 # A forked process (a worker) opens connections of its own: those of its parent are not its to use.

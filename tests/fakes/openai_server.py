@@ -67,6 +67,7 @@ class FakeOpenAI:
         self.requests: list[dict] = []  # chat completion request bodies, in arrival order
         self.request_headers: list[dict] = []  # their headers, lower-cased names
         self.embedding_requests: list[dict] = []
+        self.response_headers: dict[str, str] = {}  # sent with every chat reply (a Set-Cookie, say)
         self._replies: deque = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -169,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         if callable(reply):
             reply = reply(body)
         content = reply if isinstance(reply, str) else json.dumps(reply)
-        return self._send(200, _chat_completion(body.get("model", "fake"), content))
+        return self._send(200, _chat_completion(body.get("model", "fake"), content), self.fake.response_headers)
 
     def _embeddings(self, body: dict):
         with self.fake._lock:

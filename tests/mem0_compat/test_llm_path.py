@@ -17,7 +17,7 @@ from mem0.utils.factory import LlmFactory
 
 from mem0_compat.models import MEMORY_TEXT_MAX_LENGTH, Memory, MemoryInput
 from memoryspaces.validators import base_url_option
-from tests.factories import MemoryFactory, MemorySpaceFactory
+from tests.factories import MemoryFactory, MemorySpaceFactory, UserFactory, client_with_key, make_api_key
 from tests.fakes import FakeOpenAI
 
 
@@ -317,6 +317,20 @@ def test_adds_to_the_operators_llm_share_one_connection_kept_alive(api, user, fa
         fake_llm.script({"facts": []})
         assert add_as_alice(api, space, text).status_code == 200
     assert len(fake_llm.requests) == 2 and connections_held_to(fake_llm) == 1
+
+
+def test_a_cookie_the_operators_llm_sets_for_one_tenants_add_is_not_sent_with_anothers(api, user, fake_llm,
+                                                                                       settings):
+    """The shared client kept a cookie jar: what the endpoint set in answer to one tenant's call went with
+    every later call, another tenant's too (each add made its own client before, with its own jar)."""
+    settings.LLM_BASE_URL = fake_llm.base_url
+    fake_llm.response_headers = {"Set-Cookie": "gateway_session=alice-tenant; Path=/"}
+    for owner in (user, UserFactory()):
+        fake_llm.script({"facts": []})
+        space = MemorySpaceFactory(owner=owner, llm_model_name="gpt-4o-mini", llm_base_url=None)
+        assert add_as_alice(api if owner == user else client_with_key(make_api_key(owner)), space,
+                            "I like tea").status_code == 200
+    assert [headers.get("cookie") for headers in fake_llm.request_headers] == [None, None]
 
 
 def test_the_operators_llm_key_reaches_the_operators_endpoint(api, user, fake_llm, settings):
