@@ -239,6 +239,31 @@ def test_an_inferred_update_keeps_apart_a_memory_the_user_rewrote_since_the_deci
         ("ADD", "Lives in Paris"), ("UPDATE", "Lives in Lyon")]
 
 
+def pausing_after_the_first(monkeypatch, method: str, *, until) -> threading.Event:
+    """Make the memory admin's `method` (restore, soft_delete) pause after its first object until `until()`
+    (at most 10 s), holding what it locked; the event returned is set when it pauses."""
+    paused, change = threading.Event(), getattr(memory_admin.MemoryAdmin, method)
+
+    def change_then_pause(self, obj) -> None:
+        change(self, obj)
+        if not paused.is_set():
+            paused.set()
+            deadline = time.monotonic() + 10
+            while not until() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    monkeypatch.setattr(memory_admin.MemoryAdmin, method, change_then_pause)
+    return paused
+
+
+def admin_action(admin_user, action: str, ids: list):
+    """The memory changelist's `action` on `ids`, as an admin runs it."""
+    client = Client()
+    client.force_login(admin_user)
+    return client.post(reverse("admin:mem0_compat_memory_changelist"),
+                       {"action": action, "_selected_action": ids}, follow=True)
+
+
 def waiting_for_a_lock(locktype: str | None = None) -> bool:
     """Whether a transaction waits for a lock (of `locktype`: 'advisory' for those that guard texts)."""
     with connection.cursor() as cursor:
@@ -262,24 +287,11 @@ def test_a_restore_of_two_memories_and_an_add_of_their_texts_at_once_do_not_dead
                                scope={"user_id": "alice"}, infer=False)
         memory_delete(space=space, memory_id=result["id"])
         ids.append(result["id"])
-    restored_one, outcome = threading.Event(), {}
-    restore = memory_admin.MemoryAdmin.restore
-
-    def restore_then_let_the_add_wait(self, obj) -> None:
-        restore(self, obj)
-        if not restored_one.is_set():
-            restored_one.set()
-            deadline = time.monotonic() + 10
-            while not waiting_for_a_lock("advisory") and time.monotonic() < deadline:
-                time.sleep(0.05)
-
-    monkeypatch.setattr(memory_admin.MemoryAdmin, "restore", restore_then_let_the_add_wait)
+    outcome = {}
+    restored_one = pausing_after_the_first(monkeypatch, "restore", until=lambda: waiting_for_a_lock("advisory"))
 
     def restore_both() -> None:
-        client = Client()
-        client.force_login(admin_user)
-        outcome["page"] = client.post(reverse("admin:mem0_compat_memory_changelist"),
-                                      {"action": "restore_selected", "_selected_action": ids}, follow=True)
+        outcome["page"] = admin_action(admin_user, "restore_selected", ids)
 
     def add_both() -> None:
         restored_one.wait(timeout=10)
@@ -307,24 +319,11 @@ def test_a_soft_delete_of_two_memories_and_a_batch_update_of_them_at_once_do_not
     ids = sorted(result["id"] for result in added)
     for age, memory_id in enumerate(reversed(ids)):  # the memory that sorts last is the newest
         Memory.objects.filter(pk=memory_id).update(created_at=timezone.now() - timedelta(minutes=age))
-    deleted_one, outcome = threading.Event(), {}
-    soft_delete = memory_admin.MemoryAdmin.soft_delete
-
-    def soft_delete_then_let_the_batch_wait(self, obj) -> None:
-        soft_delete(self, obj)
-        if not deleted_one.is_set():
-            deleted_one.set()
-            deadline = time.monotonic() + 10
-            while not waiting_for_a_lock() and time.monotonic() < deadline:
-                time.sleep(0.05)
-
-    monkeypatch.setattr(memory_admin.MemoryAdmin, "soft_delete", soft_delete_then_let_the_batch_wait)
+    outcome = {}
+    deleted_one = pausing_after_the_first(monkeypatch, "soft_delete", until=waiting_for_a_lock)
 
     def delete_both() -> None:
-        client = Client()
-        client.force_login(admin_user)
-        outcome["page"] = client.post(reverse("admin:mem0_compat_memory_changelist"),
-                                      {"action": "soft_delete_selected", "_selected_action": ids}, follow=True)
+        outcome["page"] = admin_action(admin_user, "soft_delete_selected", ids)
 
     def update_both() -> None:
         deleted_one.wait(timeout=10)
