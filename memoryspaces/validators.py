@@ -131,15 +131,23 @@ class LlmHostRefused(Exception):
     """LLM calls may not go to this host (the message says why)."""
 
 
-def llm_host_refusal(url: str) -> str | None:
+def llm_host_refusal(url: str, *, provider: str | None = None) -> str | None:
     """Why a space's LLM calls may not go to `url` (an `is_llm_base_url`), as far as the URL itself tells: its
     host is an address, or a name of loopback (`localhost`). None when they may, or when only the addresses
-    its name resolves to will tell (`llm_connect_addresses`, where the call connects)."""
+    its name resolves to will tell (`llm_connect_addresses`, where the call connects), unless mem0's `provider`
+    makes the call through a library of its own, which connects past that check (`_CHECKED_WHEN_CONNECTING`)."""
+    host, port = _host_and_port(url)
     try:
-        _allowed_addresses(*_host_and_port(url), resolve=False)
+        allowed = _allowed_addresses(host, port, resolve=False)
     except LlmHostRefused as refused:
         return str(refused)
-    return None
+    if allowed is not None or provider is None or provider in _CHECKED_WHEN_CONNECTING:
+        return None
+    return (f"{provider} calls {host} through its own client library, which resolves the name itself when it "
+            "connects, so its addresses cannot be checked (a name server may answer a public address to a check "
+            "and an internal one to the connection). Name an IP address, have the operator allow the host in "
+            f"LLM_ALLOWED_HOSTS, or call the server's OpenAI-compatible endpoint with the model named without "
+            f"the '{provider}/' prefix")
 
 
 def llm_connect_addresses(host: str, port: int) -> list[str]:
@@ -174,24 +182,6 @@ def _allowed_addresses(host: str, port: int, *, resolve: bool) -> list[str] | No
 # anthropic's libraries) resolve the name themselves when connecting, past any check made before: a name server
 # may answer a public address to the check and 127.0.0.1 to the connection.
 _CHECKED_WHEN_CONNECTING = frozenset({"deepseek", "lmstudio", "minimax", "vllm", "xai"})
-
-
-def _unchecked_name_refusal(provider: str | None, url: str) -> str | None:
-    """Why `provider`'s own client library may not call `url`: its host is a name only the addresses it
-    resolves to tell about (not one LLM_ALLOWED_HOSTS or the operator's endpoint allow as such, nor an address)."""
-    if provider is None or provider in _CHECKED_WHEN_CONNECTING:
-        return None
-    host, port = _host_and_port(url)
-    try:
-        if _allowed_addresses(host, port, resolve=False) is not None:
-            return None
-    except LlmHostRefused:
-        return None  # refused as such (llm_host_refusal)
-    return (f"{provider} calls {host} through its own client library, which resolves the name itself when it "
-            "connects, so its addresses cannot be checked (a name server may answer a public address to a check "
-            "and an internal one to the connection). Name an IP address, have the operator allow the host in "
-            f"LLM_ALLOWED_HOSTS, or call the server's OpenAI-compatible endpoint with the model named without "
-            f"the '{provider}/' prefix")
 
 
 # --- where a model's calls go ----------------------------------------------------------------------------
@@ -264,8 +254,8 @@ def llm_setting_refusal(model: str | None, base_url: str | None) -> str | None:
 
 def llm_model_refusal(model: str | None, base_url: str | None) -> str | None:
     """Why a space's calls for `model` may not go where they would with its `base_url` (else LLM_BASE_URL's):
-    to that URL (`llm_host_refusal`), or to the provider's default (`llm_call_endpoint`); or to a name, when the
-    provider's library connects on its own.
+    to that URL, or to the provider's default (`llm_call_endpoint`), as `llm_host_refusal` tells for the
+    provider.
     None when the space names no model: LLM_MODEL is the operator's."""
     from django.conf import settings
 
@@ -273,7 +263,7 @@ def llm_model_refusal(model: str | None, base_url: str | None) -> str | None:
         return None
     base_url = base_url or settings.LLM_BASE_URL
     endpoint = llm_call_endpoint(model, base_url)
-    refusal = endpoint and (llm_host_refusal(endpoint) or _unchecked_name_refusal(split_provider(model)[0], endpoint))
+    refusal = endpoint and llm_host_refusal(endpoint, provider=split_provider(model)[0])
     if refusal and endpoint != base_url:
         return (f"{model} without a base URL calls its provider's default endpoint {endpoint}; give it an "
                 f"llmBaseUrl. {refusal}")
