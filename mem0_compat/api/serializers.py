@@ -259,18 +259,18 @@ class GetAllIn(MemoryQueryIn):
     top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
 
 
-class V1GetAllQuery(EntityIdsQuery):
-    top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+class PagesQuery(serializers.Serializer):
+    """Page `page` (1 the first) of a listing, `page_size` items a page."""
+
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+
+class V1GetAllQuery(EntityIdsQuery, PagesQuery):
+    top_k = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     categories = CommaSeparatedCategoriesField()
     keywords = TextField(min_length=1, max_length=2000, required=False)
     show_expired = serializers.BooleanField(default=False)
-
-
-class EntitiesQuery(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    page_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
 
 
 class V1ListQuery(V1GetAllQuery):

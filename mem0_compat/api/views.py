@@ -321,13 +321,13 @@ class ResetView(Mem0View):
 
 
 class EntitiesView(Mem0View):
-    @extend_schema(tags=TAG, responses=s.EntitiesOut, operation_id="mem0Entities", parameters=[s.EntitiesQuery],
+    @extend_schema(tags=TAG, responses=s.EntitiesOut, operation_id="mem0Entities", parameters=[s.PagesQuery],
                    summary="Users, agents, apps and runs that have memories in this space",
                    description="All of them on one page (what the mem0 client's reset deletes), unless `page` or "
                                "`page_size` asks for pages.")
     def get(self, request, space_id):
         space = self.get_space()
-        query = self.query(s.EntitiesQuery)
+        query = self.query(s.PagesQuery)
         entities = selectors.entity_list(space=space)
         out = partial(entities_out, space)
         if query.get("page") or query.get("page_size"):
