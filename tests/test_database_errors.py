@@ -21,15 +21,20 @@ def failing_with(sql: str):
     return service
 
 
+def append_failing_with(api, space, monkeypatch, sql: str):
+    """An append of an event, its service running `sql` where it would write."""
+    session = make_session(space)
+    monkeypatch.setattr(services, "event_append_batch", failing_with(sql))
+    return api.post(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/", EVENT, format="json")
+
+
 @pytest.mark.parametrize(("sql", "entry_type"), [
     # program_limit_exceeded (54000): was a 503 "retry in 5 s"
     pytest.param(TSVECTOR_OVER_1_MB, "too_long", id="tsvector-over-1-MB"),
     pytest.param("SELECT 'forty'::integer", "value_error", id="not-an-integer"),  # data exception (22P02): a 500
 ])
 def test_data_the_database_refuses_is_a_422_without_retry_after(api, space, monkeypatch, sql, entry_type):
-    session = make_session(space)
-    monkeypatch.setattr(services, "event_append_batch", failing_with(sql))
-    response = api.post(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/", EVENT, format="json")
+    response = append_failing_with(api, space, monkeypatch, sql)
     assert response.status_code == 422, response.content
     assert "Retry-After" not in response
     [entry] = response.json()["detail"]
@@ -38,10 +43,7 @@ def test_data_the_database_refuses_is_a_422_without_retry_after(api, space, monk
 
 def test_a_statement_the_database_stopped_is_a_503_without_retry_after(api, space, monkeypatch):
     """statement_timeout (57014): the same request may well take as long again, so no retry is promised."""
-    session = make_session(space)
-    monkeypatch.setattr(services, "event_append_batch",
-                        failing_with("SET LOCAL statement_timeout = 1; SELECT pg_sleep(1)"))
-    response = api.post(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/", EVENT, format="json")
+    response = append_failing_with(api, space, monkeypatch, "SET LOCAL statement_timeout = 1; SELECT pg_sleep(1)")
     assert response.status_code == 503, response.content
     assert "Retry-After" not in response
     assert "statement timeout" in response.json()["detail"]
@@ -49,10 +51,8 @@ def test_a_statement_the_database_stopped_is_a_503_without_retry_after(api, spac
 
 def test_a_read_only_database_is_a_503_with_retry_after(api, space, monkeypatch):
     """A standby, as during a failover (25006): it passes. It was a 500."""
-    session = make_session(space)
-    monkeypatch.setattr(services, "event_append_batch",
-                        failing_with("SET LOCAL transaction_read_only = on; CREATE TABLE never_made (id int)"))
-    response = api.post(f"/api/v2/memory/{space.id}/sessions/{session.id}/events/", EVENT, format="json")
+    response = append_failing_with(api, space, monkeypatch,
+                                   "SET LOCAL transaction_read_only = on; CREATE TABLE never_made (id int)")
     assert response.status_code == 503, response.content
     assert response["Retry-After"] == "5"
 
