@@ -80,14 +80,13 @@ def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
                             countdown=DEFER_SECONDS)
     elif isinstance(exc, services.ExecutionRefused):
         return _finished(execution, StrategyExecution.Status.FAILED, error=str(exc))
-    elif fault and fault.status == 422:
-        logger.warning("lifecycle execution %s: %s", execution.pk, exc)
-        return _finished(execution, StrategyExecution.Status.FAILED, error=f"{fault.message}: {exc}")
     elif isinstance(exc, services.ExecutionFailed):
         error = str(exc)
-    elif fault:  # the database unavailable: it passes
+    elif fault:  # the work's data, refused again on a retry (a 422); else the database unavailable: it passes
         logger.warning("lifecycle execution %s: %s", execution.pk, exc)
         error = f"{fault.message}: {exc}"
+        if fault.status == 422:
+            return _finished(execution, StrategyExecution.Status.FAILED, error=error)
     else:  # a bug: still retried, and visible as failed in the end
         logger.exception("lifecycle execution %s failed", execution.pk)
         error = f"{type(exc).__name__}: {exc}"
