@@ -6,10 +6,10 @@ from functools import partial
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from config.api.errors import database_fault
-from config.time_limits import LEFT_RUNNING, recorded, stopped_by_time_limit
+from config.time_limits import LEFT_RUNNING, database_unavailable, recorded, stopped_by_time_limit
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 
@@ -70,12 +70,13 @@ def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
     """Retried with backoff, counting the attempt, up to LIFECYCLE_MAX_RETRIES; then failed. Failed at once
     when the engine refused the work, or the database its data (`database_fault`'s 422s, class 22/54): either
     would refuse it again. An attempt that the time limit stopped after it had recorded progress (an
-    extraction's chunks) is not counted: the next resumes after them, so a long session is extracted over as
-    many attempts as it takes. The database unavailable (its 503s) is retried as a provider outage is; with it
-    still gone, none of this can be recorded, and the execution is left running for the stale takeover."""
+    extraction's chunks) is not counted (nor one whose progress the database, gone, could not tell:
+    `_progressed`): the next resumes after them, so a long session is extracted over as many attempts as it
+    takes. The database unavailable (its 503s) is retried as a provider outage is; with it still gone, none
+    of this can be recorded, and the execution is left running for the stale takeover."""
     fault = database_fault(exc)
     if error := stopped_by_time_limit(exc):
-        if services.execution_progressed(execution):
+        if _progressed(execution):
             return _retried(task, execution, partial(services.execution_defer, execution, reason=error),
                             countdown=DEFER_SECONDS)
     elif isinstance(exc, services.ExecutionRefused):
@@ -95,6 +96,18 @@ def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
                                                  status=StrategyExecution.Status.PENDING, error=error),
                         countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds
     return _finished(execution, StrategyExecution.Status.FAILED, error=error)
+
+
+def _progressed(execution: StrategyExecution) -> bool:
+    """`execution_progressed`; with the database gone, taken as progressed: the attempt is then not counted,
+    as one attempt more costs less than an extraction failed while it was getting on (and the database
+    still gone, nothing can be recorded: `_recorded` leaves the execution running)."""
+    try:
+        return services.execution_progressed(execution)
+    except DatabaseError as exc:
+        if not database_unavailable(exc):
+            raise
+        return True
 
 
 def _finished(execution: StrategyExecution, status: str, **fields) -> str:

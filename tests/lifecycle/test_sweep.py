@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.time_limits import LEFT_RUNNING
 from lifecycle import services, tasks
 from lifecycle.models import StrategyExecution
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
@@ -266,6 +267,36 @@ def test_an_execution_whose_database_is_gone_is_left_to_the_stale_takeover(space
     assert StrategyExecution.objects.get(pk=execution_id).status == "running"
     later = timezone.now() + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS + 1)
     assert services.execution_claim(execution_id=execution_id, now=later) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_extraction_the_time_limit_stops_as_the_database_goes_is_left_to_the_stale_takeover(
+        space, two_chunk_extraction, connection_dropped_after, caplog):
+    """The time limit stops the attempt after a recorded chunk, with the database gone: reading whether the
+    attempt had progressed (which decides if it counts) raised, and the task ended with a traceback."""
+    from contextlib import suppress
+
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import OperationalError
+
+    from mem0_compat import services as mem0_services
+
+    session, execution_id = two_chunk_extraction
+    real_add = mem0_services.memory_add
+    with database_going_away() as go_away:
+        def stopped_on_the_second_chunk(**kwargs):
+            if "vim" in kwargs["messages"][0]["content"]:
+                with suppress(OperationalError):  # the connection lost with the database
+                    go_away()
+                raise SoftTimeLimitExceeded()
+            return real_add(**kwargs)
+
+        with mock.patch.object(mem0_services, "memory_add", stopped_on_the_second_chunk):
+            outcome = tasks.run_execution.apply(args=[str(execution_id)])
+    assert outcome.successful(), outcome.traceback
+    assert outcome.get() == LEFT_RUNNING and f"could not record lifecycle execution {execution_id}" in caplog.text
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.result["extractedThrough"]) == ("running", 0)  # the first chunk kept
 
 
 @pytest.mark.django_db(transaction=True)  # the write is made again on a new connection
