@@ -8,9 +8,11 @@ last guard). Sessions are only ever looked up by primary key from the strategies
 what it picks, not the size of the tables. Each statement handles at most `LIFECYCLE_SWEEP_BATCH` rows and a
 sweep at most `LIFECYCLE_SWEEP_MAX_BATCHES` statements, so its cost is bounded whatever the number of sessions.
 
-Running: `execution_run` claims the row (pending, or running for longer than the stale limit after a worker
-died) in one UPDATE, does the work, and records success or the error. The state is in PostgreSQL; the Celery
-message only says "look at row X", and the sweep re-publishes rows whose message may have been lost. An idle
+Running: `tasks.run_execution` claims the row (pending, or running for longer than the stale limit after a
+worker died) in one UPDATE, does the work, and records success or the error while the row is still that
+claim's (`_as_claimed`: a record made late, after a database outage, never overwrites a later claim). The state
+is in PostgreSQL; the Celery message only says "look at row X", and the sweep re-publishes rows whose message
+may have been lost. An idle
 strategy's session may have had events between its firing and its run: the run checks, under the session's
 row lock, that it is still idle, and otherwise re-arms the strategy (`ExecutionRearmed`), which fires again,
 through the same execution row, once the session is idle.
@@ -27,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -290,35 +292,46 @@ def _deleted_scope(session: Session) -> str | None:
     return "memory space" if row["space__deleted_at"] is not None else None
 
 
+def _as_claimed(execution: StrategyExecution) -> QuerySet[StrategyExecution]:
+    """The row of `execution` while it is still as the attempt's claim left it (`execution_claim`): running,
+    with that claim's started_at, which nothing else writes while it runs (a chunk's progress renews
+    updated_at only). An attempt's end is recorded there alone: recorded late (`config.time_limits.recorded`),
+    it finds no row once the execution was claimed again (taken over once stale, retried) or has ended."""
+    return StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING,
+                                            started_at=execution.started_at)
+
+
 def execution_finish(execution: StrategyExecution, *, status: str, result: dict | None = None,
-                     error: str = "") -> None:
-    """Record the attempt's end. Without a `result` (a failed attempt) the one recorded stays: an extraction's
-    progress, from which its next attempt resumes."""
+                     error: str = "") -> bool:
+    """Record the attempt's end (`_as_claimed`), saying whether it did. Without a `result` (a failed attempt)
+    the one recorded stays: an extraction's progress, from which its next attempt resumes."""
     finished = status in (StrategyExecution.Status.SUCCEEDED, StrategyExecution.Status.FAILED)
     fields = {"result": result} if result is not None else {}
-    StrategyExecution.objects.filter(pk=execution.pk).update(
-        status=status, error=error[:10_000], updated_at=timezone.now(),
-        finished_at=timezone.now() if finished else None, **fields)
+    return bool(_as_claimed(execution).update(status=status, error=error[:10_000], updated_at=timezone.now(),
+                                              finished_at=timezone.now() if finished else None, **fields))
 
 
-def execution_defer(execution: StrategyExecution, *, reason: str = "") -> None:
+def execution_defer(execution: StrategyExecution, *, reason: str = "") -> bool:
     """Back to pending after an ExecutionDeferred, the attempt not counted (the caller publishes it again
-    later; the sweep also re-publishes it once it has been pending for LIFECYCLE_REPUBLISH_AFTER_SECONDS)."""
-    StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
-        status=StrategyExecution.Status.PENDING, attempts=F("attempts") - 1, error=reason,
-        updated_at=timezone.now())
+    later; the sweep also re-publishes it once it has been pending for LIFECYCLE_REPUBLISH_AFTER_SECONDS).
+    Whether it was (`_as_claimed`)."""
+    return bool(_as_claimed(execution).update(status=StrategyExecution.Status.PENDING,
+                                              attempts=F("attempts") - 1, error=reason, updated_at=timezone.now()))
 
 
 @transaction.atomic
-def execution_rearm(execution: StrategyExecution, *, due_at: datetime) -> None:
+def execution_rearm(execution: StrategyExecution, *, due_at: datetime) -> bool:
     """After an ExecutionRearmed: the execution rests as rearmed (its result, an extraction's progress, kept)
     and its idle strategy waits again, unfired, due at `due_at`; the sweep fires it then, or later if the
     session is still active (`_TIME_PASS` postpones it), through this same row (`_CREATE_EXECUTIONS`).
-    Locks the execution row, then the strategy row (a sweep skips neither: the strategy has fired until now)."""
-    if StrategyExecution.objects.filter(pk=execution.pk, status=StrategyExecution.Status.RUNNING).update(
-            status=StrategyExecution.Status.REARMED, updated_at=timezone.now(),
-            error=f"re-armed: the session was active after this fired; due again at {due_at.isoformat()}"):
+    Whether it was (`_as_claimed`). Locks the execution row, then the strategy row (a sweep skips neither: the
+    strategy has fired until now)."""
+    rearmed = _as_claimed(execution).update(
+        status=StrategyExecution.Status.REARMED, updated_at=timezone.now(),
+        error=f"re-armed: the session was active after this fired; due again at {due_at.isoformat()}")
+    if rearmed:
         LifecycleStrategy.objects.filter(pk=execution.strategy_id).update(fired_at=None, due_at=due_at)
+    return bool(rearmed)
 
 
 def execution_progressed(execution: StrategyExecution) -> bool:

@@ -1,7 +1,9 @@
 """Celery tasks of the lifecycle: the periodic sweep (beat), count-trigger checks once a threshold is reached,
-and the execution of one strategy. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
+the execution of one strategy, and the late record of an execution's end that the database, gone a while, did
+not take. Every task is idempotent: the rows in PostgreSQL say what is left to do."""
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 from celery import shared_task
@@ -9,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from config.api.errors import database_fault
-from config.time_limits import LEFT_RUNNING, database_unavailable, recorded, stopped_by_time_limit
+from config.time_limits import LEFT_RUNNING, database_unavailable, recorded, recorded_later, stopped_by_time_limit
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 
@@ -57,10 +59,9 @@ def run_execution(self, execution_id: str) -> str:
     try:
         result = services.execution_perform(execution)
     except services.ExecutionDeferred as exc:
-        return _retried(self, execution, partial(services.execution_defer, execution, reason=str(exc)),
-                        countdown=DEFER_SECONDS)
+        return _retried(self, execution, "defer", countdown=DEFER_SECONDS, reason=str(exc))
     except services.ExecutionRearmed as exc:
-        return _recorded(execution, partial(services.execution_rearm, execution, due_at=exc.due_at), "re-armed")
+        return _recorded(execution, "re-armed", "rearm", due_at=exc.due_at)
     except Exception as exc:
         return _failed(self, execution, exc)
     return _finished(execution, StrategyExecution.Status.SUCCEEDED, result=result)
@@ -73,12 +74,11 @@ def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
     extraction's chunks) is not counted (nor one whose progress the database, gone, could not tell:
     `_progressed`): the next resumes after them, so a long session is extracted over as many attempts as it
     takes. The database unavailable (its 503s) is retried as a provider outage is; with it still gone, none
-    of this can be recorded, and the execution is left running for the stale takeover."""
+    of this can be recorded now: the execution is left running until it is recorded later (`_recorded`)."""
     fault = database_fault(exc)
     if error := stopped_by_time_limit(exc):
         if _progressed(execution):
-            return _retried(task, execution, partial(services.execution_defer, execution, reason=error),
-                            countdown=DEFER_SECONDS)
+            return _retried(task, execution, "defer", countdown=DEFER_SECONDS, reason=error)
     elif isinstance(exc, services.ExecutionRefused):
         return _finished(execution, StrategyExecution.Status.FAILED, error=str(exc))
     elif isinstance(exc, services.ExecutionFailed):
@@ -92,8 +92,7 @@ def _failed(task, execution: StrategyExecution, exc: Exception) -> str:
         logger.exception("lifecycle execution %s failed", execution.pk)
         error = f"{type(exc).__name__}: {exc}"
     if execution.attempts <= settings.LIFECYCLE_MAX_RETRIES:
-        return _retried(task, execution, partial(services.execution_finish, execution,
-                                                 status=StrategyExecution.Status.PENDING, error=error),
+        return _retried(task, execution, "finish", status=StrategyExecution.Status.PENDING, error=error,
                         countdown=min(2 ** execution.attempts, 300))  # backoff: 2, 4, 8, … seconds
     return _finished(execution, StrategyExecution.Status.FAILED, error=error)
 
@@ -111,18 +110,44 @@ def _progressed(execution: StrategyExecution) -> bool:
 
 
 def _finished(execution: StrategyExecution, status: str, **fields) -> str:
-    return _recorded(execution, partial(services.execution_finish, execution, status=status, **fields), status)
+    return _recorded(execution, status, "finish", status=status, **fields)
 
 
-def _retried(task, execution: StrategyExecution, to_pending, *, countdown: int) -> str:
-    """`to_pending` records the execution as pending, then it runs again in `countdown` seconds (with the broker
-    down, the sweep publishes it again later)."""
-    if _recorded(execution, to_pending, "pending") == LEFT_RUNNING:
+def _retried(task, execution: StrategyExecution, end: str, *, countdown: int, **fields) -> str:
+    """`end` (`_recorded`) records the execution as pending, then it runs again in `countdown` seconds (with
+    the broker down, the sweep publishes it again later)."""
+    if _recorded(execution, "pending", end, run_again=True, **fields) == LEFT_RUNNING:
         return LEFT_RUNNING
     raise task.retry(countdown=countdown)
 
 
-def _recorded(execution: StrategyExecution, write, outcome: str) -> str:
-    """`outcome`, once `write` has recorded it (`recorded`); LEFT_RUNNING when the database is gone: the
-    execution stays running, and the sweep publishes it again for the stale takeover."""
-    return outcome if recorded(write, what=f"lifecycle execution {execution.pk}") else LEFT_RUNNING
+def _recorded(execution: StrategyExecution, outcome: str, end: str, *, run_again: bool = False, **fields) -> str:
+    """`outcome`, once the attempt's end is recorded (`recorded`): services.execution_<end> with `fields`.
+    LEFT_RUNNING when the database is gone: the execution stays running until `record_execution_end` records
+    the end later (publishing the execution again when `run_again`), or else the stale takeover."""
+    claim = {"pk": str(execution.pk), "strategy_id": execution.strategy_id, "started_at": execution.started_at}
+    later = record_execution_end.s(claim, end, fields, run_again)
+    return outcome if recorded(_end(execution, end, fields), what=f"lifecycle execution {execution.pk}",
+                               later=later) else LEFT_RUNNING
+
+
+@shared_task(bind=True)
+def record_execution_end(self, claim: dict, end: str, fields: dict, run_again: bool) -> str:
+    """`_recorded`'s record of an attempt's end, which the database, gone then, did not take: written while the
+    execution is still as the attempt's claim left it (`claim`: what the ends read of the claimed execution),
+    then, when `run_again`, the execution published again. Retried while the database is still gone
+    (`recorded_later`)."""
+    execution_id = claim["pk"]
+    if not recorded_later(self, _end(StrategyExecution(**claim), end, fields),
+                          what=f"lifecycle execution {execution_id}"):
+        return "not recorded"
+    if run_again:
+        publish(run_execution, execution_id)
+    return f"{end} recorded"
+
+
+def _end(execution: StrategyExecution, end: str, fields: dict) -> Callable[[], bool]:
+    """The write recording the attempt's end: "finish", "defer" or "rearm" (services.execution_<end>)."""
+    write = {"finish": services.execution_finish, "defer": services.execution_defer,
+             "rearm": services.execution_rearm}[end]
+    return partial(write, execution, **fields)

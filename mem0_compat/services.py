@@ -128,6 +128,17 @@ def add_request_claim(*, request_id, now: datetime | None = None) -> AddRequest 
     return AddRequest.objects.select_related("space").get(pk=request_id) if claimed else None
 
 
+def add_request_finish(*, request: AddRequest, status: str, results: list | None = None, error: str = "") -> bool:
+    """Record how the attempt that claimed `request` (`add_request_claim`, as it returned it) ended: its status
+    (PENDING again for a retry), results or error; and say whether it did. Not when the request is no longer
+    that claim's, as a late record (`config.time_limits.recorded`) may find it: taken over once stale, claimed
+    again by a retry, finished, or purged with its space; a later claim's record stands. A running request's
+    updated_at is its claim's stamp (nothing else writes it until its end), which identifies the claim."""
+    return bool(AddRequest.objects.filter(pk=request.pk, status=AddRequest.Status.RUNNING,
+                                          updated_at=request.updated_at)
+                .update(status=status, results=results, error=error, updated_at=timezone.now()))
+
+
 def memory_add_request(*, space: MemorySpace, data: dict) -> list[dict]:
     """`memory_add` from a validated add request (the API's AddIn), now or in a worker."""
     options = {key: data.get(key) for key in ("metadata", "categories", "immutable", "expiration_date",

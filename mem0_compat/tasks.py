@@ -1,8 +1,11 @@
 """Adds queued with `async_mode`. The request row in PostgreSQL is the truth (PENDING → RUNNING →
-SUCCEEDED/FAILED); the Celery message only says "look at row X", so a lost message loses no work."""
+SUCCEEDED/FAILED); the Celery message only says "look at row X", so a lost message loses no work. An
+attempt's end that the database, gone a while, did not take is recorded later by a task of its own
+(`record_add_request_end`), or else the stale takeover runs the add again."""
 
 import json
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -10,7 +13,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from config.api.errors import RETRYABLE, DomainError, database_fault
-from config.time_limits import LEFT_RUNNING, recorded, stopped_by_time_limit
+from config.time_limits import LEFT_RUNNING, recorded, recorded_later, stopped_by_time_limit
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest
 from memoryspaces.models import MemorySpace
@@ -26,9 +29,11 @@ def add_request_queue(*, space: MemorySpace, data: dict) -> AddRequest:
     return request
 
 
-def publish(request_id) -> None:
+def publish(request_id, *, retries: int = 0) -> None:
+    """`retries`: how many times the add was retried already (a retry published after its end was recorded
+    late), which MAX_RETRIES bounds."""
     try:
-        run_add_request.delay(str(request_id))
+        run_add_request.apply_async([str(request_id)], retries=retries)
     except Exception:  # broker down: the row stays PENDING, and republish_add_requests publishes it later
         logger.warning("could not publish add request %s; it stays PENDING", request_id, exc_info=True)
 
@@ -55,8 +60,8 @@ def _failed(task, request: AddRequest, exc: Exception) -> str:
     """A provider outage, the database unavailable (a lost connection, a standby after a failover, a statement
     it stopped) or the time limit: retried with backoff, up to MAX_RETRIES. What the add's route would answer
     with a 4xx (the request's own data that the database refuses among it), or a bug: FAILED at once (visibly,
-    rather than RUNNING forever). With the database still gone, neither can be recorded: the request is left
-    RUNNING for the stale takeover (`_finish`), which runs it again."""
+    rather than RUNNING forever). With the database still gone, neither can be recorded now: the request is
+    left RUNNING until it is recorded later (`_finish`)."""
     fault = database_fault(exc)
     if fault:  # its message (SQL) is the operator's, in the log; the tenant reads what the add's route answers
         logger.warning("add request %s: %s", request.pk, exc)
@@ -72,7 +77,7 @@ def _failed(task, request: AddRequest, exc: Exception) -> str:
             error = "Internal server error"
         return _finish(request, AddRequest.Status.FAILED, error=error)
     if task.request.retries < MAX_RETRIES:
-        if _finish(request, AddRequest.Status.PENDING, error=error) == LEFT_RUNNING:
+        if _finish(request, AddRequest.Status.PENDING, error=error, retries=task.request.retries + 1) == LEFT_RUNNING:
             return LEFT_RUNNING
         raise task.retry(exc=exc, countdown=2 ** task.request.retries) from exc  # claims it again
     return _finish(request, AddRequest.Status.FAILED, error=error)
@@ -89,11 +94,28 @@ def republish_add_requests() -> int:
     return len(request_ids)
 
 
-def _finish(request: AddRequest, status: str, *, results=None, error: str = "") -> str:
+def _finish(request: AddRequest, status: str, *, results=None, error: str = "", retries: int = 0) -> str:
     """Record the attempt's end (`recorded`: despite the time limit landing there, or the database gone a
-    moment). Returns the task's outcome: the status, lowercase, or LEFT_RUNNING when it could not be recorded.
-    An UPDATE rather than a save: a request whose space was purged meanwhile is gone, with nothing to record."""
-    if not recorded(lambda: AddRequest.objects.filter(pk=request.pk).update(
-            status=status, results=results, error=error, updated_at=timezone.now()), what=f"add request {request.pk}"):
+    moment; with it gone longer, `record_add_request_end` records it later, publishing the retry of a PENDING
+    one, its `retries`-th). Returns the task's outcome: the status, lowercase, or LEFT_RUNNING when it could
+    not be recorded now."""
+    end = {"status": status, "results": results, "error": error}
+    claim = {"pk": str(request.pk), "updated_at": request.updated_at}
+    if not recorded(partial(services.add_request_finish, request=request, **end), what=f"add request {request.pk}",
+                    later=record_add_request_end.s(claim, end, retries)):
         return LEFT_RUNNING
     return status.lower()
+
+
+@shared_task(bind=True)
+def record_add_request_end(self, claim: dict, end: dict, retries: int) -> str:
+    """`_finish`'s record of an attempt's end, which the database, gone then, did not take: written while the
+    request is still as the attempt's claim left it (`claim`: its id and stamp), then for a retry (PENDING)
+    the retry published. Retried while the database is still gone (`recorded_later`)."""
+    request_id = claim["pk"]
+    if not recorded_later(self, partial(services.add_request_finish, request=AddRequest(**claim), **end),
+                          what=f"add request {request_id}"):
+        return "not recorded"
+    if end["status"] == AddRequest.Status.PENDING:
+        publish(request_id, retries=retries)
+    return end["status"].lower()

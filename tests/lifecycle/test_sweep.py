@@ -18,7 +18,13 @@ from mem0_compat.models import Memory
 from memoryspaces.services import space_restore, space_soft_delete
 from sessions_app.models import LifecycleStrategy, Session
 from sessions_app.services import event_append_batch, session_restore, session_soft_delete
-from tests.database_faults import LOSE_THE_CONNECTION, ON_A_STANDBY, database_going_away, fails_once_with
+from tests.database_faults import (
+    LOSE_THE_CONNECTION,
+    ON_A_STANDBY,
+    database_going_away,
+    fails_once_with,
+    kept_unpublished,
+)
 from tests.factories import MemorySpaceFactory, make_session
 
 EVENT = {"body": {"content": "hello there"}, "emitter": {"type": "user", "id": "u"}, "event_type": "message"}
@@ -254,26 +260,30 @@ def test_an_extraction_whose_data_the_database_refuses_fails_at_once(space):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_execution_whose_database_is_gone_is_left_to_the_stale_takeover(space, connection_dropped_after,
-                                                                            settings):
-    """It cannot be recorded while the database is down: the task ends without an error of its own (it crashed
-    on the lost connection), the execution still running, taken over once stale."""
+def test_an_execution_whose_database_and_broker_are_gone_is_left_to_the_stale_takeover(
+        space, connection_dropped_after, settings, caplog):
+    """It cannot be recorded while the database is down, nor its record published for later with the broker
+    down too: the task ends without an error of its own (it crashed on the lost connection), the execution still
+    running, taken over once stale."""
     from mem0_compat import services as mem0_services
 
     execution_id = extraction_fired(space)
-    with database_going_away() as go_away, mock.patch.object(mem0_services, "memory_add", go_away):
+    with database_going_away() as go_away, mock.patch.object(mem0_services, "memory_add", go_away), \
+            mock.patch.object(tasks.record_execution_end, "apply_async", side_effect=ConnectionError()):
         outcome = tasks.run_execution.apply(args=[execution_id])
     assert outcome.successful(), outcome.traceback
+    assert "nor publish its record for later" in caplog.text
     assert StrategyExecution.objects.get(pk=execution_id).status == "running"
     later = timezone.now() + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS + 1)
     assert services.execution_claim(execution_id=execution_id, now=later) is not None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_extraction_the_time_limit_stops_as_the_database_goes_is_left_to_the_stale_takeover(
-        space, two_chunk_extraction, connection_dropped_after, caplog):
+def test_an_extraction_the_time_limit_stops_as_the_database_goes_is_deferred_once_it_is_back(
+        space, two_chunk_extraction, connection_dropped_after, caplog, monkeypatch):
     """The time limit stops the attempt after a recorded chunk, with the database gone: reading whether the
-    attempt had progressed (which decides if it counts) raised, and the task ended with a traceback."""
+    attempt had progressed (which decides if it counts) raised, and the task ended with a traceback. Its
+    deferral (the attempt not counted) is recorded later, and the execution published again."""
     from contextlib import suppress
 
     from celery.exceptions import SoftTimeLimitExceeded
@@ -283,6 +293,8 @@ def test_an_extraction_the_time_limit_stops_as_the_database_goes_is_left_to_the_
 
     session, execution_id = two_chunk_extraction
     real_add = mem0_services.memory_add
+    late, published = (kept_unpublished(monkeypatch, tasks.record_execution_end),
+                       kept_unpublished(monkeypatch, tasks.run_execution))
     with database_going_away() as go_away:
         def stopped_on_the_second_chunk(**kwargs):
             if "vim" in kwargs["messages"][0]["content"]:
@@ -295,8 +307,12 @@ def test_an_extraction_the_time_limit_stops_as_the_database_goes_is_left_to_the_
             outcome = tasks.run_execution.apply(args=[str(execution_id)])
     assert outcome.successful(), outcome.traceback
     assert outcome.get() == LEFT_RUNNING and f"could not record lifecycle execution {execution_id}" in caplog.text
+    assert StrategyExecution.objects.get(pk=execution_id).status == "running"
+    [record] = late
+    assert tasks.record_execution_end.apply(args=record["args"]).get() == "defer recorded"
     execution = StrategyExecution.objects.get(pk=execution_id)
-    assert (execution.status, execution.result["extractedThrough"]) == ("running", 0)  # the first chunk kept
+    assert (execution.status, execution.attempts, execution.result["extractedThrough"]) == ("pending", 0, 0)
+    assert published == [{"args": (str(execution_id),)}]
 
 
 @pytest.mark.django_db(transaction=True)  # the write is made again on a new connection
@@ -595,6 +611,33 @@ def two_chunk_extraction(space, settings):
                                                 fact("My favourite editor is vim")])
     [execution_id] = services.fire_count_triggers(session_id=session.pk)
     return session, execution_id
+
+
+def test_a_late_record_of_an_execution_s_end_counts_its_progress_and_never_ends_a_later_claim(
+        space, two_chunk_extraction, settings, monkeypatch):
+    """An end recorded late (the database gone at the attempt's end) is written while the execution is still as
+    its claim left it, the chunks it recorded since included; it may also arrive after a retry has claimed the
+    execution, or a stale takeover: the later claim's run must not be ended by it."""
+    session, execution_id = two_chunk_extraction
+    published = kept_unpublished(monkeypatch, tasks.run_execution)
+    first = services.execution_claim(execution_id=execution_id)
+    services.execution_perform(first)  # its chunks recorded as it went, each renewing the claim
+    deferred = [{"pk": str(execution_id), "strategy_id": first.strategy_id, "started_at": first.started_at},
+                "defer", {"reason": "Stopped by the time limit"}, True]
+    assert tasks.record_execution_end.apply(args=deferred).get() == "defer recorded"
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts, published) == ("pending", 0, [{"args": (str(execution_id),)}])
+
+    retry = services.execution_claim(execution_id=execution_id)
+    assert tasks.record_execution_end.apply(args=deferred).get() == "not recorded"  # the same record, again
+    later = timezone.now() + timedelta(seconds=settings.LIFECYCLE_STALE_RUNNING_SECONDS + 1)
+    taken_over = services.execution_claim(execution_id=execution_id, now=later)
+    succeeded = [{"pk": str(execution_id), "strategy_id": retry.strategy_id, "started_at": retry.started_at},
+                 "finish", {"status": "succeeded", "result": {"softDeleted": True}}, False]
+    assert tasks.record_execution_end.apply(args=succeeded).get() == "not recorded"
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.started_at, execution.attempts) == ("running", taken_over.started_at, 2)
+    assert len(published) == 1
 
 
 def test_an_extraction_stops_at_the_next_chunk_once_its_space_is_deleted(space, two_chunk_extraction):

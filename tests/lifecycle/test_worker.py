@@ -6,15 +6,19 @@ import os
 import time
 from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.conf import settings
 
+from config.time_limits import LEFT_RUNNING
 from lifecycle import services, tasks
 from lifecycle.models import StrategyExecution
 from mem0_compat.models import Memory
 from sessions_app.models import Session
+from sessions_app.services import event_append_batch
 from tests.conftest import start_celery_worker
+from tests.database_faults import database_going_away, going_away_after
 from tests.factories import MemorySpaceFactory, make_session
 from tests.fakes import FakeOpenAI
 
@@ -172,6 +176,23 @@ def test_a_count_threshold_reached_by_a_patch_fires_without_waiting_for_the_swee
                        format="json")
     assert edited.status_code == 200
     wait_until(lambda: deleted(by_strategy) and deleted(by_edit), timeout=30, what="both soft deletes")
+
+
+def test_an_execution_done_as_the_database_goes_away_is_recorded_once_it_is_back(celery_worker_process, space,
+                                                                                 connection_dropped_after):
+    """Its end could not be recorded: the execution stayed running for LIFECYCLE_STALE_RUNNING_SECONDS (30
+    minutes), then the stale takeover ran it a second time. The worker now records it seconds later."""
+    session = make_session(space, strategies=[{"type": "soft_delete", "trigger": {"eventCount": 1}}])
+    with mock.patch.object(tasks, "publish"):  # this test runs the execution itself
+        event_append_batch(session=session, events=[{**EVENT, "event_type": "message"}])
+    [execution_id] = services.fire_count_triggers(session_id=session.pk)
+    with database_going_away() as go_away, mock.patch.object(
+            services, "execution_perform", going_away_after(services.execution_perform, go_away)):
+        assert tasks.run_execution.apply(args=[str(execution_id)]).get() == LEFT_RUNNING
+    wait_until(lambda: StrategyExecution.objects.get(pk=execution_id).status != "running", what="the late record")
+    execution = StrategyExecution.objects.get(pk=execution_id)
+    assert (execution.status, execution.attempts, execution.result) == ("succeeded", 1, {"softDeleted": True})
+    assert deleted(session)
 
 
 @contextmanager

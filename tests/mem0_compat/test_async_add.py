@@ -11,10 +11,18 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from config.celery import app
+from config.time_limits import LEFT_RUNNING
 from mem0_compat import selectors, services
 from mem0_compat.models import AddRequest, Memory
 from tests.conftest import start_celery_worker
-from tests.database_faults import LOSE_THE_CONNECTION, ON_A_STANDBY, database_going_away, fails_once_with
+from tests.database_faults import (
+    LOSE_THE_CONNECTION,
+    ON_A_STANDBY,
+    database_going_away,
+    fails_once_with,
+    going_away_after,
+    kept_unpublished,
+)
 from tests.factories import MemorySpaceFactory
 from tests.fakes import FakeOpenAI
 
@@ -123,14 +131,15 @@ def test_an_add_stopped_by_the_time_limit_in_a_statement_is_retried(api, space, 
     assert Memory.objects.get(space=space).memory == text
 
 
+def broker_down(*args, **kwargs):
+    raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
 def test_with_the_broker_down_the_api_answers_and_the_request_stays_pending(api, space, caplog, monkeypatch):
     """The request is recorded in PostgreSQL before publishing, so a failed publish loses nothing."""
     from mem0_compat import tasks
 
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(tasks.run_add_request, "delay", broker_down)
+    monkeypatch.setattr(tasks.run_add_request, "apply_async", broker_down)
     event_id = add_async(api, space, "kept for later")
     assert AddRequest.objects.get(pk=event_id).status == "PENDING"
     assert f"could not publish add request {event_id}" in caplog.text
@@ -143,7 +152,7 @@ def test_a_request_whose_publish_failed_is_published_again_and_done(celery_worke
     from mem0_compat import tasks
 
     with monkeypatch.context() as broker:
-        broker.setattr(tasks.run_add_request, "delay", lambda *args: (_ for _ in ()).throw(ConnectionError()))
+        broker.setattr(tasks.run_add_request, "apply_async", broker_down)
         lost = add_async(api, space, "Published late: likes jazz")
     fresh = AddRequest.objects.create(space=space, payload={})  # its message may still be on its way
     AddRequest.objects.filter(pk=lost).update(updated_at=timezone.now() - timedelta(minutes=3))
@@ -263,20 +272,84 @@ def test_an_add_whose_data_the_database_refuses_fails_saying_so(space, monkeypat
     assert len(calls) == 1
 
 
-def test_an_add_whose_database_is_gone_is_left_to_the_stale_takeover(space, monkeypatch, settings,
-                                                                      connection_dropped_after):
-    """The request cannot be marked for a retry while the database is down: the task ends without an error of
-    its own, and the request, still RUNNING, is taken over once stale (it crashed on the lost connection)."""
+def test_an_add_whose_database_and_broker_are_gone_is_left_to_the_stale_takeover(space, monkeypatch, settings,
+                                                                                 connection_dropped_after, caplog):
+    """The request cannot be marked for a retry while the database is down, nor its record published for later
+    with the broker down too: the task ends without an error of its own, and the request, still RUNNING, is
+    taken over once stale (it crashed on the lost connection)."""
     from mem0_compat import tasks
 
     request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    monkeypatch.setattr(tasks.record_add_request_end, "apply_async", broker_down)
     with database_going_away() as go_away:
         monkeypatch.setattr(services, "memory_add_request", go_away)
         outcome = tasks.run_add_request.apply(args=[str(request.pk)])
     assert outcome.successful(), outcome.traceback
+    assert "nor publish its record for later" in caplog.text
     assert AddRequest.objects.get(pk=request.pk).status == "RUNNING"
     later = timezone.now() + timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS + 1)
     assert services.add_request_claim(request_id=request.pk, now=later) is not None
+
+
+def test_an_add_done_as_the_database_goes_away_shows_succeeded_once_it_is_back(celery_worker_process, api, space,
+                                                                              monkeypatch, connection_dropped_after):
+    """Its end could not be recorded: the request showed RUNNING for ADD_REQUEST_STALE_RUNNING_SECONDS (30
+    minutes), then the stale takeover added it a second time. The worker now records it seconds later."""
+    from mem0_compat import tasks
+
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    with database_going_away() as go_away:
+        monkeypatch.setattr(services, "memory_add_request", going_away_after(services.memory_add_request, go_away))
+        assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == LEFT_RUNNING
+    status = wait_for_status(api, space, request.pk, {"SUCCEEDED", "FAILED"})
+    assert status["status"] == "SUCCEEDED", status
+    assert [result["memory"] for result in status["results"]] == ["I deploy on Fridays"]
+    assert Memory.objects.get(space=space).memory == "I deploy on Fridays"
+
+
+def test_an_add_retry_recorded_late_is_published_with_its_count(space, monkeypatch, connection_dropped_after):
+    """The database went away during the add: the late record, retried while the database is still gone,
+    writes PENDING and publishes the retry, counted (MAX_RETRIES bounds the retries across late records)."""
+    from mem0_compat import tasks
+
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    late, retried = (kept_unpublished(monkeypatch, tasks.record_add_request_end),
+                     kept_unpublished(monkeypatch, tasks.run_add_request))
+    with database_going_away() as go_away:
+        monkeypatch.setattr(services, "memory_add_request", go_away)
+        assert tasks.run_add_request.apply(args=[str(request.pk)]).get() == LEFT_RUNNING
+    assert AddRequest.objects.get(pk=request.pk).status == "RUNNING"
+    [record] = late
+    finish, calls = fails_once_with(LOSE_THE_CONNECTION, services.add_request_finish)
+    monkeypatch.setattr(services, "add_request_finish", finish)
+    assert tasks.record_add_request_end.apply(args=record["args"]).get() == "pending"
+    assert len(calls) == 2  # once more after the connection was lost
+    request.refresh_from_db()
+    assert request.status == "PENDING" and "the database does not answer" in request.error
+    assert retried == [{"args": [str(request.pk)], "retries": 1}]
+
+
+def test_a_late_record_changes_nothing_once_the_request_is_claimed_again(space, settings, monkeypatch):
+    """A record published for later may arrive after a stale takeover, or after the retry it published has
+    claimed the request: it must not write the end of an attempt over a later one."""
+    from mem0_compat import tasks
+
+    request = AddRequest.objects.create(space=space, payload=FRIDAYS)
+    first = services.add_request_claim(request_id=request.pk)
+    record = [{"pk": str(request.pk), "updated_at": first.updated_at},
+              {"status": "SUCCEEDED", "results": [], "error": ""}, 0]
+    later = timezone.now() + timedelta(seconds=settings.ADD_REQUEST_STALE_RUNNING_SECONDS + 1)
+    taken_over = services.add_request_claim(request_id=request.pk, now=later)
+    assert tasks.record_add_request_end.apply(args=record).get() == "not recorded"
+    request.refresh_from_db()
+    assert (request.status, request.updated_at, request.results) == ("RUNNING", taken_over.updated_at, None)
+
+    retried = kept_unpublished(monkeypatch, tasks.run_add_request)
+    pending = [record[0], {"status": "PENDING", "results": None, "error": "LLM down"}, 1]
+    assert services.add_request_finish(request=taken_over, status="SUCCEEDED", results=[{"id": "x"}])
+    assert tasks.record_add_request_end.apply(args=pending).get() == "not recorded"
+    request.refresh_from_db()
+    assert (request.status, request.results, retried) == ("SUCCEEDED", [{"id": "x"}], [])
 
 
 def test_the_time_limit_landing_while_the_end_is_recorded_does_not_leave_it_running(space, monkeypatch):
