@@ -38,7 +38,14 @@ from mem0_compat.models import (
     MemoryHistory,
     MemoryInput,
 )
-from mem0_compat.vector_column import embedder_mismatch_now, vector_literal
+from mem0_compat.vector_column import (
+    LOCK_FOR_VECTOR_WRITES,
+    WRITER_RECORD,
+    embedder_mismatch_now,
+    recorded_embedder_mismatch,
+    vector_literal,
+    vector_write_mismatch,
+)
 from memoryspaces.models import MemorySpace
 
 logger = logging.getLogger(__name__)
@@ -48,13 +55,18 @@ def text_hash(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
+def _unavailable(mismatch: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"Long-term memory is unavailable: {mismatch}. Run `manage.py reembed` to re-embed "
+                              "every memory with the configured embedder, or configure the one that made them.")
+
+
 def embed(texts: list[str]):
-    """Vectors from this process's embedder, which must be the one that made the stored vectors."""
+    """Vectors from this process's embedder, which must be the one that made the stored vectors: checked here
+    as `embedder_mismatch_now` (trusted for a minute), enough for a search; what writes the vectors checks
+    again in its transaction (`_vectors_may_be_written`, `_insert_new`)."""
     mismatch = embedder_mismatch_now()
     if mismatch is not None:
-        raise ServiceUnavailable(f"Long-term memory is unavailable: {mismatch}. Run `manage.py reembed` to "
-                                 "re-embed every memory with the configured embedder, or configure the one that "
-                                 "made them.")
+        raise _unavailable(mismatch)
     try:
         return get_embedder().embed(texts)
     except EmbedderUnavailable as exc:
@@ -179,6 +191,14 @@ def _decide(*, extractor: Extractor, space: MemorySpace, messages: list[dict], s
         return extractor.decide(facts, [{"id": str(m.pk), "text": m.memory} for m in existing])
 
 
+def _vectors_may_be_written() -> None:
+    """The 503 of `embed` unless this process's embedder is the column's now, read in the calling transaction
+    (which must write vectors next): a `reembed` that started since the process last checked has passed rows
+    it would not come back to. Locking: the table's ROW EXCLUSIVE (LOCK_FOR_VECTOR_WRITES), before any other."""
+    if (mismatch := vector_write_mismatch()) is not None:
+        raise _unavailable(mismatch)
+
+
 def _with_new(names: list[str], more: list[str]) -> list[str]:
     """`names`, then those of `more` not among them."""
     return list(dict.fromkeys([*names, *more]))
@@ -195,7 +215,10 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
     Locking: rows to update or delete are locked (SELECT … FOR UPDATE, in id order, as every batch takes
     them) before anything is written, and read as they are then, another writer's change committed; then the
     texts to add or update, as `_insert_new` locks them (all at once, in hash order), so that the check for a
-    holder of an UPDATE's text sees an add of it running at once."""
+    holder of an UPDATE's text sees an add of it running at once. Before all of them, when it writes vectors,
+    the table lock of `_vectors_may_be_written`."""
+    if vectors:
+        _vectors_may_be_written()
     in_scope = selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
     changes = [d for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")]
     locked = {str(m.pk): m for m in in_scope.select_for_update()
@@ -296,10 +319,14 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
     the explicit `fields["categories"]`, then the ones `fitting` ({text: names}) gives it. Returns their
     results in input order.
 
-    Locking: before it, in the same round trip and transaction, a transaction-level advisory lock per (space,
-    scope, hash), taken in hash order. Two adds of one text at once (a client retrying an add that timed out)
-    would otherwise both find it absent and both store it (19 times in 40 tries): now the second statement
-    starts once the first add has committed, and its check sees the row."""
+    A 503 (`embed`'s), and nothing written, unless this process's embedder is the column's, read by the
+    statement (as `_vectors_may_be_written` reads it).
+
+    Locking: before it, in the same round trip and transaction, the table's ROW EXCLUSIVE lock of
+    `_vectors_may_be_written`, then a transaction-level advisory lock per (space, scope, hash), taken in hash
+    order. Two adds of one text at once (a client retrying an add that timed out) would otherwise both find it
+    absent and both store it (19 times in 40 tries): now the second statement starts once the first add has
+    committed, and its check sees the row."""
     if not texts:
         return []
     same_scope = "".join(f" AND m.{field} IS NOT DISTINCT FROM %({field})s" for field in ENTITY_FIELDS)
@@ -308,12 +335,15 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
+            {LOCK_FOR_VECTOR_WRITES}
             {_LOCK_TEXTS}
-            WITH incoming AS (
+            WITH record AS ({WRITER_RECORD}
+            ), incoming AS (
                 SELECT DISTINCT ON (hash) memory, hash, embedding, categories, ord
                   FROM unnest(%(texts)s::text[], %(hashes)s::text[], %(vectors)s::text[], %(categories)s::text[])
                        WITH ORDINALITY AS t(memory, hash, embedding, categories, ord)
-                 WHERE NOT EXISTS (SELECT 1 FROM {memories} m WHERE m.space_id = %(space)s
+                 WHERE (SELECT may_write FROM record)
+                   AND NOT EXISTS (SELECT 1 FROM {memories} m WHERE m.space_id = %(space)s
                                       AND m.hash = t.hash AND m.deleted_at IS NULL{same_scope}
                                       AND (m.expiration_date IS NULL OR m.expiration_date >= %(today)s))
                  ORDER BY hash, ord
@@ -338,7 +368,9 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
                 SELECT gen_random_uuid(), %(space)s, id, NULL, memory, 'ADD', %(source)s::uuid, %(metadata)s,
                        now(), now(), false FROM inserted
             )
-            SELECT inserted.id, inserted.memory FROM inserted JOIN incoming USING (hash) ORDER BY incoming.ord""",
+            -- one row at least: the record, whether or not anything was new
+            SELECT record.embedder, inserted.id, inserted.memory
+              FROM record LEFT JOIN (inserted JOIN incoming USING (hash)) ON true ORDER BY incoming.ord""",
             {"texts": texts, "hashes": [text_hash(text) for text in texts],
              "vectors": [vector_literal(vectors[text]) for text in texts], "space": space.pk,
              **{field: scope.get(field) for field in ENTITY_FIELDS},
@@ -348,10 +380,14 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
              "immutable": fields["immutable"],
              "expiration_date": fields["expiration_date"], "stamp": stamp,
              "source": source.id, "store_source": store_source,
-             "messages": Jsonb(source.messages) if store_source else None},
+             "messages": Jsonb(source.messages) if store_source else None, "embedder": settings.EMBEDDER},
         )
-        cursor.nextset()  # from the locks' row to the inserted ones
-        results = [{"id": str(pk), "memory": text, "event": "ADD"} for pk, text in cursor.fetchall()]
+        cursor.nextset()  # from the table lock to the text locks' row
+        cursor.nextset()  # to the inserted ones
+        rows = cursor.fetchall()
+    if (mismatch := recorded_embedder_mismatch(rows[0][0])) is not None:
+        raise _unavailable(mismatch)
+    results = [{"id": str(pk), "memory": text, "event": "ADD"} for _, pk, text in rows if pk is not None]
     source.stored = source.stored or (store_source and bool(results))
     return results
 
@@ -409,18 +445,14 @@ def memory_restore(*, memory: Memory) -> bool:
     return True
 
 
-def memory_embeddings_write(*, memories: list[Memory], vectors) -> set[uuid.UUID]:
-    """For `manage.py reembed`: give each of `memories` (pk, hash) its vector, in one statement, unless its text
-    changed since it was read (its hash differs): an update meanwhile wrote the vector of its new text, which
-    the one of the old text must not replace. Returns the ids written."""
+def memory_embeddings_write(*, memories: list[Memory], vectors) -> None:
+    """For `manage.py reembed`: give each of `memories` its vector, in one statement. No text changes while
+    it runs: the column's record refuses every other write of vectors (`_vectors_may_be_written`)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {Memory._meta.db_table} AS m SET embedding = v.embedding::vector
-                  FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(id, hash, embedding)
-                 WHERE m.id = v.id AND m.hash = v.hash
-             RETURNING m.id""",
-            [[m.pk for m in memories], [m.hash for m in memories], [vector_literal(v) for v in vectors]])
-        return {row[0] for row in cursor.fetchall()}
+                  FROM unnest(%s::uuid[], %s::text[]) AS v(id, embedding) WHERE m.id = v.id""",
+            [[m.pk for m in memories], [vector_literal(v) for v in vectors]])
 
 
 def memory_update(*, space: MemorySpace, memory_id: uuid.UUID, fields: dict) -> Memory:
@@ -453,6 +485,8 @@ def _update_all(*, space: MemorySpace, updates: list[dict]) -> list[Memory]:
     columns = {"updated_at"}.union(*(_UPDATED_COLUMNS[field] for update in updates for field in update
                                     if field in _UPDATED_COLUMNS and (field != "text" or update[field])))
     with transaction.atomic():
+        if "embedding" in columns:
+            _vectors_may_be_written()
         rows = Memory.objects.alive().filter(space=space).select_for_update().defer("search_vector")
         if "embedding" not in columns:
             rows = rows.defer("embedding")

@@ -6,7 +6,7 @@ of the same dimension that no type check would tell apart, and a search would ra
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 TABLE = "mem0_compat_memory"
 HNSW_INDEX = "memory_embedding_hnsw"
@@ -20,6 +20,17 @@ def vector_literal(vector) -> str:
 
 RECHECK_SECONDS = 60  # how long a process trusts that its embedder is the column's
 REEMBEDDING = "re-embedding to "  # the comment's prefix from the start of a `reembed` until it has finished
+
+# Taken by every transaction that writes vectors before it reads the record (WRITER_RECORD, in a later statement
+# of that transaction): ROW EXCLUSIVE conflicts with the SHARE lock under which the record changes (`_comment`),
+# so the record cannot change until the writer has committed, and a writer that comes while it changes waits
+# and then reads the new record. (A write takes this lock anyway; taken first, before any row or advisory lock.)
+LOCK_FOR_VECTOR_WRITES = f"LOCK TABLE {TABLE} IN ROW EXCLUSIVE MODE;"
+# The record as a writer reads it, in SQL: the embedder, and whether the one given as %(embedder)s may write
+# (no record, before migration 0003, is no refusal, as in `embedder_mismatch`).
+WRITER_RECORD = f"""SELECT embedder, coalesce(embedder = %(embedder)s, true) AS may_write
+                      FROM (SELECT col_description(attrelid, attnum) AS embedder FROM pg_attribute
+                             WHERE attrelid = '{TABLE}'::regclass AND attname = 'embedding') AS record"""
 
 
 def _column(conn) -> tuple[int | None, str | None] | None:
@@ -61,9 +72,12 @@ def record_reembedding(name: str, conn=connection) -> None:
 
 
 def _comment(text: str, conn) -> None:
+    """Locking: SHARE on the table, which waits for the transactions writing vectors (LOCK_FOR_VECTOR_WRITES)
+    to commit and holds off new ones until the record is committed: a vector is written under the record it
+    was checked against. (COMMENT alone takes a lock no writer conflicts with.)"""
     literal = "'" + text.replace("'", "''") + "'"  # COMMENT takes no parameters; standard_conforming_strings
-    with conn.cursor() as cursor:
-        cursor.execute(f"COMMENT ON COLUMN {TABLE}.embedding IS {literal}")
+    with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {TABLE} IN SHARE MODE; COMMENT ON COLUMN {TABLE}.embedding IS {literal}")
     _matching.clear()
 
 
@@ -77,6 +91,11 @@ def embedder_mismatch(conn=connection) -> str | None:
         return (f"the embedding column holds {dimensions}-dimensional vectors, but EMBEDDER={settings.EMBEDDER} "
                 f"with EMBEDDING_DIMENSIONS={settings.EMBEDDING_DIMENSIONS} makes "
                 f"{settings.EMBEDDING_DIMENSIONS}-dimensional ones")
+    return recorded_embedder_mismatch(embedder)
+
+
+def recorded_embedder_mismatch(embedder: str | None) -> str | None:
+    """Why this process's embedder may not write or search vectors whose record is `embedder`, or None."""
     if embedder is not None and embedder.startswith(REEMBEDDING):
         return (f"the stored vectors are being re-embedded with EMBEDDER={embedder.removeprefix(REEMBEDDING)}, "
                 "or that `manage.py reembed` was interrupted: run it to the end")
@@ -85,13 +104,25 @@ def embedder_mismatch(conn=connection) -> str | None:
     return None
 
 
+def vector_write_mismatch(conn=connection) -> str | None:
+    """Why this process's embedder may not write vectors now, or None: the record read afresh after
+    LOCK_FOR_VECTOR_WRITES, never an earlier check's, and standing until the calling transaction ends (call it
+    inside one, before its first write: in autocommit the lock would go at once)."""
+    with conn.cursor() as cursor:
+        cursor.execute(f"{LOCK_FOR_VECTOR_WRITES} {WRITER_RECORD}", {"embedder": settings.EMBEDDER})
+        cursor.nextset()  # from the lock to the record
+        return recorded_embedder_mismatch(cursor.fetchone()[0])
+
+
 _matching: dict[tuple, float] = {}  # (EMBEDDER, EMBEDDING_DIMENSIONS) -> until when it is known to match
 
 
 def embedder_mismatch_now() -> str | None:
     """`embedder_mismatch`, trusted for RECHECK_SECONDS once it found none: a request pays one catalog query a
     minute; a mismatch is looked up again every time, so that the process serves again as soon as `reembed`
-    has run."""
+    has run. Enough for a search (a stale match ranks mixed vectors once, and stores nothing) and to refuse a
+    write early; a write also checks in its own transaction (LOCK_FOR_VECTOR_WRITES), since a vector written
+    during a `reembed` that has already passed its row would stay."""
     key = (settings.EMBEDDER, settings.EMBEDDING_DIMENSIONS)
     if time.monotonic() < _matching.get(key, 0.0):
         return None

@@ -3,7 +3,9 @@ from unittest import mock
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
+from config.api.errors import ServiceUnavailable
 from mem0_compat import services
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import Memory
@@ -69,30 +71,56 @@ def test_an_interrupted_reembed_is_never_taken_for_done(api, space, recorded_emb
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_text_changed_while_reembed_embeds_it_gets_the_vector_of_its_new_text(space):
-    """reembed reads a batch, embeds it (slow), then writes the vectors. A memory updated in between (by a
-    server that checked the column less than RECHECK_SECONDS ago, so still writes) must not get the vector
-    of its old text: it is embedded again from its new one. It used to keep the old text's vector."""
-    (added,) = services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}],
-                                   scope={"user_id": "a"}, infer=False)
-    embedder = get_embedder()
+def test_a_server_whose_embedder_matched_a_moment_ago_writes_no_vector_during_a_reembed(space, recorded_embedder,
+                                                                                       settings):
+    """A server trusts a match of its embedder for RECHECK_SECONDS. One that checked just before a reembed
+    began, still configured with the old embedder, used to go on writing its vectors during the run: an add
+    inserted behind the page cursor (a random id), an inferred UPDATE or a PUT of a memory whose page was
+    done, each kept a vector of the old embedder for good. Each write now reads the column's record in its own
+    transaction and is refused (the 503 of a mismatch), and after the run every vector is the new embedder's."""
+    old = settings.EMBEDDER
+    services.memory_add(space=space, messages=[{"role": "user", "content": "I live in Paris"}],
+                        scope={"user_id": "a"})
+    (tea,) = services.memory_add(space=space, messages=[{"role": "user", "content": "Likes tea"}],
+                                 scope={"user_id": "a"}, infer=False)
+    old_embedder = get_embedder()
+    settings.EMBEDDER = "minilm-int8"
+    refused = []
 
-    class UpdatedMeanwhile:
-        calls = 0
+    def write_as_the_old_server():
+        writes = {
+            "add": lambda: services.memory_add(space=space, messages=[{"role": "user", "content": "Drives a bike"}],
+                                               scope={"user_id": "a"}, infer=False),
+            "inferred update": lambda: services.memory_add(
+                space=space, messages=[{"role": "user", "content": "I live in Berlin"}], scope={"user_id": "a"}),
+            "put": lambda: services.memory_update(space=space, memory_id=tea["id"], fields={"text": "Likes coffee"}),
+        }
+        with override_settings(EMBEDDER=old), mock.patch.object(services, "embedder_mismatch_now", return_value=None):
+            for name, write in writes.items():
+                try:
+                    write()
+                except ServiceUnavailable:
+                    refused.append(name)
+
+    class NewEmbedder:  # writes while it embeds the second of two pages: the first one is done
+        batches = 0
 
         def embed(self, texts):
-            vectors = embedder.embed(texts)
-            UpdatedMeanwhile.calls += 1
-            if UpdatedMeanwhile.calls == 1:
-                with mock.patch.object(services, "embedder_mismatch_now", return_value=None):
-                    services.memory_update(space=space, memory_id=added["id"], fields={"text": "Likes coffee"})
-            return vectors
+            NewEmbedder.batches += 1
+            if NewEmbedder.batches == 2:
+                write_as_the_old_server()
+            return new_vectors(texts)
 
-    with mock.patch("mem0_compat.management.commands.reembed.get_embedder", return_value=UpdatedMeanwhile()):
-        call_command("reembed")
-    memory = Memory.objects.get()
-    assert memory.memory == "Likes coffee"
-    assert np.allclose(memory.embedding, embedder.embed(["Likes coffee"])[0], atol=1e-5)
+    def new_vectors(texts):
+        return [-vector for vector in old_embedder.embed(texts)]
+
+    with mock.patch("mem0_compat.management.commands.reembed.get_embedder", return_value=NewEmbedder()):
+        call_command("reembed", "--batch-size", "1")
+    memories = list(Memory.objects.all())
+    for memory in memories:
+        assert np.allclose(memory.embedding, new_vectors([memory.memory])[0], atol=1e-5), memory.memory
+    assert refused == ["add", "inferred update", "put"]
+    assert sorted(memory.memory for memory in memories) == ["Likes tea", "Lives in Paris"]
 
 
 def test_reembed_with_an_embedder_it_cannot_build_says_why_and_changes_nothing(space, recorded_embedder, settings):

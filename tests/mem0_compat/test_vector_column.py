@@ -5,6 +5,7 @@ nothing: memory requests answer 503 and say to run `reembed`, which re-embeds an
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.db import OperationalError, connection
 from django.urls import reverse
 
 from mem0_compat import vector_column
@@ -78,6 +79,29 @@ def test_a_process_trusts_a_match_for_a_while_and_rechecks_a_mismatch_every_time
     with django_assert_num_queries(2):
         assert vector_column.embedder_mismatch_now() is not None
         assert vector_column.embedder_mismatch_now() is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_record_changes_only_once_the_writes_of_vectors_in_flight_have_committed(recorded_embedder):
+    """A write reads the record in its transaction, then writes its vectors: a `reembed` whose record of its
+    start committed in between would page past them (COMMENT takes a lock no writer conflicts with). The record
+    now changes under a lock that the writer's holds off until it commits."""
+    writer = connection.copy()
+    writer.set_autocommit(False)
+    try:
+        assert vector_column.vector_write_mismatch(writer) is None  # a transaction writing vectors, in flight
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '100ms'")  # a refusal instead of a wait: the writer is this thread
+        with pytest.raises(OperationalError, match="lock timeout"):
+            vector_column.record_reembedding("minilm-int8")
+        assert column_embedder() == recorded_embedder
+        writer.commit()
+        vector_column.record_reembedding("minilm-int8")
+    finally:
+        writer.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert column_embedder() == "re-embedding to minilm-int8"
 
 
 def test_system_check_warns_on_migrate_and_check_database(db, settings):

@@ -45,25 +45,25 @@ class Command(BaseCommand):
                               f"(column vector({current}) -> vector({wanted}); stored vectors made by "
                               f"{column_embedder() or 'an unrecorded embedder'}).")
             return
-        record_reembedding(settings.EMBEDDER)  # memory requests answer 503 from now until record_embedder
+        # Memory requests answer 503 from now until record_embedder. It waits for the writes of vectors in
+        # flight to commit, and every later one reads it in its own transaction and writes nothing: no memory
+        # is added or changed behind the page cursor.
+        record_reembedding(settings.EMBEDDER)
         set_dimensions(wanted)  # also rebuilds the HNSW index
         done = 0
         with tqdm(total=total, unit=" memories", disable=not self.stdout.isatty()) as bar:
             last_pk = None
             while True:
-                page = Memory.objects.order_by("pk").only("pk", "memory", "hash")
+                page = Memory.objects.order_by("pk").only("pk", "memory")
                 batch = list((page.filter(pk__gt=last_pk) if last_pk else page)[:batch_size])
                 if not batch:
                     break
-                pending = batch
-                while pending:  # those whose text changed while they were embedded, read and embedded again
-                    try:
-                        vectors = embedder.embed([m.memory for m in pending])
-                    except EmbedderUnavailable as exc:  # the column still says a re-embedding is under way
-                        raise CommandError(f"{exc}: stopped after {done} of {total} memories; memory requests "
-                                           f"answer 503 until a run finishes: run it again") from None
-                    written = memory_embeddings_write(memories=pending, vectors=vectors)
-                    pending = list(page.filter(pk__in=[m.pk for m in pending if m.pk not in written]))
+                try:
+                    vectors = embedder.embed([m.memory for m in batch])
+                except EmbedderUnavailable as exc:  # the column still says a re-embedding is under way
+                    raise CommandError(f"{exc}: stopped after {done} of {total} memories; memory requests "
+                                       f"answer 503 until a run finishes: run it again") from None
+                memory_embeddings_write(memories=batch, vectors=vectors)
                 done += len(batch)
                 last_pk = batch[-1].pk
                 bar.update(len(batch))
