@@ -45,8 +45,11 @@ class Memory(models.Model):
     categories = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     immutable = models.BooleanField(default=False)
     expiration_date = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    # The database's clock, as for the history rows (an add may give created_at instead): web processes'
+    # clocks (of other hosts) may be apart, and a memory added on one and updated on another showed updated_at
+    # before created_at.
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = SoftDeleteQuerySet.as_manager()

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -114,17 +115,16 @@ def memory_add(*, space: MemorySpace, messages: list[dict], scope: dict, infer: 
             with _provider_failure(extractor, "categorization"):
                 chosen = extractor.categorize(texts, custom_categories, [vectors[text] for text in texts])
             fitting = dict(zip(texts, chosen, strict=True))
-    stamp = timestamp or timezone.now()
     fields = {"metadata": metadata, "categories": categories or [], "immutable": immutable,
               "expiration_date": expiration_date}
     source = _Input(space_id=space.pk, messages=messages)
     if all(decision.event == "ADD" for decision in decisions):
         # one statement, atomic by itself: the common case of infer=false pays one round trip and one commit
         return _insert_new(space=space, scope=scope, texts=[d.text for d in decisions], vectors=vectors,
-                           fitting=fitting, fields=fields, stamp=stamp, source=source)
+                           fitting=fitting, fields=fields, timestamp=timestamp, source=source)
     with transaction.atomic():
         return _apply(space=space, decisions=decisions, scope=scope, vectors=vectors, fitting=fitting,
-                      fields=fields, stamp=stamp, source=source)
+                      fields=fields, timestamp=timestamp, source=source)
 
 
 def add_request_claim(*, request_id, now: datetime | None = None) -> AddRequest | None:
@@ -204,7 +204,7 @@ def _with_new(names: list[str], more: list[str]) -> list[str]:
     return list(dict.fromkeys([*names, *more]))
 
 
-def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) -> list[dict]:
+def _apply(*, space, decisions, scope, vectors, fitting, fields, timestamp, source) -> list[dict]:
     """An UPDATE of an immutable memory stores its text as a new memory instead: the fact is not lost, and
     the memory does not change. So does an UPDATE of a memory another writer changed since the decision read
     it (`_changed_since`), and a DELETE of such a memory is dropped: applied to a text they never saw, they
@@ -221,7 +221,7 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
         _vectors_may_be_written()
     in_scope = selectors.memories_of(space=space, filters=selectors.scope_filter(scope))
     changes = [d for d in decisions if d.memory_id and d.event in ("UPDATE", "DELETE")]
-    locked = {str(m.pk): m for m in in_scope.select_for_update()
+    locked = {str(m.pk): m for m in _locked_for_update(in_scope)
               .filter(pk__in={str(d.memory_id) for d in changes}).order_by("pk")}
     # the memories the decisions leave as they are
     left = {pk for d in changes if (pk := str(d.memory_id)) in locked
@@ -237,7 +237,7 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
     kept_apart = [d.text for d in decisions if d.event == "UPDATE" and str(d.memory_id) in left]
     results += _insert_new(space=space, scope=scope,
                            texts=[d.text for d in decisions if d.event == "ADD"] + kept_apart,
-                           vectors=vectors, fitting=fitting, fields=fields, stamp=stamp, source=source)
+                           vectors=vectors, fitting=fitting, fields=fields, timestamp=timestamp, source=source)
     holders = dict(in_scope.filter(hash__in={text_hash(d.text) for d in decisions if d.event == "UPDATE"})
                    .values_list("hash", "pk"))
     for decision in decisions:
@@ -252,6 +252,7 @@ def _apply(*, space, decisions, scope, vectors, fitting, fields, stamp, source) 
         if event == "UPDATE":
             old = memory.memory
             _set_text(memory, decision.text, vectors[decision.text])
+            memory.updated_at = memory.database_now
             _carry_options(memory, fields, fitting.get(decision.text, []))
             memory.save()
             _history(memory, "UPDATE", old, memory.memory, source)
@@ -311,13 +312,15 @@ def _lock_texts(*, space_id, scope: dict, hashes: list[str]) -> None:
             cursor.execute(_LOCK_TEXTS, {"space": space_id, "scope": _scope_key(scope), "hashes": hashes})
 
 
-def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source: _Input) -> list[dict]:
+def _insert_new(*, space, scope, texts, vectors, fitting, fields, timestamp, source: _Input) -> list[dict]:
     """Insert the texts not yet stored in exactly this entity scope (by hash; an id not given must be NULL
     there too, so a run's memory never stands in for its user's own; an expired memory, which nobody sees,
     does not count; repeats within `texts` once), with their ADD history rows (and `source`, when it is not
     stored yet and a row is written), in one statement. Each gets
-    the explicit `fields["categories"]`, then the ones `fitting` ({text: names}) gives it. Returns their
-    results in input order.
+    the explicit `fields["categories"]`, then the ones `fitting` ({text: names}) gives it, and as created_at
+    and updated_at the add's `timestamp`, else the database's clock as its ADD rows get it: the statement's
+    time (Django's Now(), the models' db_default), so an add inside a longer transaction is stamped when it
+    runs. Returns their results in input order.
 
     A 503 (`embed`'s), and nothing written, unless this process's embedder is the column's, read by the
     statement (as `_vectors_may_be_written` reads it).
@@ -355,18 +358,19 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
                        -- a row's categories arrive as a JSON array: text[][] must be rectangular
                        ARRAY(SELECT name FROM jsonb_array_elements_text(categories::jsonb) WITH ORDINALITY
                                                 AS c(name, at) ORDER BY at),
-                       %(immutable)s, %(expiration_date)s, %(stamp)s, %(stamp)s
+                       %(immutable)s, %(expiration_date)s, coalesce(%(timestamp)s::timestamptz, statement_timestamp()),
+                       coalesce(%(timestamp)s::timestamptz, statement_timestamp())
                   FROM incoming ORDER BY ord
              RETURNING id, memory, hash
             ), stored_source AS (
                 INSERT INTO {inputs} (id, space_id, messages, created_at)
-                SELECT %(source)s::uuid, %(space)s, %(messages)s::jsonb, now()
+                SELECT %(source)s::uuid, %(space)s, %(messages)s::jsonb, statement_timestamp()
                  WHERE %(store_source)s::boolean AND EXISTS (SELECT 1 FROM inserted)
             ), logged AS (
                 INSERT INTO {history} (id, space_id, memory_id, old_memory, new_memory, event, source_id, metadata,
                                        created_at, updated_at, is_deleted)
                 SELECT gen_random_uuid(), %(space)s, id, NULL, memory, 'ADD', %(source)s::uuid, %(metadata)s,
-                       now(), now(), false FROM inserted
+                       statement_timestamp(), statement_timestamp(), false FROM inserted
             )
             -- one row at least: the record, whether or not anything was new
             SELECT record.embedder, inserted.id, inserted.memory
@@ -378,7 +382,7 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
              "metadata": Jsonb(fields["metadata"]) if fields["metadata"] is not None else None,
              "categories": [json.dumps(_with_new(fields["categories"], fitting.get(text, []))) for text in texts],
              "immutable": fields["immutable"],
-             "expiration_date": fields["expiration_date"], "stamp": stamp,
+             "expiration_date": fields["expiration_date"], "timestamp": timestamp,
              "source": source.id, "store_source": store_source,
              "messages": Jsonb(source.messages) if store_source else None, "embedder": settings.EMBEDDER},
         )
@@ -394,7 +398,13 @@ def _insert_new(*, space, scope, texts, vectors, fitting, fields, stamp, source:
 
 def _set_text(memory: Memory, text: str, vector) -> None:
     memory.memory, memory.hash, memory.embedding = text, text_hash(text), vector
-    memory.updated_at = timezone.now()
+
+
+def _locked_for_update(memories: QuerySet[Memory]) -> QuerySet[Memory]:
+    """`memories` locked (SELECT … FOR UPDATE), each with `database_now`: the database's clock as it reads
+    them (the statement's time), which stamps their updated_at, as it stamps the history rows written after
+    them, whatever the clock of the web process writing (another host's may be ahead or behind)."""
+    return memories.select_for_update().annotate(database_now=Now())
 
 
 def _history(memory: Memory, event: str, old: str | None, new: str | None, source: _Input) -> MemoryHistory:
@@ -487,7 +497,7 @@ def _update_all(*, space: MemorySpace, updates: list[dict]) -> list[Memory]:
     with transaction.atomic():
         if "embedding" in columns:
             _vectors_may_be_written()
-        rows = Memory.objects.alive().filter(space=space).select_for_update().defer("search_vector")
+        rows = _locked_for_update(Memory.objects.alive().filter(space=space)).defer("search_vector")
         if "embedding" not in columns:
             rows = rows.defer("embedding")
         ids = [uuid.UUID(str(update["memory_id"])) for update in updates]
@@ -508,7 +518,7 @@ def _update_all(*, space: MemorySpace, updates: list[dict]) -> list[Memory]:
                 memory.created_at = update["timestamp"]
             if "expiration_date" in update:
                 memory.expiration_date = update["expiration_date"]
-            memory.updated_at = timezone.now()
+            memory.updated_at = memory.database_now
             changed.append(memory)
             earlier = history.get(memory.pk)
             history[memory.pk] = MemoryHistory(

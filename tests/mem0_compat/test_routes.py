@@ -4,7 +4,7 @@ mem0ai 1.x (`POST /v1/memories/`, `POST /v2/memories/`, `POST /v2/memories/searc
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config.queries import database_now
 from mem0_compat import services
 from mem0_compat.api.views import NEED_ENTITY
 from mem0_compat.extraction import MAX_OFFLINE_FACTS
@@ -849,6 +850,30 @@ def test_a_memorys_history_keeps_its_order_with_the_web_processs_clock_behind_th
     history = api.get(base(space) + f"v1/memories/{memory_id}/history/").json()
     assert [(h["event"], h["new_memory"]) for h in history] == [
         ("ADD", "Likes hiking"), ("UPDATE", "Likes climbing"), ("DELETE", None)]
+
+
+@pytest.mark.django_db(transaction=True)  # each request its own transaction, as served: its own now()
+@pytest.mark.parametrize("update", ["put", "inferred"])
+def test_a_memorys_times_are_the_databases_as_its_historys_whatever_the_web_processs_clock(api, space, update):
+    """created_at and updated_at were stamped by the web process's clock, the history by the database's: a
+    memory added on a host whose clock ran two minutes ahead and updated (a PUT, or an add's inferred UPDATE)
+    on one two minutes behind showed updated_at before created_at, and neither agreed with its history."""
+    before = database_now()
+    with mock.patch("django.utils.timezone.now", return_value=before + timedelta(minutes=2)):
+        memory_id = add(api, space, "I live in Paris", infer=update == "inferred")["results"][0]["id"]
+    with mock.patch("django.utils.timezone.now", return_value=before - timedelta(minutes=2)):
+        if update == "put":
+            answer = api.put(base(space) + f"v1/memories/{memory_id}/", {"text": "Lives in Berlin"},
+                             format="json").json()
+        else:
+            assert add(api, space, "I live in Berlin", infer=True)["results"][0]["event"] == "UPDATE"
+    after = database_now()
+    memory = api.get(base(space) + f"v1/memories/{memory_id}/").json()
+    created_at, updated_at = (datetime.fromisoformat(memory[field]) for field in ("created_at", "updated_at"))
+    added, updated = MemoryHistory.objects.filter(memory_id=memory_id)
+    assert before <= created_at == added.created_at <= updated_at <= updated.created_at <= after
+    if update == "put":  # the PUT answered the times it stored
+        assert (answer["created_at"], answer["updated_at"]) == (memory["created_at"], memory["updated_at"])
 
 
 @pytest.mark.parametrize(("name", "error_type"), [("%00", "nul"), ("bob%00", "nul"), ("x" * 65, "string_too_long")])
