@@ -510,11 +510,17 @@ _SUBJECT_REWRITES = [
     (re.compile(r"^(?:i will|i'll)\s+", re.I), "Will "),
     (re.compile(r"^(?:i would|i'd)\s+", re.I), "Would "),
 ]
+# Words between "I" and its verb: these adverbs (and "myself", "kind of"), and any word of 6 letters or more
+# ending in -ly but not -ply (verbs such as apply, supply, multiply; "simply" and "deeply" are named). Taken for
+# the verb, "I now live" became "Nows live" and "I finally quit" "Finallies quit".
 _ADVERBS = (
     "no longer|always|never|often|sometimes|usually|also|just|still|already|only|really|mostly|mainly|"
-    "currently|generally|normally|typically|rarely|regularly|recently|actually|definitely|absolutely|totally|truly"
+    "currently|generally|normally|typically|rarely|regularly|recently|actually|definitely|absolutely|totally|truly|"
+    "now|even|once|then|ever|soon|fully|simply|deeply|myself|kind of|sort of|kinda|sorta|[a-z]{4,}(?<!p)ly"
 )
-_I_VERB = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)*)([a-z]+)\b", re.IGNORECASE)
+_I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
+_ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
+_I_VERB = re.compile(r"^i\s+([a-z]+)\b(?!')", re.IGNORECASE)
 _UNCHANGED_VERBS = frozenset(
     """was had went met bought got made took saw came left ate drank began found gave knew lost ran said sold
     sent spent told thought wrote won became built felt flew grew heard kept led paid put quit set sat slept
@@ -588,14 +594,21 @@ def _capitalised(text: str) -> str:
 
 
 def rewrite_first_person(sentence: str) -> str:
-    """ "I deploy on Fridays" -> "Deploys on Fridays", "My name is Al" -> "Name is Al"; others unchanged."""
+    """ "I deploy on Fridays" -> "Deploys on Fridays", "My name is Al" -> "Name is Al"; others unchanged.
+    Adverbs after "I" stay in front of what the rest becomes: "I usually don't eat" -> "Usually does not eat"."""
+    adverbs = _I_ADVERBS.match(sentence)
+    if adverbs:
+        rest = f"I {sentence[adverbs.end():]}"
+        rewritten = rewrite_first_person(rest)
+        if rewritten == _capitalised(rest):  # nothing to rewrite after the adverbs either
+            return _capitalised(sentence)
+        return _capitalised(f"{adverbs.group(1).lower()}{rewritten[:1].lower()}{rewritten[1:]}")
     for pattern, replacement in _SUBJECT_REWRITES:
         if pattern.match(sentence):
             return _capitalised(pattern.sub(replacement, sentence, count=1))
     match = _I_VERB.match(sentence)
     if match:
-        adverbs, verb = match.group(1), match.group(2)
-        return _capitalised(f"{adverbs.lower()}{_third_person(verb)}{sentence[match.end() :]}")
+        return _capitalised(f"{_third_person(match.group(1))}{sentence[match.end() :]}")
     return _capitalised(sentence)
 
 
@@ -651,8 +664,8 @@ def _predicate_key(fact: str) -> str | None:
     if not match:
         return None
     words = _words(match.group(1))
-    if _NEGATIONS.intersection(words):
-        return None  # "Does not know what is ..." assigns nothing
+    if _NEGATIONS.intersection(words) or _ONLY_ADVERBS.fullmatch(match.group(1)):
+        return None  # "Does not know what is ...", "Really is tired" (I really am tired) assign nothing
     return " ".join(_stem(word) for word in words)
 
 

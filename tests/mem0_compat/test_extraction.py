@@ -408,6 +408,40 @@ def test_offline_rewrites(text, facts):
 
 
 @pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        # adverbs the fixed list did not name were taken for the verb: "Nows live", "Finallies quit"
+        ("I now live in Kyoto", "Now lives in Kyoto"),
+        ("I even like jazz", "Even likes jazz"),
+        ("I once lived in Oslo", "Once lived in Oslo"),
+        ("I finally quit smoking", "Finally quit smoking"),
+        ("I honestly prefer cats", "Honestly prefers cats"),
+        ("I occasionally smoke cigars", "Occasionally smokes cigars"),
+        ("I kind of like jazz", "Kind of likes jazz"),
+        ("I myself prefer tea", "Myself prefers tea"),
+        # a negation after an adverb is rewritten as one without it ("Usually dons't eat")
+        ("I usually don't eat breakfast", "Usually does not eat breakfast"),
+        ("I really am tired of meetings", "Really is tired of meetings"),
+        # verbs that end in -ly stay verbs
+        ("I fly to Paris often", "Flies to Paris often"),
+        ("I apply for jobs online", "Applies for jobs online"),
+        ("I rely on Vim", "Relies on Vim"),
+        ("I supply parts to Acme", "Supplies parts to Acme"),
+    ],
+)
+def test_offline_rewrites_a_verb_after_any_adverb(text, fact):
+    assert offline_facts(text) == [fact]
+
+
+def test_offline_an_adverb_before_is_names_no_attribute_to_update():
+    tired = memory("Really is tired of meetings")
+
+    decisions = OfflineExtractor().decide(offline_facts("I really am happy with my job"), [tired])
+
+    assert decisions == [Decision("ADD", "Really is happy with my job")]
+
+
+@pytest.mark.parametrize(
     "text",
     ["Hi!", "ok", "thanks", "How are you?", "What is my name?", "Tell me a joke about my cat.", "I see."],
 )
