@@ -314,9 +314,17 @@ class UpdateIn(Mem0Serializer):
 
 
 class BatchUpdateItemIn(Mem0Serializer):
+    openapi_extra = {"anyOf": [{"required": ["text"]}, {"required": ["metadata"]}]}
+
     memory_id = serializers.UUIDField()
     text = TextField(min_length=1, max_length=MEMORY_TEXT_MAX_LENGTH, required=False)
     metadata = JSONObjectField(required=False, allow_null=True, limit=METADATA)
+
+    def validate(self, attrs):
+        # as UpdateIn: an item changing nothing would still be counted, dated and written in history
+        if not attrs.keys() & {"text", "metadata"}:
+            raise serializers.ValidationError("At least one of text or metadata")
+        return attrs
 
 
 class BatchUpdateIn(serializers.Serializer):

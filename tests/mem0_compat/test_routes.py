@@ -227,6 +227,22 @@ def test_batch_update_with_an_immutable_memory_changes_nothing(api, space):
     assert not MemoryHistory.objects.filter(space=space, event="UPDATE").exists()
 
 
+def test_batch_update_of_a_memory_without_text_or_metadata_is_a_422_and_changes_nothing(api, space):
+    """As the update of one memory: an item that changes nothing was "updated", its updated_at moved and an
+    UPDATE history step written from its text to the same text."""
+    edited, untouched = (add(api, space, text)["results"][0]["id"] for text in ("Likes tea", "Owns a bike"))
+    before = Memory.objects.get(pk=untouched).updated_at
+    changes = [{"memory_id": edited, "text": "Likes coffee"}, {"memory_id": untouched}]
+
+    response = api.put(base(space) + "v1/batch/", {"memories": changes}, format="json")
+
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", "memories", 1]]
+    assert (Memory.objects.get(pk=edited).memory, Memory.objects.get(pk=untouched).updated_at) == (
+        "Likes tea", before)
+    assert not MemoryHistory.objects.filter(space=space, event="UPDATE").exists()
+
+
 def test_v2_get_all_and_search_in_the_1x_shapes(api, space):
     add(api, space, "Deploys on Fridays using ArgoCD")
     add(api, space, "Has a cat named Tuna")
