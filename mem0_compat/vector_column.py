@@ -4,6 +4,8 @@ only by `manage.py reembed`. Vectors of two embedders must not meet: `minilm` an
 of the same dimension that no type check would tell apart, and a search would rank one against the other."""
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -144,3 +146,23 @@ def set_dimensions(dimensions: int, conn=connection) -> None:
             f"CREATE INDEX {HNSW_INDEX} ON {TABLE} USING hnsw (embedding vector_cosine_ops) "
             "WITH (m = 16, ef_construction = 64)"
         )
+
+
+# Held by a `reembed` for its whole run (a session-level advisory lock). Two runs at once would each record their
+# own embedder at the end, over vectors that are partly the other's.
+REEMBED_LOCK_KEY = 5_182_771_904_316_850_247
+
+
+@contextmanager
+def reembed_lock(*, waiting: Callable[[], object]) -> Iterator[None]:
+    """Held for a `reembed` run; calls `waiting` first when another run holds it, then waits for that run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REEMBED_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            waiting()
+            cursor.execute("SELECT pg_advisory_lock(%s)", [REEMBED_LOCK_KEY])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [REEMBED_LOCK_KEY])

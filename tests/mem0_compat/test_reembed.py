@@ -1,8 +1,12 @@
+import io
+import threading
+import time
 from unittest import mock
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 
 from config.api.errors import ServiceUnavailable
@@ -121,6 +125,48 @@ def test_a_server_whose_embedder_matched_a_moment_ago_writes_no_vector_during_a_
         assert np.allclose(memory.embedding, new_vectors([memory.memory])[0], atol=1e-5), memory.memory
     assert refused == ["add", "inferred update", "put"]
     assert sorted(memory.memory for memory in memories) == ["Likes tea", "Lives in Paris"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_reembed_waits_for_the_one_running_then_finds_nothing_to_do(space, recorded_embedder, settings):
+    """Two runs at once each recorded their own embedder at the end, over vectors partly the other's (and with
+    the same embedder, the second did all the work again). A second run now waits for the first to finish."""
+    for text in ("Likes tea", "Drives a bike"):
+        services.memory_add(space=space, messages=[{"role": "user", "content": text}], scope={"user_id": "a"},
+                            infer=False)
+    settings.EMBEDDER = "minilm-int8"
+    second_output = io.StringIO()
+
+    def second_run():
+        try:
+            call_command("reembed", "--if-changed", stdout=second_output)
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=second_run)
+
+    class FirstRunsEmbedder:  # the second run starts while the first embeds its first page
+        batches = 0
+
+        def embed(self, texts):
+            FirstRunsEmbedder.batches += 1
+            if FirstRunsEmbedder.batches == 1:
+                second.start()
+                deadline = time.monotonic() + 30
+                while "waiting" not in second_output.getvalue():
+                    assert second.is_alive() and time.monotonic() < deadline, second_output.getvalue()
+                    time.sleep(0.05)
+            return [np.ones(384) for _ in texts]
+
+    with mock.patch("mem0_compat.management.commands.reembed.get_embedder", return_value=FirstRunsEmbedder()):
+        call_command("reembed", "--batch-size", "1", stdout=io.StringIO())
+        second.join(timeout=30)
+    assert second_output.getvalue().splitlines() == [
+        "Another `manage.py reembed` is running on this database: waiting for it to finish.",
+        "The stored vectors are already minilm-int8's: nothing to do."]
+    assert FirstRunsEmbedder.batches == 2
+    assert all(np.allclose(memory.embedding, 1) for memory in Memory.objects.all())
+    assert column_embedder() == "minilm-int8"
 
 
 def test_reembed_with_an_embedder_it_cannot_build_says_why_and_changes_nothing(space, recorded_embedder, settings):

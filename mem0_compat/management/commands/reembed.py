@@ -1,3 +1,5 @@
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -12,6 +14,7 @@ from mem0_compat.vector_column import (
     embedder_mismatch,
     record_embedder,
     record_reembedding,
+    reembed_lock,
     set_dimensions,
 )
 
@@ -31,6 +34,13 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size, dry_run, if_changed, **options):
         if batch_size < 1:  # else no batch is read, and the embedder is recorded for vectors it never made
             raise CommandError(f"--batch-size must be at least 1, not {batch_size}")
+        # One run at a time (a second waits, then with --if-changed finds nothing left to do); a dry run changes
+        # nothing and waits for none.
+        with nullcontext() if dry_run else reembed_lock(waiting=lambda: self.stdout.write(
+                "Another `manage.py reembed` is running on this database: waiting for it to finish.")):
+            self._run(batch_size=batch_size, dry_run=dry_run, if_changed=if_changed)
+
+    def _run(self, *, batch_size, dry_run, if_changed):
         if if_changed and embedder_mismatch() is None:
             self.stdout.write(f"The stored vectors are already {settings.EMBEDDER}'s: nothing to do.")
             return
