@@ -653,5 +653,5 @@ def export_get(*, space: MemorySpace, export_id: uuid.UUID | None, scope: dict |
     if export is None:
         raise NotFound("Export not found")
     return {"id": str(export.pk), "schema": export.schema, "filters": export.filters,
-            "created_at": export.created_at.isoformat(), "count": len(export.result or []),
+            "created_at": export.created_at, "count": len(export.result or []),
             "memories": export.result}

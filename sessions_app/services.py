@@ -335,7 +335,7 @@ def event_update_batch(*, session: Session, edits: list[dict], stale_loc: Callab
             expected: datetime | None = edit.get("created_at")
             if expected is not None and expected != event.created_at:
                 raise InvalidInput.at(stale_loc(index), STALE_EVENT, "stale_version",
-                                      ctx={"currentCreatedAt": event.created_at.isoformat()})
+                                      ctx={"currentCreatedAt": event.created_at})  # written as every time is
             if "body" in edit:
                 new_tokens = count_tokens(edit["body"]["content"])
                 token_delta += new_tokens - event.token_count

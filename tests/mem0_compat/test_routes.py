@@ -998,6 +998,7 @@ def test_seed_002_curl_export_routes_under_v1_memories(api, space):
     got = api.get(base(space) + "v1/memories/export/?user_id=alice")
     assert got.status_code == 200
     assert got.json() == api.post(base(space) + "v1/exports/get/", {"user_id": "alice"}, format="json").json()
+    assert got.json()["created_at"].endswith("Z")  # as every answer writes times (it had +00:00)
     assert api.get(base(space) + "v1/memories/export/?user_id=bob").status_code == 404
 
 

@@ -168,6 +168,17 @@ def test_created_at_is_compared_as_an_instant(api, session):
     assert response.status_code == 200
 
 
+def test_a_stale_edit_names_the_current_version_as_every_answer_writes_times(api, session):
+    """`currentCreatedAt` was written with +00:00 where every answer writes Z: a client comparing it with the
+    createdAt it reads found them different for the same instant."""
+    append(session, "a")
+    current = api.get(events_url(session)).json()["items"][0]["createdAt"]
+    response = api.patch(events_url(session, "0/"), {"body": {"content": "b"}}, format="json",
+                         QUERY_STRING="createdAt=2001-01-01T00:00:00Z")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["ctx"] == {"currentCreatedAt": current} and current.endswith("Z")
+
+
 def test_batch_over_200_is_422_and_writes_nothing(api, session):
     response = api.post(events_url(session, "batch/"),
                         {"events": [{"body": {"content": "x"}, "emitter": USER}] * 201}, format="json")
