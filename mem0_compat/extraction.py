@@ -516,7 +516,7 @@ _SUBJECT_REWRITES = [
 _ADVERBS = (
     "no longer|always|never|often|sometimes|usually|also|just|still|already|only|really|mostly|mainly|"
     "currently|generally|normally|typically|rarely|regularly|recently|actually|definitely|absolutely|totally|truly|"
-    "now|even|once|then|ever|soon|fully|simply|deeply|myself|kind of|sort of|kinda|sorta|[a-z]{4,}(?<!p)ly"
+    "now|nowadays|even|once|then|ever|soon|fully|simply|deeply|myself|kind of|sort of|kinda|sorta|[a-z]{4,}(?<!p)ly"
 )
 _I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
 _ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
@@ -533,6 +533,11 @@ _IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is"}
 _VALUE_PREDICATE = re.compile(
     r"^(lives (?:in|at)|works (?:at|for|as)|is from|is based in|moved to|is called|is named)\s+\S",
     re.IGNORECASE,
+)
+# Words that say when (or that, after all) a value holds, not which attribute it is: "Now lives in Kyoto" and
+# "Is currently based in Toronto" set the attribute of "Lives in Paris" and "Is based in Berlin".
+_TIME_ADVERB = re.compile(
+    r"\b(?:now|currently|still|recently|just|already|actually|finally|presently|nowadays)\s+", re.IGNORECASE
 )
 _COPULA = re.compile(r"^((?:[\w'-]+\s+){0,3}?[\w'-]+)\s+(?:is|are|was|were)\s+\S", re.IGNORECASE)
 
@@ -659,7 +664,9 @@ def _mentions(fact: str, keywords: set[str]) -> bool:
 
 
 def _predicate_key(fact: str) -> str | None:
-    """The single-valued attribute a fact sets: "Name is Alice" -> "name", "Lives in X" -> "liv in"."""
+    """The single-valued attribute a fact sets: "Name is Alice" -> "name", "Lives in X" -> "liv in", "Now lives
+    in X" -> "liv in"."""
+    fact = _TIME_ADVERB.sub("", fact)
     match = _VALUE_PREDICATE.match(fact) or _COPULA.match(fact)
     if not match:
         return None
@@ -694,7 +701,9 @@ class OfflineExtractor:
     3. same single-valued attribute with another value: UPDATE that memory. The attribute is the subject
        before "is/are/was/were" ("Name is Alice" -> "name", "Favourite color is blue" -> "favourite
        color"), or one of "lives in/at", "works at/for/as", "is from", "is based in", "moved to", "is
-       called/named". Verbs like "loves" or "uses" are not single-valued: "Loves pizza" adds to "Loves sushi".
+       called/named". Words of time before it do not change the attribute: "Now lives in Kyoto" and "Currently
+       lives in Kyoto" update "Lives in Paris". Verbs like "loves" or "uses" are not single-valued: "Loves
+       pizza" adds to "Loves sushi".
     4. otherwise ADD (unless it near-duplicates an earlier fact of the same batch).
 
     At most MAX_OFFLINE_FACTS facts an add (more is a 422): deciding compares every fact with every other and

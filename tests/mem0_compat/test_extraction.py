@@ -511,6 +511,37 @@ def test_offline_changed_place_is_update_but_more_likes_are_added():
     ]
 
 
+@pytest.mark.parametrize(
+    ("old", "text", "fact"),
+    [
+        # a word of time before the attribute hid it: the new value was added next to the old one
+        ("Lives in Paris", "I now live in Kyoto", "Now lives in Kyoto"),
+        ("Lives in Paris", "I currently live in Kyoto", "Currently lives in Kyoto"),
+        ("Lives in Paris", "I nowadays live in Kyoto", "Nowadays lives in Kyoto"),
+        ("Lives in Paris", "I actually live in Rome", "Actually lives in Rome"),
+        ("Works at Google", "I still work at Google, in Zurich", "Still works at Google, in Zurich"),
+        ("Moved to Berlin", "I just moved to Lisbon", "Just moved to Lisbon"),
+        ("Is based in Berlin", "I'm currently based in Toronto", "Is currently based in Toronto"),
+    ],
+)
+def test_offline_a_word_of_time_does_not_hide_the_attribute_a_new_value_replaces(old, text, fact):
+    existing = memory(old)
+
+    decisions = OfflineExtractor().decide(offline_facts(text), [existing])
+
+    assert decisions == [Decision("UPDATE", fact, memory_id=existing["id"], old_text=old)]
+
+
+@pytest.mark.parametrize(
+    ("old", "text"),
+    [("Lives in Paris", "I also live in Kyoto"), ("Works at Google", "I sometimes work at a cafe")],
+)
+def test_offline_other_adverbs_before_the_attribute_add_a_value(old, text):
+    decisions = OfflineExtractor().decide(offline_facts(text), [memory(old)])
+
+    assert [decision.event for decision in decisions] == ["ADD"]
+
+
 def test_offline_retraction_deletes_the_matching_memory():
     argo, sushi = memory("Deploys on Fridays using ArgoCD"), memory("Loves sushi")
     extractor = OfflineExtractor()
