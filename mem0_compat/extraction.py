@@ -528,6 +528,9 @@ _UNCHANGED_VERBS = frozenset(
     would""".split()
 )
 _IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is"}
+# A verb in -ed is in the past ("moved", "tried"), but one in -eed only when it is the past of a verb in -ee
+# (agree, free): need, feed, breed, proceed, succeed are present.
+_PAST_IN_EED = ("agreed", "freed", "guaranteed", "decreed", "refereed")
 
 # Facts about a single-valued attribute: a new value replaces the old one (UPDATE) instead of adding to it.
 _VALUE_PREDICATE = re.compile(
@@ -585,13 +588,17 @@ def _third_person(verb: str) -> str:
     lower = verb.lower()
     if lower in _IRREGULAR_PRESENT:
         return _IRREGULAR_PRESENT[lower]
-    if lower in _UNCHANGED_VERBS or lower.endswith("ed"):
+    if lower in _UNCHANGED_VERBS or _is_past_tense(lower):
         return lower
     if lower.endswith(("s", "sh", "ch", "x", "z", "o")):
         return lower + "es"
     if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
         return lower[:-1] + "ies"
     return lower + "s"
+
+
+def _is_past_tense(verb: str) -> bool:
+    return verb.endswith("ed") and (not verb.endswith("eed") or verb.endswith(_PAST_IN_EED))
 
 
 def _capitalised(text: str) -> str:

@@ -433,6 +433,29 @@ def test_offline_rewrites_a_verb_after_any_adverb(text, fact):
     assert offline_facts(text) == [fact]
 
 
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        # a verb in -eed was taken for a past tense and left unconjugated ("Need a new laptop")
+        ("I need a new laptop", "Needs a new laptop"),
+        ("I feed the cat every morning", "Feeds the cat every morning"),
+        ("I breed dogs", "Breeds dogs"),
+        ("I bleed easily", "Bleeds easily"),
+        ("I usually exceed my targets", "Usually exceeds my targets"),
+        ("I proceed carefully", "Proceeds carefully"),
+        ("I succeed at chess", "Succeeds at chess"),
+        ("I speed on highways", "Speeds on highways"),
+        # past tenses stay as they are
+        ("I moved to Berlin", "Moved to Berlin"),
+        ("I agreed to the terms", "Agreed to the terms"),
+        ("I freed the bird", "Freed the bird"),
+        ("I fed the cat", "Fed the cat"),
+    ],
+)
+def test_offline_conjugates_a_present_in_eed_and_leaves_a_past_tense(text, fact):
+    assert offline_facts(text) == [fact]
+
+
 def test_offline_an_adverb_before_is_names_no_attribute_to_update():
     tired = memory("Really is tired of meetings")
 
