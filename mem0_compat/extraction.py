@@ -497,6 +497,21 @@ _INSTRUCTION_WORDS = frozenset(
 )
 _EXCLUDING = re.compile(r"\b(?:ignore|exclude|never|don't|do not|skip)\b", re.IGNORECASE)
 
+# "I" and a negated auxiliary, spelt out or contracted (with the apostrophe or without), as a fact. Spelt-out
+# forms that the other rewrites turn into the same ("I will not" -> "Will not") are not repeated here.
+_NEGATED_AUXILIARIES = {
+    "do not|don't|dont": "Does not",
+    "did not|didn't|didnt": "Did not",
+    "cannot|can not|can't|cant": "Cannot",
+    "won't|wont": "Will not",
+    "haven't|havent": "Has not",
+    "hadn't|hadnt": "Had not",
+    "wasn't|wasnt": "Was not",
+    "wouldn't|wouldnt": "Would not",
+    "couldn't|couldnt": "Could not",
+    "shouldn't|shouldnt": "Should not",
+    "mustn't|mustnt": "Must not",
+}
 # Rewrites of a leading first-person subject into mem0's subjectless third person; the first match wins.
 _SUBJECT_REWRITES = [
     (re.compile(r"^my\s+", re.I), ""),
@@ -504,9 +519,7 @@ _SUBJECT_REWRITES = [
     (re.compile(r"^(?:i am|i'm|im)\s+(?=\w{3,}ing\b)", re.I), ""),  # "I'm looking for" -> "Looking for"
     (re.compile(r"^(?:i am|i'm|im)\s+", re.I), "Is "),
     (re.compile(r"^(?:i have|i've|ive)\s+", re.I), "Has "),
-    (re.compile(r"^i (?:do not|don't|dont)\s+", re.I), "Does not "),
-    (re.compile(r"^i (?:did not|didn't|didnt)\s+", re.I), "Did not "),
-    (re.compile(r"^i (?:cannot|can not|can't|cant)\s+", re.I), "Cannot "),
+    *((re.compile(rf"^i (?:{forms})\s+", re.I), f"{fact} ") for forms, fact in _NEGATED_AUXILIARIES.items()),
     (re.compile(r"^(?:i will|i'll)\s+", re.I), "Will "),
     (re.compile(r"^(?:i would|i'd)\s+", re.I), "Would "),
 ]
@@ -692,7 +705,8 @@ class OfflineExtractor:
     dropped). Leading greetings and filler ("Hi,", "Well,", "Please") are stripped. A leading first-person
     subject is rewritten the way mem0 words facts: "I deploy ..." -> "Deploys ...", "My name is ..." ->
     "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." -> "Has ...",
-    "I don't ..." -> "Does not ..."; any other sentence is kept as written.
+    "I don't ..." -> "Does not ...", "I won't ..." -> "Will not ..." (_NEGATED_AUXILIARIES); any other sentence
+    is kept as written.
 
     Custom instructions, and an add's includes/excludes: only their restrictions are understood. A sentence
     of them saying "only" gives keywords every fact must mention; one saying "ignore", "exclude", "never",

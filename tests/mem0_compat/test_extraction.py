@@ -456,6 +456,29 @@ def test_offline_conjugates_a_present_in_eed_and_leaves_a_past_tense(text, fact)
     assert offline_facts(text) == [fact]
 
 
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        # a negated auxiliary other than don't/didn't/can't was kept as written ("I won't eat meat")
+        ("I won't eat meat", "Will not eat meat"),
+        ("I haven't been to Japan", "Has not been to Japan"),
+        ("I hadn't heard of it", "Had not heard of it"),
+        ("I wasn't at the meeting", "Was not at the meeting"),
+        ("I wouldn't recommend it", "Would not recommend it"),
+        ("I couldn't sleep last night", "Could not sleep last night"),
+        ("I shouldn't eat sugar", "Should not eat sugar"),
+        ("I mustn't forget my pills", "Must not forget my pills"),
+        ("I wont work weekends", "Will not work weekends"),
+        ("I really wasn't happy there", "Really was not happy there"),
+        ("I can’t swim", "Cannot swim"),
+        ("I didn't go", "Did not go"),
+        ("I do not eat pork", "Does not eat pork"),
+    ],
+)
+def test_offline_rewrites_a_negated_auxiliary_after_i(text, fact):
+    assert offline_facts(text) == [fact]
+
+
 def test_offline_an_adverb_before_is_names_no_attribute_to_update():
     tired = memory("Really is tired of meetings")
 
