@@ -537,8 +537,10 @@ _I_VERB = re.compile(r"^i\s+([a-z]+)\b(?!')", re.IGNORECASE)
 _UNCHANGED_VERBS = frozenset(
     """was had went met bought got made took saw came left ate drank began found gave knew lost ran said sold
     sent spent told thought wrote won became built felt flew grew heard kept led paid put quit set sat slept
-    spoke stood taught understood woke drove rode chose broke can could should must might may will
-    would""".split()
+    spoke stood taught understood woke drove rode chose broke did forgot caught brought fought sought fell swam
+    threw wore drew hid bit dug hung lent bent meant dealt shook stole struck swore tore wept froze rang sang
+    sank shot lit forgave withdrew overslept mistook learnt dreamt burnt knelt swept can could should must
+    might may will would ought""".split()
 )
 _IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is"}
 # A verb in -ed is in the past ("moved", "tried"), but one in -eed only when it is the past of a verb in -ee

@@ -479,6 +479,26 @@ def test_offline_rewrites_a_negated_auxiliary_after_i(text, fact):
     assert offline_facts(text) == [fact]
 
 
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        # an irregular past tense the list did not name was conjugated as a present ("Dids my homework")
+        ("I did my homework", "Did my homework"),
+        ("I forgot my password", "Forgot my password"),
+        ("I caught a cold", "Caught a cold"),
+        ("I brought my laptop", "Brought my laptop"),
+        ("I fell off my bike", "Fell off my bike"),
+        ("I swam in the lake", "Swam in the lake"),
+        ("I threw a party", "Threw a party"),
+        ("I wore a suit to the interview", "Wore a suit to the interview"),
+        ("I recently shook hands with the CEO", "Recently shook hands with the CEO"),
+        ("I ought to call my mom", "Ought to call my mom"),
+    ],
+)
+def test_offline_leaves_an_irregular_past_tense_as_it_is(text, fact):
+    assert offline_facts(text) == [fact]
+
+
 def test_offline_an_adverb_before_is_names_no_attribute_to_update():
     tired = memory("Really is tired of meetings")
 
