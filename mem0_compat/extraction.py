@@ -466,7 +466,9 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _WHITESPACE = re.compile(r"\s+")
 _LEADING_FILLER = re.compile(
     r"^(?:(?:hi|hello|hey|there|ok|okay|thanks|thank you|please|well|so|also|and|but|actually|oh|yes|yeah|"
-    r"no|sure|great|cool|anyway|btw)\b[\s,;:!.-]*)+",
+    r"no|sure|great|cool|anyway|btw)\b[\s,;:!.-]*"
+    # words that open a correction or an aside, when a mark follows them ("Wait for me" is kept whole)
+    r"|(?:correction|sorry|wait|oops|hmm+|um+|uh+|by the way|to be honest|in fact|scratch that|fyi)\s*[,;:!.-]+\s*)+",
     re.IGNORECASE,
 )
 _FIRST_PERSON = frozenset(
@@ -704,11 +706,12 @@ class OfflineExtractor:
     Facts: the user's sentences (and the assistant's, in agent scope: is_agent_scope) that are statements about
     the speaker: first person (I, my, we, our, me, ...), not questions ("?" or a question word first), not
     requests ("tell me ...", "let me ..."), with at least one content word (so "ok", "thanks", "I see" are
-    dropped). Leading greetings and filler ("Hi,", "Well,", "Please") are stripped. A leading first-person
-    subject is rewritten the way mem0 words facts: "I deploy ..." -> "Deploys ...", "My name is ..." ->
-    "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." -> "Has ...",
-    "I don't ..." -> "Does not ...", "I won't ..." -> "Will not ..." (_NEGATED_AUXILIARIES); any other sentence
-    is kept as written.
+    dropped). Leading greetings and filler ("Hi,", "Well,", "Please") are stripped, and so are words that open a
+    correction or an aside when a mark follows them ("Correction:", "Oh wait,", "Sorry,", "By the way,"). A
+    leading first-person subject is rewritten the way mem0 words facts: "I deploy ..." -> "Deploys ...", "My
+    name is ..." -> "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." ->
+    "Has ...", "I don't ..." -> "Does not ...", "I won't ..." -> "Will not ..." (_NEGATED_AUXILIARIES); any
+    other sentence is kept as written.
 
     Custom instructions, and an add's includes/excludes: only their restrictions are understood. A sentence
     of them saying "only" gives keywords every fact must mention; one saying "ignore", "exclude", "never",

@@ -599,6 +599,34 @@ def test_offline_a_word_of_time_does_not_hide_the_attribute_a_new_value_replaces
 
 
 @pytest.mark.parametrize(
+    ("old", "text", "fact"),
+    [
+        # the word that opened the correction was kept, and the sentence with it, in the first person
+        ("Name is Alice", "Correction: my name is Bob", "Name is Bob"),
+        ("Works at Acme", "Oh wait, I work at Google now", "Works at Google now"),
+        ("Works at Acme", "Sorry, I work at Google", "Works at Google"),
+        ("Lives in Paris", "Scratch that - I live in Rome", "Lives in Rome"),
+        ("Email is al@example.com", "Oops, my email is bob@example.com", "Email is bob@example.com"),
+    ],
+)
+def test_offline_a_correction_after_an_opening_word_updates_the_value(old, text, fact):
+    existing = memory(old)
+
+    decisions = OfflineExtractor().decide(offline_facts(text), [existing])
+
+    assert decisions == [Decision("UPDATE", fact, memory_id=existing["id"], old_text=old)]
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [("By the way, I have a cat", ["Has a cat"]), ("To be honest, I hate meetings", ["Hates meetings"]),
+     ("Wait for me, I am almost there", ["Wait for me, I am almost there"]), ("Sorry I'm late", ["Sorry I'm late"])],
+)
+def test_offline_an_aside_before_a_statement_is_dropped_only_before_a_mark(text, facts):
+    assert offline_facts(text) == facts
+
+
+@pytest.mark.parametrize(
     ("old", "text"),
     [("Lives in Paris", "I also live in Kyoto"), ("Works at Google", "I sometimes work at a cafe")],
 )
