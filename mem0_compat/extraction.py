@@ -535,6 +535,12 @@ _ADVERBS = (
 )
 _I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
 _ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
+# "I think" and the like before a clause about the speaker: the clause is the fact ("I think I prefer tea" ->
+# "Prefers tea", as mem0's prompts word it), not "Thinks I prefer tea".
+_HEDGE = re.compile(
+    r"^i\s+(?:think|guess|believe|suppose|reckon|feel like)\s+(?:that\s+)?(?=(?:i|i'm|i've|i'd|i'll|my)\s)",
+    re.IGNORECASE,
+)
 _I_VERB = re.compile(r"^i\s+([a-z]+)\b(?!')", re.IGNORECASE)
 _UNCHANGED_VERBS = frozenset(
     """was had went met bought got made took saw came left ate drank began found gave knew lost ran said sold
@@ -625,6 +631,9 @@ def _capitalised(text: str) -> str:
 def rewrite_first_person(sentence: str) -> str:
     """ "I deploy on Fridays" -> "Deploys on Fridays", "My name is Al" -> "Name is Al"; others unchanged.
     Adverbs after "I" stay in front of what the rest becomes: "I usually don't eat" -> "Usually does not eat"."""
+    hedge = _HEDGE.match(sentence)
+    if hedge:
+        return rewrite_first_person(sentence[hedge.end():])
     adverbs = _I_ADVERBS.match(sentence)
     if adverbs:
         rest = f"I {sentence[adverbs.end():]}"
@@ -710,8 +719,8 @@ class OfflineExtractor:
     correction or an aside when a mark follows them ("Correction:", "Oh wait,", "Sorry,", "By the way,"). A
     leading first-person subject is rewritten the way mem0 words facts: "I deploy ..." -> "Deploys ...", "My
     name is ..." -> "Name is ...", "I am ..." -> "Is ...", "I'm looking ..." -> "Looking ...", "I have ..." ->
-    "Has ...", "I don't ..." -> "Does not ...", "I won't ..." -> "Will not ..." (_NEGATED_AUXILIARIES); any
-    other sentence is kept as written.
+    "Has ...", "I don't ..." -> "Does not ...", "I won't ..." -> "Will not ..." (_NEGATED_AUXILIARIES), "I think
+    I like ..." -> "Likes ..."; any other sentence is kept as written.
 
     Custom instructions, and an add's includes/excludes: only their restrictions are understood. A sentence
     of them saying "only" gives keywords every fact must mention; one saying "ignore", "exclude", "never",

@@ -499,6 +499,23 @@ def test_offline_leaves_an_irregular_past_tense_as_it_is(text, fact):
     assert offline_facts(text) == [fact]
 
 
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        # the hedge was taken for the verb and the clause kept in the first person ("Thinks I prefer tea")
+        ("I think I prefer tea", "Prefers tea"),
+        ("I guess I like jazz", "Likes jazz"),
+        ("I feel like I need a break", "Needs a break"),
+        ("I think that I'm allergic to cats", "Is allergic to cats"),
+        ("I believe my flight is on Monday", "Flight is on Monday"),
+        # a clause about something else is the speaker's opinion
+        ("I think Python is great", "Thinks Python is great"),
+    ],
+)
+def test_offline_a_hedge_before_a_clause_about_the_speaker_leaves_the_clause(text, fact):
+    assert offline_facts(text) == [fact]
+
+
 def test_offline_an_adverb_before_is_names_no_attribute_to_update():
     tired = memory("Really is tired of meetings")
 
