@@ -550,7 +550,7 @@ _UNCHANGED_VERBS = frozenset(
     sank shot lit forgave withdrew overslept mistook learnt dreamt burnt knelt swept can could should must
     might may will would ought""".split()
 )
-_IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is"}
+_IRREGULAR_PRESENT = {"have": "has", "do": "does", "go": "goes", "be": "is", "wanna": "wants to", "gotta": "has to"}
 # A verb in -ed is in the past ("moved", "tried"), but one in -eed only when it is the past of a verb in -ee
 # (agree, free): need, feed, breed, proceed, succeed are present.
 _PAST_IN_EED = ("agreed", "freed", "guaranteed", "decreed", "refereed")

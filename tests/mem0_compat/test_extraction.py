@@ -401,6 +401,8 @@ def test_offline_statement_becomes_a_third_person_fact():
         ("I don't eat meat", ["Does not eat meat"]),
         ("I usually go to the gym at 7am", ["Usually goes to the gym at 7am"]),
         ("Yesterday, I met John", ["Yesterday, I met John"]),
+        ("I wanna learn Spanish", ["Wants to learn Spanish"]),  # was "Wannas learn Spanish"
+        ("I really gotta leave early today", ["Really has to leave early today"]),  # was "Really gottas leave"
     ],
 )
 def test_offline_rewrites(text, facts):
