@@ -487,9 +487,8 @@ _STOPWORDS = frozenset(
     yes yeah sure well see agree know guess think understand fine good great cool nice right""".split()
 )
 _NEGATIONS = frozenset("not no never n't don't doesn't didn't won't can't cannot isn't aren't wasn't".split())
-_RETRACTION = re.compile(r"\bno longer\b|\bany ?more\b|^forget\b|^(?:stopped|quit)\b", re.IGNORECASE)
 _RETRACTION_WORDS = _NEGATIONS | frozenset(
-    "longer anymore any more forget that about stopped stop quit".split()
+    "longer anymore any more forget that about stopped stop quit gave given".split()
 )
 _INSTRUCTION_WORDS = frozenset(
     """only extract store save remember record keep capture track fact facts information info detail details
@@ -535,6 +534,11 @@ _ADVERBS = (
 )
 _I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
 _ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
+_RETRACTION = re.compile(
+    rf"\bno longer\b|\bany ?more\b|^forget\b"
+    rf"|^(?:(?:has|had)\s+)?(?:(?:{_ADVERBS})\s+)*(?:stopped|quit|gave up|given up)\b",  # "Has finally quit"
+    re.IGNORECASE,
+)
 # "I think" and the like before a clause about the speaker: the clause is the fact ("I think I prefer tea" ->
 # "Prefers tea", as mem0's prompts word it), not "Thinks I prefer tea".
 _HEDGE = re.compile(
@@ -728,10 +732,11 @@ class OfflineExtractor:
     minus generic ones such as "store", "facts", "user"). Anything else in them is ignored.
 
     Decisions, per fact, in this order (each existing memory is decided at most once):
-    1. retraction ("no longer", "anymore", "forget ...", "stopped ...", "quit ..."): DELETE the existing
-       memory sharing the most content words with it, if they share at least half of the fact's content
-       words; a matched retraction is never added. An unmatched "forget ..." is dropped; another unmatched
-       retraction is added as a fact ("No longer eats meat").
+    1. retraction ("no longer", "anymore", "forget ...", "stopped ...", "quit ...", "gave up ...", the last
+       three after "has" or adverbs too: "Has finally quit ..."): DELETE the existing memory sharing the most
+       content words with it, if they share at least half of the fact's content words; a matched retraction is
+       never added. An unmatched "forget ..." is dropped; another unmatched retraction is added as a fact ("No
+       longer eats meat").
     2. near-duplicate of an existing memory (same normalised text, or content-word Jaccard >= 0.8): NONE.
     3. same single-valued attribute with another value: UPDATE that memory. The attribute is the subject
        before "is/are/was/were" ("Name is Alice" -> "name", "Favourite color is blue" -> "favourite

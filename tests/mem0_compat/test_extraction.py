@@ -667,7 +667,15 @@ def test_offline_retraction_deletes_the_matching_memory():
     assert decisions == [Decision("DELETE", argo["text"], memory_id=argo["id"])]
 
 
-@pytest.mark.parametrize("text", ["I don't like sushi anymore", "Please forget that I love sushi"])
+@pytest.mark.parametrize("text", [
+    "I don't like sushi anymore",
+    "Please forget that I love sushi",
+    # not taken for retractions: "stopped"/"quit" after "has" or an adverb, "gave up"
+    "I've quit eating sushi",
+    "I have stopped eating sushi",
+    "I finally quit sushi",
+    "I gave up sushi",
+])
 def test_offline_other_retractions(text):
     argo, sushi = memory("Deploys on Fridays using ArgoCD"), memory("Loves sushi")
     extractor = OfflineExtractor()
