@@ -487,8 +487,11 @@ _STOPWORDS = frozenset(
     yes yeah sure well see agree know guess think understand fine good great cool nice right""".split()
 )
 _NEGATIONS = frozenset("not no never n't don't doesn't didn't won't can't cannot isn't aren't wasn't".split())
+# Words of a retraction, and of when it happened ("Stopped smoking last year"), which the memory it retracts
+# does not hold.
 _RETRACTION_WORDS = _NEGATIONS | frozenset(
-    "longer anymore any more forget that about stopped stop quit gave given".split()
+    """longer anymore any more forget that about stopped stop quit gave given ago last yesterday recently
+    finally week weeks month months year years""".split()
 )
 _INSTRUCTION_WORDS = frozenset(
     """only extract store save remember record keep capture track fact facts information info detail details
@@ -734,9 +737,9 @@ class OfflineExtractor:
     Decisions, per fact, in this order (each existing memory is decided at most once):
     1. retraction ("no longer", "anymore", "forget ...", "stopped ...", "quit ...", "gave up ...", the last
        three after "has" or adverbs too: "Has finally quit ..."): DELETE the existing memory sharing the most
-       content words with it, if they share at least half of the fact's content words; a matched retraction is
-       never added. An unmatched "forget ..." is dropped; another unmatched retraction is added as a fact ("No
-       longer eats meat").
+       content words with it, if they share at least half of the fact's content words (not counting those of
+       when it happened: "last year"); a matched retraction is never added. An unmatched "forget ..." is
+       dropped; another unmatched retraction is added as a fact ("No longer eats meat").
     2. near-duplicate of an existing memory (same normalised text, or content-word Jaccard >= 0.8): NONE.
     3. same single-valued attribute with another value: UPDATE that memory. The attribute is the subject
        before "is/are/was/were" ("Name is Alice" -> "name", "Favourite color is blue" -> "favourite

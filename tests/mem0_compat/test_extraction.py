@@ -675,6 +675,9 @@ def test_offline_retraction_deletes_the_matching_memory():
     "I have stopped eating sushi",
     "I finally quit sushi",
     "I gave up sushi",
+    # a retraction whose time ("last year") outweighed what it retracts
+    "I stopped eating sushi last year",
+    "I quit sushi two months ago",
 ])
 def test_offline_other_retractions(text):
     argo, sushi = memory("Deploys on Fridays using ArgoCD"), memory("Loves sushi")
