@@ -539,7 +539,8 @@ _I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
 _ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
 _RETRACTION = re.compile(
     rf"\bno longer\b|\bany ?more\b|^forget\b"
-    rf"|^(?:(?:has|had)\s+)?(?:(?:{_ADVERBS})\s+)*(?:stopped|quit|gave up|given up)\b",  # "Has finally quit"
+    # "Has finally quit"; "Nearly quit" did not
+    rf"|^(?:(?:has|had)\s+)?(?:(?!almost|nearly)(?:{_ADVERBS})\s+)*(?:stopped|quit|gave up|given up)\b",
     re.IGNORECASE,
 )
 # "I think" and the like before a clause about the speaker: the clause is the fact ("I think I prefer tea" ->

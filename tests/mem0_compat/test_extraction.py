@@ -688,6 +688,14 @@ def test_offline_other_retractions(text):
     assert decisions == [Decision("DELETE", "Loves sushi", memory_id=sushi["id"])]
 
 
+def test_offline_nearly_quitting_retracts_nothing():
+    job = memory("Loves my job")
+
+    decisions = OfflineExtractor().decide(offline_facts("I nearly quit my job"), [job])
+
+    assert decisions == [Decision("ADD", "Nearly quit my job")]
+
+
 def test_offline_unmatched_forget_is_dropped():
     assert OfflineExtractor().decide(offline_facts("Forget that I own a boat"), [memory("Loves sushi")]) == []
 
