@@ -529,13 +529,15 @@ _SUBJECT_REWRITES = [
 ]
 # Words between "I" and its verb: these adverbs (and "myself", "kind of"), and any word of 6 letters or more
 # ending in -ly but not -ply (verbs such as apply, supply, multiply; "simply" and "deeply" are named). Taken for
-# the verb, "I now live" became "Nows live" and "I finally quit" "Finallies quit".
+# the verb, "I now live" became "Nows live" and "I finally quit" "Finallies quit". Commas may part them ("I really,
+# really love"), not the last one from the verb.
 _ADVERBS = (
     "no longer|always|never|often|sometimes|usually|also|just|still|already|only|really|mostly|mainly|"
     "currently|generally|normally|typically|rarely|regularly|recently|actually|definitely|absolutely|totally|truly|"
-    "now|nowadays|even|once|then|ever|soon|fully|simply|deeply|myself|kind of|sort of|kinda|sorta|[a-z]{4,}(?<!p)ly"
+    "now|nowadays|even|once|then|ever|soon|fully|simply|deeply|myself|kind of|sort of|kinda|sorta|[a-z]{4,}(?<!p)ly|"
+    "almost|rather|seldom|maybe|later|first|somehow|too|either"
 )
-_I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})\s+)+)", re.IGNORECASE)
+_I_ADVERBS = re.compile(rf"^i\s+((?:(?:{_ADVERBS})(?:,\s*|\s+))*(?:{_ADVERBS})\s+)", re.IGNORECASE)
 _ONLY_ADVERBS = re.compile(rf"(?:(?:{_ADVERBS})\s*)+", re.IGNORECASE)
 _RETRACTION = re.compile(
     rf"\bno longer\b|\bany ?more\b|^forget\b"
@@ -549,7 +551,7 @@ _HEDGE = re.compile(
     r"^i\s+(?:think|guess|believe|suppose|reckon|feel like)\s+(?:that\s+)?(?=(?:i|i'm|i've|i'd|i'll|my)\s)",
     re.IGNORECASE,
 )
-_I_VERB = re.compile(r"^i\s+([a-z]+)\b(?!')", re.IGNORECASE)
+_I_VERB = re.compile(r"^i\s+([a-z]+)\b(?![',])", re.IGNORECASE)  # a word before a comma is no verb: "I still, ..."
 _UNCHANGED_VERBS = frozenset(
     """was had went met bought got made took saw came left ate drank began found gave knew lost ran said sold
     sent spent told thought wrote won became built felt flew grew heard kept led paid put quit set sat slept

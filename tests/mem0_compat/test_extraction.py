@@ -424,6 +424,17 @@ def test_offline_rewrites(text, facts):
         # a negation after an adverb is rewritten as one without it ("Usually dons't eat")
         ("I usually don't eat breakfast", "Usually does not eat breakfast"),
         ("I really am tired of meetings", "Really is tired of meetings"),
+        ("I almost always forget birthdays", "Almost always forgets birthdays"),
+        ("I rather like jazz", "Rather likes jazz"),
+        ("I seldom drink", "Seldom drinks"),
+        ("I maybe want kids", "Maybe wants kids"),
+        ("I first met my wife in 2010", "First met my wife in 2010"),
+        ("I somehow lost my keys", "Somehow lost my keys"),
+        ("I too love pizza", "Too loves pizza"),
+        # adverbs parted by a comma ("Reallies, really love pizza"); a word before a comma is no verb
+        ("I really, really love pizza", "Really, really loves pizza"),
+        ("I still, after all these years, love her", "I still, after all these years, love her"),
+        ("I sometimes, but rarely, smoke", "I sometimes, but rarely, smoke"),
         # verbs that end in -ly stay verbs
         ("I fly to Paris often", "Flies to Paris often"),
         ("I apply for jobs online", "Applies for jobs online"),
