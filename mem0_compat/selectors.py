@@ -33,8 +33,12 @@ def memories_of(*, space: MemorySpace, filters: Q | None = None, show_expired: b
     if filters is not None:
         wanted &= filters
     if not show_expired:
-        wanted &= Q(expiration_date__isnull=True) | Q(expiration_date__gte=timezone.localdate())
+        wanted &= _unexpired()
     return Memory.objects.alive().filter(wanted)
+
+
+def _unexpired() -> Q:
+    return Q(expiration_date__isnull=True) | Q(expiration_date__gte=timezone.localdate())
 
 
 # The columns no answer shows: the vector and the tsvector are for searching. Left unread, a page of 100
@@ -402,10 +406,12 @@ ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": 
 def entity_list(*, space: MemorySpace) -> QuerySet:
     """Every user/agent/app/run id with live memories in the space, as dicts of `type`, `name`,
     `total_memories` and the first/last times (`created_at`, `updated_at`): users first, then agents, apps and
-    runs, each by name. One statement, so that a page of it is a page in SQL."""
+    runs, each by name. One statement, so that a page of it is a page in SQL. `total_memories` counts those a
+    listing shows, not the expired; an entity holding only expired ones is still listed (with 0), because
+    the mem0 client's `reset()` deletes the entities it finds here, and would leave those behind."""
     legs = [Memory.objects.alive().filter(space=space, **{f"{field}__isnull": False})
             .values(name=F(field))
-            .annotate(rank=Value(rank), type=Value(entity_type), total_memories=Count("pk"),
+            .annotate(rank=Value(rank), type=Value(entity_type), total_memories=Count("pk", filter=_unexpired()),
                       created_at=Min("created_at"), updated_at=Max("updated_at"))
             for rank, (entity_type, field) in enumerate(ENTITY_TYPES.items())]
     return legs[0].union(*legs[1:], all=True).order_by("rank", "name")

@@ -3,7 +3,7 @@ contract lists, unchanged, pointed at one memory space. No LLM is configured, so
 offline extractor."""
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from mem0 import AsyncMemoryClient, MemoryClient
@@ -179,6 +179,21 @@ def test_entities_listing_deletion_and_reset(client):
     assert client.get_all(filters={"user_id": "alice"})["count"] == 1
     client.reset()
     assert client.get_all(filters={"user_id": "alice"})["count"] == 0
+
+
+def test_entity_counts_leave_out_expired_memories_as_listings_do_and_reset_still_takes_them(client, space):
+    """`total_memories` counted expired memories, which no listing or search shows: alice had 2 there and 1 in
+    get_all."""
+    add_verbatim(client, "Likes tea", user_id="alice")
+    add_verbatim(client, "Is in Rome this week", user_id="alice")
+    add_verbatim(client, "Visits in May", user_id="carol")
+    yesterday = date.today() - timedelta(days=1)
+    Memory.objects.filter(memory__in=["Is in Rome this week", "Visits in May"]).update(expiration_date=yesterday)
+    counts = {e["name"]: e["total_memories"] for e in client.users()["results"]}
+    assert counts == {"alice": client.get_all(filters={"user_id": "alice"})["count"], "carol": 0} == {
+        "alice": 1, "carol": 0}
+    client.reset()
+    assert Memory.objects.alive().filter(space=space).count() == 0
 
 
 def test_reset_deletes_every_entity_even_when_a_memory_belongs_to_two(client, space):
