@@ -7,6 +7,7 @@
 Ctrl-C (or SIGTERM) stops the processes, then the embedded services this run started.
 """
 
+import fcntl
 import os
 import signal
 import socket
@@ -33,6 +34,24 @@ def _refuse_a_port_in_use(port: int) -> None:
             raise SystemExit(f"Port {port} on 127.0.0.1 is in use: set PORT to a free port.") from None
 
 
+def _refuse_a_second_run(data_dir: Path):
+    """Else a second `make run` on the same DATA_DIR (on another PORT) starts its own worker and beat beside the
+    first's, sharing its embedded services and beat's schedule file, and loses its database and Redis when the
+    first one, which started them, stops. Returns the locked file, to close once everything has stopped."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "run.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        raise SystemExit(f"`make run` is already running on {data_dir} (pid {lock.read().strip()}): stop it first, "
+                         f"or give this one a DATA_DIR of its own.") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def main() -> int:
     from config.embedded import EmbeddedPostgres, EmbeddedRedis
     from config.env import env_int
@@ -46,8 +65,9 @@ def main() -> int:
     env["PORT"] = str(port)
     for variable in ("WEB_CONCURRENCY", "WEB_THREADS", "CELERY_CONCURRENCY"):
         env_int(variable, 1)
+    data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data")).resolve()
+    run_lock = _refuse_a_second_run(data_dir)
     _refuse_a_port_in_use(port)
-    data_dir = Path(env.get("DATA_DIR", BASE_DIR / ".data"))
     ours = []  # embedded services this run started, to stop at the end (another run's are not ours)
     for variable, service, label in (("DATABASE_URL", EmbeddedPostgres(data_dir), "PostgreSQL + pgvector"),
                                      ("REDIS_URL", EmbeddedRedis(data_dir), "Redis")):
@@ -88,6 +108,7 @@ def main() -> int:
             service.stop()
         if ours:
             print("Embedded services stopped.", flush=True)
+        run_lock.close()  # only now may another run start on this DATA_DIR
 
 
 if __name__ == "__main__":

@@ -256,6 +256,37 @@ def test_make_run_on_a_port_in_use_says_so_in_a_line_and_starts_nothing(db):
     assert "Serving on" not in result.stdout
 
 
+@pytest.mark.django_db(transaction=True)  # what the run's `bootstrap` commits is flushed after the test
+def test_a_second_make_run_on_the_same_data_dir_says_so_in_a_line_and_starts_nothing(tmp_path, settings):
+    """It started its own worker and beat beside the first run's (on another PORT), and lost its database and
+    Redis when the first one, which had started them, stopped."""
+    env = service_environment(DATA_DIR=str(tmp_path), WEB_CONCURRENCY="1", CELERY_CONCURRENCY="1",
+                              CELERY_QUEUE=f"{settings.CELERY_TASK_DEFAULT_QUEUE}-run")  # not this run's tasks
+    first_port, second = free_port(), None
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen([sys.executable, "-m", "config.run"], cwd=ROOT, env={**env, "PORT": str(first_port)},
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not _answers_health(first_port):
+            assert time.monotonic() < deadline and first.poll() is None, (tmp_path / "first.log").read_text()
+            time.sleep(0.2)
+        second = subprocess.Popen([sys.executable, "-m", "config.run"], cwd=ROOT,
+                                  env={**env, "PORT": str(free_port())}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert err.strip() == (f"`make run` is already running on {tmp_path.resolve()} (pid {first.pid}): stop it "
+                               f"first, or give this one a DATA_DIR of its own.")
+        assert "Serving on" not in out
+        assert _answers_health(first_port)
+    finally:
+        for process in (second, first):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+
+
 def test_without_secret_key_each_data_dir_gets_a_random_one_of_its_own(db, tmp_path):
     """With SECRET_KEY unset (`make run`, and docker-compose.yml unless the operator sets it) every process used
     one published string (compose: `change-me`), which signs the admin's sessions and messages; `check --deploy`
