@@ -287,6 +287,27 @@ def test_a_second_make_run_on_the_same_data_dir_says_so_in_a_line_and_starts_not
                 process.wait(timeout=60)
 
 
+def test_a_test_run_leaves_the_rest_of_its_redis_alone(settings):
+    """`make test` with REDIS_URL at a Redis that serves others (the machine's, a deployment's): the rate-limit
+    tests emptied the whole database of the rate-limit counters (cache.clear(): FLUSHDB of database 1), whoever
+    kept keys there."""
+    import redis
+
+    theirs = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    key = f"not-the-tests-{os.getpid()}"
+    theirs.set(key, "kept", ex=600)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "rate_limit or never_pass_the_limit",
+             "tests/test_hostile_input.py", "tests/test_openapi_conformance.py"],
+            cwd=ROOT, env=service_environment(DJANGO_SETTINGS_MODULE="config.settings_test"), capture_output=True,
+            text=True, timeout=240)
+        assert result.returncode == 0 and result.stdout.splitlines()[-1].startswith("5 passed"), result.stdout[-3000:]
+        assert theirs.get(key) == b"kept"
+    finally:
+        theirs.delete(key)
+
+
 def test_without_secret_key_each_data_dir_gets_a_random_one_of_its_own(db, tmp_path):
     """With SECRET_KEY unset (`make run`, and docker-compose.yml unless the operator sets it) every process used
     one published string (compose: `change-me`), which signs the admin's sessions and messages; `check --deploy`

@@ -67,12 +67,9 @@ def test_a_stale_event_version_answers_the_documented_422(api, space, session):
 
 
 def test_the_rate_limit_answers_the_documented_429(api, space, monkeypatch):
-    from django.core.cache import cache
-
     from memoryspaces.throttling import ApiKeyRateThrottle
 
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/minute"})
-    cache.clear()
     url = SPACE.format(space_id=space.id) + "v1/ping/"
     assert api.get(url).status_code == 200
     response = api.get(url)
