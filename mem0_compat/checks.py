@@ -1,9 +1,12 @@
 """System checks of the long-term memory, run by `migrate` (so by `make run` and the compose file before the
-web processes start) and by `manage.py check --database default`."""
+web processes start) and by `manage.py check --database default`; the embedder's settings by every command."""
 
+from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
+from mem0_compat.embeddings import check_embedder_setting
 from mem0_compat.vector_column import embedder_mismatch
 
 # `hnsw.iterative_scan` (settings.py), which lets a filtered HNSW scan go on until it has enough rows, came in
@@ -63,3 +66,17 @@ def embedder_made_the_stored_vectors(app_configs, databases=None, **kwargs):
                     hint="Run `manage.py reembed` to re-embed every memory with the configured embedder, or "
                          "configure the one that made them.",
                     id="mem0_compat.W001")]
+
+
+@register()
+def embedder_can_be_made(app_configs, **kwargs):
+    """An embedder the settings cannot make (an unknown provider, its library not installed, its key missing,
+    dimensions it does not make) stops `migrate` with the reason: the service started, and every memory request
+    of a database recording that embedder was a 500."""
+    try:
+        check_embedder_setting(settings.EMBEDDER)
+    except ImproperlyConfigured as problem:
+        return [Error(f"Long-term memory cannot embed: {problem}.",
+                      hint="Set EMBEDDER (and EMBEDDING_DIMENSIONS) to an embedder this installation can make "
+                           "(README: EMBEDDER).", id="mem0_compat.E003")]
+    return []

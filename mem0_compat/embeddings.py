@@ -164,17 +164,11 @@ class Mem0Embedder(_ProviderEmbedder):
 
     def __init__(self, name: str, provider: str, model: str, dimensions: int, api_key: str | None):
         super().__init__(name, dimensions)
-        os.environ.setdefault("MEM0_TELEMETRY", "False")  # before the first `import mem0`, which reads it
-        from mem0.utils.factory import EmbedderFactory
+        from mem0.utils.factory import EmbedderFactory  # check_embedder_setting has imported it
 
-        if provider not in EmbedderFactory.provider_to_class:
-            known = ", ".join(sorted(EmbedderFactory.provider_to_class))
-            raise ImproperlyConfigured(f"EMBEDDER={name}: unknown provider {provider!r}; mem0 knows {known}")
         config = {"model": model, "embedding_dims": dimensions} | ({"api_key": api_key} if api_key else {})
         try:
             self._embedder = EmbedderFactory.create(provider, config, None)
-        except ImportError as error:
-            raise ImproperlyConfigured(f"EMBEDDER={name} needs a package not installed: {error}") from error
         except Exception as error:  # each provider's client raises its own exceptions (some connect at once)
             raise EmbedderUnavailable(f"{name}: {error}") from error
 
@@ -185,31 +179,53 @@ class Mem0Embedder(_ProviderEmbedder):
             raise EmbedderUnavailable(f"{self.name}: {error}") from error
 
 
-def create_embedder(spec: str) -> Embedder:
-    """The embedder named `spec` (see the module docstring), configured from settings."""
-    if spec in ("minilm", "minilm-int8"):
-        embedder = MiniLMEmbedder(Path(settings.DATA_DIR) / "models", int8=spec == "minilm-int8")
-    elif spec == "static":
-        embedder = StaticEmbedder()
-    elif "/" in spec:
-        embedder = _provider_embedder(spec)
-    else:
+def check_embedder_setting(spec: str) -> None:
+    """Raises ImproperlyConfigured when EMBEDDER=`spec` cannot work with EMBEDDING_DIMENSIONS, the keys and the
+    packages installed: what the settings alone show, loading no model and calling nothing. A system check runs it
+    (mem0_compat.checks), so that `migrate` stops the start rather than every memory request failing on it."""
+    dimensions = settings.EMBEDDING_DIMENSIONS
+    if spec in settings.OFFLINE_DIMENSIONS:
+        made = settings.OFFLINE_DIMENSIONS[spec]
+        if made != dimensions:
+            raise ImproperlyConfigured(
+                f"EMBEDDER={spec} makes {made}-dimensional vectors but EMBEDDING_DIMENSIONS={dimensions}: set "
+                f"EMBEDDING_DIMENSIONS={made} (and run `manage.py reembed` if memories were stored with another "
+                "embedder)")
+        return
+    if "/" not in spec:
         raise ImproperlyConfigured(f"EMBEDDER={spec!r}: expected 'minilm', 'minilm-int8', 'static' or "
                                    "'<provider>/<model>'")
-    if embedder.dimensions != settings.EMBEDDING_DIMENSIONS:
-        raise ImproperlyConfigured(
-            f"EMBEDDER={spec} makes {embedder.dimensions}-dimensional vectors but EMBEDDING_DIMENSIONS="
-            f"{settings.EMBEDDING_DIMENSIONS}: set EMBEDDING_DIMENSIONS={embedder.dimensions} "
-            "(and run `manage.py reembed` if memories were stored with another embedder)")
-    return embedder
+    provider = spec.split("/", 1)[0]
+    if settings.EMBEDDER_BASE_URL or provider == "openai":
+        if provider == "openai" and not (settings.EMBEDDER_BASE_URL or settings.EMBEDDER_API_KEY):
+            raise ImproperlyConfigured(f"EMBEDDER={spec} needs EMBEDDER_API_KEY (or OPENAI_API_KEY)")
+        return
+    os.environ.setdefault("MEM0_TELEMETRY", "False")  # before the first `import mem0`, which reads it
+    from mem0.utils.factory import EmbedderFactory, load_class
+
+    if provider not in EmbedderFactory.provider_to_class:
+        known = ", ".join(sorted(EmbedderFactory.provider_to_class))
+        raise ImproperlyConfigured(f"EMBEDDER={spec}: unknown provider {provider!r}; mem0 knows {known}")
+    try:
+        load_class(EmbedderFactory.provider_to_class[provider])  # its module imports the provider's library
+    except ImportError as error:
+        raise ImproperlyConfigured(f"EMBEDDER={spec} needs a package not installed: {error}") from error
+
+
+def create_embedder(spec: str) -> Embedder:
+    """The embedder named `spec` (see the module docstring), configured from settings."""
+    check_embedder_setting(spec)
+    if spec in ("minilm", "minilm-int8"):
+        return MiniLMEmbedder(Path(settings.DATA_DIR) / "models", int8=spec == "minilm-int8")
+    if spec == "static":
+        return StaticEmbedder()
+    return _provider_embedder(spec)
 
 
 def _provider_embedder(spec: str) -> Embedder:
     provider, model = spec.split("/", 1)
     dimensions = settings.EMBEDDING_DIMENSIONS
     if settings.EMBEDDER_BASE_URL or provider == "openai":
-        if provider == "openai" and not (settings.EMBEDDER_BASE_URL or settings.EMBEDDER_API_KEY):
-            raise ImproperlyConfigured(f"EMBEDDER={spec} needs EMBEDDER_API_KEY (or OPENAI_API_KEY)")
         return OpenAICompatibleEmbedder(
             spec, model, dimensions, base_url=settings.EMBEDDER_BASE_URL,
             api_key=settings.EMBEDDER_API_KEY or "not-needed", send_dimensions=provider == "openai")

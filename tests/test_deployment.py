@@ -171,6 +171,24 @@ def test_make_run_against_a_database_it_cannot_use_stops_with_the_reason_and_no_
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_make_run_with_an_embedder_it_cannot_make_stops_with_the_reason_and_no_traceback(db):
+    """It served, and every memory request of a new database was a 500 (ImproperlyConfigured)."""
+    env = service_environment(EMBEDDER="nosuchprovider/model", EMBEDDING_DIMENSIONS="384", PORT=str(free_port()))
+    run = subprocess.Popen([sys.executable, "-m", "config.run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:  # it serves: stop all it started
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(timeout=60)
+    assert run.returncode == 1
+    assert ("(mem0_compat.E003) Long-term memory cannot embed: EMBEDDER=nosuchprovider/model: unknown provider "
+            "'nosuchprovider'" in err)
+    assert "`manage.py migrate` failed (exit status 1): not started." in err
+    assert "Traceback" not in err + out and "Serving on" not in out
+
+
 @pytest.mark.parametrize(("variable", "value"), [
     ("LIFECYCLE_SWEEP_SECONDS", "a minute"),
     ("LIFECYCLE_SWEEP_SECONDS", "0"),
