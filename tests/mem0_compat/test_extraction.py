@@ -618,19 +618,6 @@ def test_offline_changed_place_is_update_but_more_likes_are_added():
         ("Works at Google", "I still work at Google, in Zurich", "Still works at Google, in Zurich"),
         ("Moved to Berlin", "I just moved to Lisbon", "Just moved to Lisbon"),
         ("Is based in Berlin", "I'm currently based in Toronto", "Is currently based in Toronto"),
-    ],
-)
-def test_offline_a_word_of_time_does_not_hide_the_attribute_a_new_value_replaces(old, text, fact):
-    existing = memory(old)
-
-    decisions = OfflineExtractor().decide(offline_facts(text), [existing])
-
-    assert decisions == [Decision("UPDATE", fact, memory_id=existing["id"], old_text=old)]
-
-
-@pytest.mark.parametrize(
-    ("old", "text", "fact"),
-    [
         # the word that opened the correction was kept, and the sentence with it, in the first person
         ("Name is Alice", "Correction: my name is Bob", "Name is Bob"),
         ("Works at Acme", "Oh wait, I work at Google now", "Works at Google now"),
@@ -639,7 +626,7 @@ def test_offline_a_word_of_time_does_not_hide_the_attribute_a_new_value_replaces
         ("Email is al@example.com", "Oops, my email is bob@example.com", "Email is bob@example.com"),
     ],
 )
-def test_offline_a_correction_after_an_opening_word_updates_the_value(old, text, fact):
+def test_offline_a_word_of_time_or_a_correction_does_not_hide_the_attribute_a_new_value_replaces(old, text, fact):
     existing = memory(old)
 
     decisions = OfflineExtractor().decide(offline_facts(text), [existing])
