@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 
 from config.env import env_bool, env_choice, env_float, env_hosts, env_int, env_rate
+from memoryspaces.validators import is_llm_base_url  # stdlib only: safe while settings load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
@@ -199,12 +200,13 @@ EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", OFFLINE_DIMENSIONS.get(EM
 # onnxruntime threads per process: all cores for one process (benchmarks, reembed); gunicorn.conf.py gives
 # each web process one, since several web processes already share the cores.
 EMBEDDER_THREADS = env_int("EMBEDDER_THREADS", os.cpu_count() or 1)
-EMBEDDER_BASE_URL = os.environ.get("EMBEDDER_BASE_URL")
+# An endpoint without a scheme ("localhost:11434") failed every call, as a 502 or a 500, rather than the start.
+EMBEDDER_BASE_URL = env_choice("EMBEDDER_BASE_URL", None, valid=is_llm_base_url, takes="an http(s) URL with a host")
 EMBEDDER_API_KEY = os.environ.get("EMBEDDER_API_KEY") or os.environ.get("OPENAI_API_KEY")
 # LLM for fact extraction: a space's llmModelName/llmBaseUrl, else these defaults; with no model at all the
 # offline heuristic extractor runs. Keys come only from the environment, never from a space.
 LLM_MODEL = os.environ.get("LLM_MODEL")
-LLM_BASE_URL = os.environ.get("LLM_BASE_URL")
+LLM_BASE_URL = env_choice("LLM_BASE_URL", None, valid=is_llm_base_url, takes="an http(s) URL with a host")
 LLM_API_KEY = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60.0, minimum=0.001)
 # Hosts a space's own llmBaseUrl may name besides public ones (and LLM_BASE_URL's): names, addresses, networks,

@@ -203,6 +203,8 @@ def test_make_run_with_an_embedder_it_cannot_make_stops_with_the_reason_and_no_t
     ("CONN_HEALTH_CHECKS", "enabled"),
     ("LLM_ALLOWED_HOSTS", "10.0.0.0/33"),
     ("LLM_ALLOWED_HOSTS", "http://ollama:11434"),
+    ("LLM_BASE_URL", "localhost:11434"),  # no scheme: every add failed on it, not the start
+    ("EMBEDDER_BASE_URL", "ftp://embedder.internal/v1"),
     ("TASK_TIME_LIMIT_SECONDS", "600"),  # not above the soft limit (600)
     ("LIFECYCLE_STALE_RUNNING_SECONDS", "600"),  # work would be taken over from a task still running
     ("ADD_REQUEST_STALE_RUNNING_SECONDS", "660"),  # the hard limit: likewise
