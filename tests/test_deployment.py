@@ -219,6 +219,50 @@ def test_a_bad_setting_stops_a_command_with_one_line_naming_it(db, variable, val
                                                   + result.stderr.split(": expected ", 1)[1].strip()]
 
 
+# Every command of ours that uses the tables, with what it needs to reach them.
+DATABASE_COMMANDS = [["lifecycle_status"], ["sweep_lifecycle"], ["purge_deleted", "--older-than", "30"],
+                     ["reembed"], ["bootstrap"], ["create_api_key", "ops"], ["revoke_api_key", "mem_abc"]]
+
+
+@pytest.fixture
+def unmigrated_database_url(db):
+    """A new, empty database on the test server (as before the first `migrate`), dropped after the test."""
+    import psycopg
+    from django.db import connection
+
+    settings_dict, name = connection.settings_dict, f"unmigrated_{os.getpid()}"
+    server = (f"postgresql://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST']}:"
+              f"{settings_dict['PORT']}")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"{server}/{name}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=lambda command: command[0])
+def test_a_command_on_a_database_not_migrated_says_to_migrate_in_one_line(unmigrated_database_url, command):
+    """Before the first `migrate` (or after an upgrade, before it), each command ended in Django's traceback of
+    its first query ("relation ... does not exist")."""
+    result = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, capture_output=True, text=True,
+                            env=service_environment(DATABASE_URL=unmigrated_database_url), timeout=120)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: The database is not migrated to this version (")
+    assert line.endswith("): run `manage.py migrate` first.")
+
+
+@pytest.mark.parametrize("command", [["lifecycle_status"], ["create_api_key", "ops"]], ids=lambda c: c[0])
+def test_a_command_on_a_database_that_does_not_answer_says_so_in_one_line(db, command):
+    closed = f"postgres://nobody:secret@127.0.0.1:{free_port()}/nothing"
+    result = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, capture_output=True, text=True,
+                            env=service_environment(DATABASE_URL=closed), timeout=120)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("CommandError: The database does not answer (")
+    assert line.endswith("): check DATABASE_URL, or start it, then run this again.")
+
+
 @pytest.mark.parametrize(("variable", "value"), [("PORT", "http"), ("PORT", "70000"), ("WEB_CONCURRENCY", "0"),
                                                  ("CELERY_CONCURRENCY", "two")])
 def test_make_run_with_a_bad_process_setting_stops_with_one_line_and_starts_nothing(db, variable, value):

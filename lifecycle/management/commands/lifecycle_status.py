@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
+from config.commands import DatabaseCommand
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Counts of lifecycle strategies by type, trigger and state, and of executions by status."
 
     def add_arguments(self, parser):

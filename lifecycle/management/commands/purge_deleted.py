@@ -1,15 +1,16 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from config.commands import DatabaseCommand
 from lifecycle.purge import purge, purge_preview
 
 MAX_DAYS = 100 * 366
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = ("Hard-delete rows soft-deleted more than DAYS ago, and what hangs under them, in batches. "
             "Without --spaces/--sessions/--memories, all three.")
 

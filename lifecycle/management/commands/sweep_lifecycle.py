@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
+from config.commands import DatabaseCommand
 from lifecycle import services
 from lifecycle.tasks import publish_executions
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = ("Run one lifecycle sweep now: fire due ttl/idle strategies and missed count triggers, and queue "
             "their executions (and re-queue ones whose message was lost).")
 

@@ -2,9 +2,10 @@ from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from config.commands import DatabaseCommand
 from mem0_compat.embeddings import EmbedderUnavailable, get_embedder
 from mem0_compat.models import Memory
 from mem0_compat.services import memory_embeddings_write
@@ -19,7 +20,7 @@ from mem0_compat.vector_column import (
 )
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = ("Re-embed every memory with the configured embedder (after changing EMBEDDER), resizing the "
             "embedding column to EMBEDDING_DIMENSIONS first when it differs. Memory requests answer 503 until "
             "it has finished: the column names the embedder of its vectors only once they all are its own (until "

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config.api.errors import BadRequest
+from config.commands import DatabaseCommand
 from memoryspaces.services import first_admin_create
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = ("First start: when no user exists yet, create a first tenant and an admin user (for /admin/ and the "
             "API), print its password and an API key. The key is the last line. Existing users are never changed.")
 

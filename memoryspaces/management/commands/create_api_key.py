@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config.api.errors import BadRequest, Conflict
+from config.commands import DatabaseCommand
 from memoryspaces.services import user_api_key_create
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Create an API key for USERNAME (creating the user, and its tenant, if needed). The key is the last line."
 
     def add_arguments(self, parser):

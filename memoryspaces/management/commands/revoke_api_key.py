@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config.api.errors import NotFound
+from config.commands import DatabaseCommand
 from memoryspaces.services import api_key_revoke
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Revoke the API key with this PREFIX (the 8 characters after 'mem_', or the whole key)."
 
     def add_arguments(self, parser):
