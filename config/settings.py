@@ -109,7 +109,9 @@ TEMPLATES = [
 ]
 
 # --- database: DATABASE_URL, else the embedded PostgreSQL + pgvector under DATA_DIR -----------------------
-DATABASE_URL = os.environ.get("DATABASE_URL")
+# Another kind of URL (mysql://, a bare host name) ended in a traceback from deep inside the database drivers.
+DATABASE_URL = env_choice("DATABASE_URL", None, valid=lambda url: urlsplit(url).scheme in {"postgres", "postgresql"},
+                          takes="a postgres:// or postgresql:// URL (PostgreSQL with pgvector)")
 EMBEDDED_POSTGRES_STARTED = False
 if not DATABASE_URL:
     from config.embedded import EmbeddedPostgres
@@ -130,7 +132,8 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- broker: REDIS_URL, else an embedded Redis under DATA_DIR ----------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL")
+REDIS_URL = env_choice("REDIS_URL", None, valid=lambda url: urlsplit(url).scheme in {"redis", "rediss", "unix"},
+                       takes="a redis://, rediss:// or unix:// URL")
 EMBEDDED_REDIS_STARTED = False
 if not REDIS_URL:
     from config.embedded import EmbeddedRedis

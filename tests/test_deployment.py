@@ -205,6 +205,9 @@ def test_make_run_with_an_embedder_it_cannot_make_stops_with_the_reason_and_no_t
     ("LLM_ALLOWED_HOSTS", "http://ollama:11434"),
     ("LLM_BASE_URL", "localhost:11434"),  # no scheme: every add failed on it, not the start
     ("EMBEDDER_BASE_URL", "ftp://embedder.internal/v1"),
+    ("DATABASE_URL", "mysql://app:secret@db/app"),  # a traceback from the drivers
+    ("DATABASE_URL", "db.internal:5432"),
+    ("REDIS_URL", "cache.internal:6379"),
     ("TASK_TIME_LIMIT_SECONDS", "600"),  # not above the soft limit (600)
     ("LIFECYCLE_STALE_RUNNING_SECONDS", "600"),  # work would be taken over from a task still running
     ("ADD_REQUEST_STALE_RUNNING_SECONDS", "660"),  # the hard limit: likewise
