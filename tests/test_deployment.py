@@ -243,14 +243,20 @@ def unmigrated_database_url(db):
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def failing_command_line(command: list[str], **environment: str) -> str:
+    """The one line of stderr of `manage.py command`, run with `environment`, which must fail (exit status 1)."""
+    result = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, capture_output=True, text=True,
+                            env=service_environment(**environment), timeout=120)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
 @pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=lambda command: command[0])
 def test_a_command_on_a_database_not_migrated_says_to_migrate_in_one_line(unmigrated_database_url, command):
     """Before the first `migrate` (or after an upgrade, before it), each command ended in Django's traceback of
     its first query ("relation ... does not exist")."""
-    result = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, capture_output=True, text=True,
-                            env=service_environment(DATABASE_URL=unmigrated_database_url), timeout=120)
-    assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines()
+    line = failing_command_line(command, DATABASE_URL=unmigrated_database_url)
     assert line.startswith("CommandError: The database is not migrated to this version (")
     assert line.endswith("): run `manage.py migrate` first.")
 
@@ -258,10 +264,7 @@ def test_a_command_on_a_database_not_migrated_says_to_migrate_in_one_line(unmigr
 @pytest.mark.parametrize("command", [["lifecycle_status"], ["create_api_key", "ops"]], ids=lambda c: c[0])
 def test_a_command_on_a_database_that_does_not_answer_says_so_in_one_line(db, command):
     closed = f"postgres://nobody:secret@127.0.0.1:{free_port()}/nothing"
-    result = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, capture_output=True, text=True,
-                            env=service_environment(DATABASE_URL=closed), timeout=120)
-    assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines()
+    line = failing_command_line(command, DATABASE_URL=closed)
     assert line.startswith("CommandError: The database does not answer (")
     assert line.endswith("): check DATABASE_URL, or start it, then run this again.")
 
