@@ -1,5 +1,7 @@
-"""Query helpers shared by the apps' selectors."""
+"""Query helpers shared by the apps' selectors and services."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -66,3 +68,20 @@ def fetch_all(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextmanager
+def session_advisory_lock(key: int, *, waiting: Callable[[], object] | None = None) -> Iterator[None]:
+    """PostgreSQL's session-level advisory lock `key`, held for the block across all its transactions (a long
+    run of many short ones). When another session holds it, `waiting` (if given) is called, then this waits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            if waiting is not None:
+                waiting()
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -4,11 +4,13 @@ only by `manage.py reembed`. Vectors of two embedders must not meet: `minilm` an
 of the same dimension that no type check would tell apart, and a search would rank one against the other."""
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from config.queries import session_advisory_lock
 
 TABLE = "mem0_compat_memory"
 HNSW_INDEX = "memory_embedding_hnsw"
@@ -153,16 +155,6 @@ def set_dimensions(dimensions: int, conn=connection) -> None:
 REEMBED_LOCK_KEY = 5_182_771_904_316_850_247
 
 
-@contextmanager
-def reembed_lock(*, waiting: Callable[[], object]) -> Iterator[None]:
+def reembed_lock(*, waiting: Callable[[], object]) -> AbstractContextManager[None]:
     """Held for a `reembed` run; calls `waiting` first when another run holds it, then waits for that run."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REEMBED_LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            waiting()
-            cursor.execute("SELECT pg_advisory_lock(%s)", [REEMBED_LOCK_KEY])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [REEMBED_LOCK_KEY])
+    return session_advisory_lock(REEMBED_LOCK_KEY, waiting=waiting)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.api.errors import BadRequest, Conflict, InvalidInput, NotFound
+from config.queries import session_advisory_lock
 from memoryspaces.models import ApiKey, MemorySpace, Tenant, User
 from memoryspaces.signals import space_restored
 from memoryspaces.validators import llm_setting_refusal
@@ -193,17 +193,10 @@ def space_soft_delete(*, space: MemorySpace) -> None:
 PURGE_LOCK_KEY = 7_305_460_061_813_272_321
 
 
-@contextmanager
-def purge_lock() -> Iterator[None]:
+def purge_lock() -> AbstractContextManager[None]:
     """Held by a purge for its whole run, across its transactions (a session-level lock); waits for the
     restores under way to commit."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [PURGE_LOCK_KEY])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [PURGE_LOCK_KEY])
+    return session_advisory_lock(PURGE_LOCK_KEY)
 
 
 def refuse_restore_while_purging() -> None:
