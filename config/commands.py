@@ -23,12 +23,11 @@ class DatabaseCommand(BaseCommand):
 
 
 def _database_problem(exc: DatabaseError) -> str | None:
-    from config.api.errors import database_fault
+    from config.api.errors import database_unavailable
 
     cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if getattr(exc.__cause__, "sqlstate", None) in _NOT_MIGRATED:
         return f"The database is not migrated to this version ({cause}): run `manage.py migrate` first."
-    fault = database_fault(exc)
-    if fault is not None and fault.status == 503:
+    if database_unavailable(exc):
         return f"The database does not answer ({cause}): check DATABASE_URL, or start it, then run this again."
     return None

@@ -11,7 +11,7 @@ from celery import Signature
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, connection
 
-from config.api.errors import database_fault
+from config.api.errors import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +36,6 @@ def stopped_by_time_limit(exc: BaseException) -> str | None:
         return None
     connection.close()
     return "Stopped by the time limit (TASK_SOFT_TIME_LIMIT_SECONDS)"
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` is the database's state rather than the work's (a 503 of the API, `database_fault`): gone,
-    failing over, or a statement it stopped. It passes, and the work is retried as in a provider outage."""
-    fault = database_fault(exc)
-    return fault is not None and fault.status == 503
 
 
 def recorded(write: Callable[[], object], *, what: str, later: Signature) -> bool:

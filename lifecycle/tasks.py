@@ -10,8 +10,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from config.api.errors import database_fault
-from config.time_limits import LEFT_RUNNING, database_unavailable, recorded, recorded_later, stopped_by_time_limit
+from config.api.errors import database_fault, database_unavailable
+from config.time_limits import LEFT_RUNNING, recorded, recorded_later, stopped_by_time_limit
 from lifecycle import services
 from lifecycle.models import StrategyExecution
 

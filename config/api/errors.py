@@ -221,3 +221,10 @@ def database_fault(exc: BaseException) -> DatabaseFault | None:
     if isinstance(exc, (OperationalError, InterfaceError)) or sqlstate == "25006":
         return DatabaseFault(503, "Service temporarily unavailable: the database does not answer", retry_after=5)
     return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is the database's state rather than the work's (a 503 of `database_fault`): gone, failing
+    over, or a statement it stopped. It passes: background work retries it as a provider outage."""
+    fault = database_fault(exc)
+    return fault is not None and fault.status == 503
